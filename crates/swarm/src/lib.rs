@@ -1,1 +1,10 @@
-//! placeholder
+//! ferrotracker-swarm: the in-memory torrent store. It knows nothing of sockets or clocks:
+//! callers pass in the time (seconds) and a random generator, and get counts and compact peer
+//! bytes back.
+
+pub mod peers;
+pub mod rng;
+pub mod store;
+
+pub use rng::Rng;
+pub use store::{split_amount, Announce, Counts, PeerAddr, Store, StoreConfig, Swept, Totals, Want, SHARDS};

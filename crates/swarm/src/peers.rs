@@ -1,0 +1,387 @@
+//! Compact per-family peer lists: opentracker's 8-byte IPv4 and 20-byte IPv6 records.
+//!
+//! A record is the compact wire form (address and port, network order) followed by a flags byte
+//! and a one-byte time stamp, so a reply is a `memcpy` of its first 6 or 18 bytes. Records are
+//! kept sorted by address+port in one boxed slice (no per-peer allocation, no peer_id), found by
+//! binary search. The slice grows by 1.5x and shrinks when a quarter full, which keeps RSS per
+//! peer close to the record size.
+
+/// Peer is a seeder (announced left=0).
+pub const FLAG_SEEDING: u8 = 0x80;
+/// Peer has completed while present; sticky, so a download is counted once per presence.
+pub const FLAG_COMPLETED: u8 = 0x40;
+
+/// One stored peer: wire bytes, then flags, then stamp.
+pub trait PeerRecord: Copy + Default + Eq {
+    /// Bytes of address+port on the wire: 6 for IPv4, 18 for IPv6.
+    const WIRE_LEN: usize;
+    /// Sort key: address then port.
+    type Key: Ord + Copy;
+    fn key(&self) -> Self::Key;
+    fn wire(&self) -> &[u8];
+    fn flags(&self) -> u8;
+    fn stamp(&self) -> u8;
+    fn set_flags_stamp(&mut self, flags: u8, stamp: u8);
+}
+
+/// An IPv4 peer: 4 address bytes, 2 port bytes, flags, stamp. 8 bytes, as opentracker's.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Peer4(pub [u8; 8]);
+
+/// An IPv6 peer: 16 address bytes, 2 port bytes, flags, stamp. 20 bytes, as opentracker's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Peer6(pub [u8; 20]);
+
+impl Default for Peer6 {
+    fn default() -> Self {
+        Peer6([0; 20])
+    }
+}
+
+impl Peer4 {
+    pub fn new(ip: [u8; 4], port: u16) -> Self {
+        let p = port.to_be_bytes();
+        Peer4([ip[0], ip[1], ip[2], ip[3], p[0], p[1], 0, 0])
+    }
+}
+
+impl Peer6 {
+    pub fn new(ip: [u8; 16], port: u16) -> Self {
+        let mut b = [0u8; 20];
+        b[..16].copy_from_slice(&ip);
+        b[16..18].copy_from_slice(&port.to_be_bytes());
+        Peer6(b)
+    }
+}
+
+impl PeerRecord for Peer4 {
+    const WIRE_LEN: usize = 6;
+    type Key = u64;
+    #[inline]
+    fn key(&self) -> u64 {
+        let b = self.0;
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        &self.0[..6]
+    }
+    #[inline]
+    fn flags(&self) -> u8 {
+        self.0[6]
+    }
+    #[inline]
+    fn stamp(&self) -> u8 {
+        self.0[7]
+    }
+    #[inline]
+    fn set_flags_stamp(&mut self, flags: u8, stamp: u8) {
+        self.0[6] = flags;
+        self.0[7] = stamp;
+    }
+}
+
+impl PeerRecord for Peer6 {
+    const WIRE_LEN: usize = 18;
+    type Key = (u128, u16);
+    #[inline]
+    fn key(&self) -> (u128, u16) {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&self.0[..16]);
+        (u128::from_be_bytes(a), u16::from_be_bytes([self.0[16], self.0[17]]))
+    }
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        &self.0[..18]
+    }
+    #[inline]
+    fn flags(&self) -> u8 {
+        self.0[18]
+    }
+    #[inline]
+    fn stamp(&self) -> u8 {
+        self.0[19]
+    }
+    #[inline]
+    fn set_flags_stamp(&mut self, flags: u8, stamp: u8) {
+        self.0[18] = flags;
+        self.0[19] = stamp;
+    }
+}
+
+/// What an upsert changed, so the caller can keep its counters without rescanning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upsert {
+    pub was_new: bool,
+    pub old_flags: u8,
+    pub new_flags: u8,
+}
+
+/// Peers of one family of one torrent, sorted by address+port.
+///
+/// 24 bytes: a boxed slice (whose length is the capacity) plus the used length and the
+/// seeder count; an empty list owns no allocation.
+#[derive(Default, Debug)]
+pub struct PeerList<P: PeerRecord> {
+    slots: Box<[P]>,
+    len: u32,
+    seeders: u32,
+}
+
+impl<P: PeerRecord> PeerList<P> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    #[inline]
+    pub fn seeders(&self) -> u32 {
+        self.seeders
+    }
+    #[inline]
+    pub fn leechers(&self) -> u32 {
+        self.len - self.seeders
+    }
+    /// Bytes allocated for records (for memory accounting).
+    pub fn capacity_bytes(&self) -> usize {
+        self.slots.len() * core::mem::size_of::<P>()
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[P] {
+        // Invariant: len <= slots.len().
+        &self.slots[..self.len as usize]
+    }
+
+    fn find(&self, key: P::Key) -> Result<usize, usize> {
+        self.as_slice().binary_search_by(|p| p.key().cmp(&key))
+    }
+
+    /// Inserts or refreshes `peer` (its flags and stamp are taken as given, except that
+    /// COMPLETED stays set once set).
+    pub fn upsert(&mut self, peer: P) -> Upsert {
+        let new_flags_in = peer.flags();
+        match self.find(peer.key()) {
+            Ok(i) => {
+                let slot = &mut self.slots[i];
+                let old_flags = slot.flags();
+                let new_flags = new_flags_in | (old_flags & FLAG_COMPLETED);
+                slot.set_flags_stamp(new_flags, peer.stamp());
+                if old_flags & FLAG_SEEDING != new_flags & FLAG_SEEDING {
+                    if new_flags & FLAG_SEEDING != 0 {
+                        self.seeders += 1;
+                    } else {
+                        self.seeders -= 1;
+                    }
+                }
+                Upsert { was_new: false, old_flags, new_flags }
+            }
+            Err(i) => {
+                self.insert_at(i, peer);
+                if new_flags_in & FLAG_SEEDING != 0 {
+                    self.seeders += 1;
+                }
+                Upsert { was_new: true, old_flags: 0, new_flags: new_flags_in }
+            }
+        }
+    }
+
+    /// Removes the peer with this address+port; returns its flags if it was there.
+    pub fn remove(&mut self, key: P::Key) -> Option<u8> {
+        let i = self.find(key).ok()?;
+        let flags = self.slots[i].flags();
+        let len = self.len as usize;
+        self.slots.copy_within(i + 1..len, i);
+        self.len -= 1;
+        if flags & FLAG_SEEDING != 0 {
+            self.seeders -= 1;
+        }
+        self.maybe_shrink();
+        Some(flags)
+    }
+
+    /// Drops every peer whose stamp is `timeout_ticks` or more behind `now_tick` (mod 256).
+    /// Returns (peers removed, seeders removed).
+    pub fn expire(&mut self, now_tick: u8, timeout_ticks: u8) -> (u32, u32) {
+        let len = self.len as usize;
+        let mut kept = 0usize;
+        let mut seeders_gone = 0u32;
+        for i in 0..len {
+            let p = self.slots[i];
+            if now_tick.wrapping_sub(p.stamp()) >= timeout_ticks {
+                if p.flags() & FLAG_SEEDING != 0 {
+                    seeders_gone += 1;
+                }
+            } else {
+                self.slots[kept] = p;
+                kept += 1;
+            }
+        }
+        let removed = (len - kept) as u32;
+        self.len = kept as u32;
+        self.seeders -= seeders_gone;
+        if removed > 0 {
+            self.maybe_shrink();
+        }
+        (removed, seeders_gone)
+    }
+
+    /// Appends the wire bytes of up to `amount` peers to `out`: all of them if there are no
+    /// more than `amount`, else an evenly strided random selection (distinct peers, spread over
+    /// the whole list, as opentracker's `return_peers_selection`).
+    pub fn select_into(&self, amount: usize, rng: &mut crate::Rng, out: &mut Vec<u8>) {
+        let peers = self.as_slice();
+        let n = peers.len();
+        if amount == 0 || n == 0 {
+            return;
+        }
+        if amount >= n {
+            for p in peers {
+                out.extend_from_slice(p.wire());
+            }
+            return;
+        }
+        let (n64, a64) = (n as u64, amount as u64);
+        let start = rng.below(n64);
+        for i in 0..a64 {
+            let lo = i * n64 / a64;
+            let hi = (i + 1) * n64 / a64;
+            let idx = (start + lo + rng.below(hi - lo)) % n64;
+            out.extend_from_slice(peers[idx as usize].wire());
+        }
+    }
+
+    fn insert_at(&mut self, i: usize, peer: P) {
+        let len = self.len as usize;
+        if len == self.slots.len() {
+            let new_cap = (len + len / 2).max(2);
+            let mut grown = vec![P::default(); new_cap].into_boxed_slice();
+            grown[..i].copy_from_slice(&self.slots[..i]);
+            grown[i + 1..=len].copy_from_slice(&self.slots[i..len]);
+            grown[i] = peer;
+            self.slots = grown;
+        } else {
+            self.slots.copy_within(i..len, i + 1);
+            self.slots[i] = peer;
+        }
+        self.len += 1;
+    }
+
+    fn maybe_shrink(&mut self) {
+        let len = self.len as usize;
+        let cap = self.slots.len();
+        if len == 0 {
+            self.slots = Box::default();
+        } else if cap > 8 && len < cap / 4 {
+            let mut s = vec![P::default(); len * 2].into_boxed_slice();
+            s[..len].copy_from_slice(&self.slots[..len]);
+            self.slots = s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+
+    fn p4(last: u8, port: u16, flags: u8) -> Peer4 {
+        let mut p = Peer4::new([10, 0, 0, last], port);
+        p.set_flags_stamp(flags, 0);
+        p
+    }
+
+    #[test]
+    fn sizes_match_opentracker() {
+        assert_eq!(core::mem::size_of::<Peer4>(), 8);
+        assert_eq!(core::mem::size_of::<Peer6>(), 20);
+        assert_eq!(core::mem::size_of::<PeerList<Peer4>>(), 24);
+    }
+
+    #[test]
+    fn upsert_keeps_sorted_and_counts_seeders() {
+        let mut l = PeerList::<Peer4>::default();
+        for i in (0..50u8).rev() {
+            assert!(l.upsert(p4(i, 1, if i % 2 == 0 { FLAG_SEEDING } else { 0 })).was_new);
+        }
+        assert_eq!(l.len(), 50);
+        assert_eq!(l.seeders(), 25);
+        assert!(l.as_slice().windows(2).all(|w| w[0].key() < w[1].key()));
+        // Same address+port refreshes, and seeding transitions adjust the count.
+        let u = l.upsert(p4(1, 1, FLAG_SEEDING));
+        assert!(!u.was_new);
+        assert_eq!(l.seeders(), 26);
+        l.upsert(p4(0, 1, 0));
+        assert_eq!(l.seeders(), 25);
+        // Another port is another peer.
+        assert!(l.upsert(p4(0, 2, 0)).was_new);
+        assert_eq!(l.len(), 51);
+    }
+
+    #[test]
+    fn completed_is_sticky() {
+        let mut l = PeerList::<Peer4>::default();
+        l.upsert(p4(1, 1, FLAG_SEEDING | FLAG_COMPLETED));
+        let u = l.upsert(p4(1, 1, FLAG_SEEDING));
+        assert_eq!(u.old_flags & FLAG_COMPLETED, FLAG_COMPLETED);
+        assert_eq!(u.new_flags & FLAG_COMPLETED, FLAG_COMPLETED);
+    }
+
+    #[test]
+    fn remove_and_shrink() {
+        let mut l = PeerList::<Peer4>::default();
+        for i in 0..100u8 {
+            l.upsert(p4(i, 1, FLAG_SEEDING));
+        }
+        for i in 0..95u8 {
+            assert_eq!(l.remove(p4(i, 1, 0).key()), Some(FLAG_SEEDING));
+        }
+        assert_eq!(l.remove(p4(0, 1, 0).key()), None);
+        assert_eq!(l.len(), 5);
+        assert_eq!(l.seeders(), 5);
+        assert!(l.capacity_bytes() <= 8 * 20);
+        for i in 95..100u8 {
+            l.remove(p4(i, 1, 0).key());
+        }
+        assert_eq!(l.capacity_bytes(), 0);
+    }
+
+    #[test]
+    fn expire_by_stamp_with_wraparound() {
+        let mut l = PeerList::<Peer4>::default();
+        let mut a = Peer4::new([1, 1, 1, 1], 1);
+        a.set_flags_stamp(FLAG_SEEDING, 250);
+        let mut b = Peer4::new([1, 1, 1, 2], 1);
+        b.set_flags_stamp(0, 4);
+        l.upsert(a);
+        l.upsert(b);
+        // now = 5: a is 11 ticks old (wrapped), b is 1 tick old.
+        assert_eq!(l.expire(5, 10), (1, 1));
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.seeders(), 0);
+        assert_eq!(l.expire(14, 10), (1, 0));
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn selection_is_distinct_and_bounded() {
+        let mut l = PeerList::<Peer4>::default();
+        for i in 0..200u8 {
+            l.upsert(p4(i, 7, 0));
+        }
+        let mut rng = Rng::new(1);
+        let mut out = Vec::new();
+        l.select_into(50, &mut rng, &mut out);
+        assert_eq!(out.len(), 50 * 6);
+        let mut seen: Vec<&[u8]> = out.chunks(6).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 50);
+        out.clear();
+        l.select_into(500, &mut rng, &mut out);
+        assert_eq!(out.len(), 200 * 6);
+    }
+}

@@ -1,0 +1,504 @@
+//! The sharded torrent store: info_hash -> torrent (IPv4 peers, IPv6 peers, downloaded).
+//!
+//! Torrents live in `SHARDS` hash tables, each behind its own mutex and on its own cache line;
+//! the shard is picked by the top bits of the info_hash (as opentracker's 1024 buckets), so
+//! workers on different cores rarely meet on a lock and no lock is global. Time comes in as
+//! seconds from the caller; peers carry a one-byte tick stamp and are expired by `sweep`, a
+//! periodic pass over one shard at a time, never by scanning on the request path.
+
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
+
+use ferrotracker_proto::{Event, InfoHash};
+use hashbrown::HashTable;
+
+use crate::peers::{Peer4, Peer6, PeerList, PeerRecord, FLAG_COMPLETED, FLAG_SEEDING};
+use crate::Rng;
+
+/// Number of shards (a power of two). 4096 keeps each shard's table small, so a burst of new
+/// torrents rehashes little at a time, and makes two workers meeting on one lock unlikely.
+pub const SHARDS: usize = 4096;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+/// A peer's address: the family decides which list it lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerAddr {
+    V4([u8; 4]),
+    V6([u8; 16]),
+}
+
+/// One announce, already parsed and validated by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct Announce {
+    pub info_hash: InfoHash,
+    pub addr: PeerAddr,
+    pub port: u16,
+    /// `left == 0`.
+    pub seeding: bool,
+    pub event: Event,
+}
+
+/// Which peers a reply wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// HTTP: up to this many peers over both families, split as opentracker splits them.
+    Both(usize),
+    /// UDP: up to this many peers of the requester's family only.
+    SameFamily(usize),
+}
+
+/// Swarm counts as scrape and announce replies carry them (sums over both families).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub seeders: u32,
+    pub leechers: u32,
+    pub downloaded: u32,
+}
+
+/// Timing rules of the store.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreConfig {
+    /// A peer is dropped this many seconds after its last announce (opentracker: 45 min).
+    pub peer_timeout: u32,
+    /// A torrent with downloads is kept this long after its last activity (opentracker: 24 h).
+    pub torrent_timeout: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { peer_timeout: 45 * 60, torrent_timeout: 24 * 3600 }
+    }
+}
+
+/// Totals over every shard, for stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub torrents: u64,
+    pub peers4: u64,
+    pub peers6: u64,
+    pub seeders: u64,
+    pub downloaded: u64,
+}
+
+/// What one sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub peers: u64,
+    pub torrents: u64,
+}
+
+struct Torrent {
+    hash: InfoHash,
+    downloaded: u32,
+    /// Seconds (caller's clock) of the last announce.
+    last_active: u32,
+    v4: PeerList<Peer4>,
+    v6: PeerList<Peer6>,
+}
+
+impl Torrent {
+    fn counts(&self) -> Counts {
+        Counts {
+            seeders: self.v4.seeders() + self.v6.seeders(),
+            leechers: self.v4.leechers() + self.v6.leechers(),
+            downloaded: self.downloaded,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    torrents: HashTable<Torrent>,
+    peers4: u64,
+    peers6: u64,
+    seeders: u64,
+}
+
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+/// The whole swarm state. Shared by every worker (`&Store` is all they need).
+pub struct Store {
+    shards: Box<[Padded]>,
+    hasher: foldhash::quality::RandomState,
+    cfg: StoreConfig,
+    /// Seconds per stamp tick, chosen so that a peer timeout is at most `MAX_TIMEOUT_TICKS`.
+    tick_secs: u32,
+    timeout_ticks: u8,
+}
+
+/// A timed-out peer must be recognised before its 8-bit stamp wraps, so a timeout spans at most
+/// 100 ticks and a sweep must visit every shard within the remaining 155 ticks.
+const MAX_TIMEOUT_TICKS: u32 = 100;
+
+impl Store {
+    pub fn new(cfg: StoreConfig) -> Self {
+        let peer_timeout = cfg.peer_timeout.max(1);
+        let tick_secs = peer_timeout.div_ceil(MAX_TIMEOUT_TICKS).max(1);
+        let timeout_ticks = peer_timeout.div_ceil(tick_secs) as u8;
+        let shards = (0..SHARDS).map(|_| Padded(Mutex::new(Shard::default()))).collect();
+        Store { shards, hasher: Default::default(), cfg, tick_secs, timeout_ticks }
+    }
+
+    pub fn config(&self) -> StoreConfig {
+        self.cfg
+    }
+
+    /// How often `sweep` should run so that expiry is timely and stamps never wrap.
+    pub fn sweep_interval_secs(&self) -> u32 {
+        (self.cfg.peer_timeout / 4).clamp(1, 120).min(self.tick_secs * 100)
+    }
+
+    /// Records an announce and appends the reply's peers (compact wire bytes) to `out4` and
+    /// `out6`. Returns the swarm counts after the announce. `stopped` removes the peer and
+    /// selects no peers; the torrent is kept.
+    pub fn announce(
+        &self,
+        a: &Announce,
+        want: Want,
+        now: u32,
+        rng: &mut Rng,
+        out4: &mut Vec<u8>,
+        out6: &mut Vec<u8>,
+    ) -> Counts {
+        let hash = self.hasher.hash_one(a.info_hash);
+        let mut shard = self.lock(&a.info_hash);
+        let shard = &mut *shard;
+        if a.event == Event::Stopped {
+            let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == a.info_hash) else {
+                return Counts::default();
+            };
+            let removed = match a.addr {
+                PeerAddr::V4(ip) => t.v4.remove(Peer4::new(ip, a.port).key()).map(|f| (f, true)),
+                PeerAddr::V6(ip) => t.v6.remove(Peer6::new(ip, a.port).key()).map(|f| (f, false)),
+            };
+            if let Some((flags, v4)) = removed {
+                if v4 {
+                    shard.peers4 -= 1;
+                } else {
+                    shard.peers6 -= 1;
+                }
+                if flags & FLAG_SEEDING != 0 {
+                    shard.seeders -= 1;
+                }
+            }
+            return t.counts();
+        }
+
+        let t = match shard.torrents.find_mut(hash, |t| t.hash == a.info_hash) {
+            Some(t) => t,
+            None => {
+                let t = Torrent {
+                    hash: a.info_hash,
+                    downloaded: 0,
+                    last_active: now,
+                    v4: PeerList::default(),
+                    v6: PeerList::default(),
+                };
+                let hasher = &self.hasher;
+                shard.torrents.insert_unique(hash, t, |t| hasher.hash_one(t.hash)).into_mut()
+            }
+        };
+        t.last_active = now;
+        let stamp = self.tick(now);
+        let mut flags = if a.seeding { FLAG_SEEDING } else { 0 };
+        // A completion only counts with left=0 (opentracker drops COMPLETED without SEEDING).
+        if a.event == Event::Completed && a.seeding {
+            flags |= FLAG_COMPLETED;
+        }
+        let up = match a.addr {
+            PeerAddr::V4(ip) => {
+                let mut p = Peer4::new(ip, a.port);
+                p.set_flags_stamp(flags, stamp);
+                let up = t.v4.upsert(p);
+                if up.was_new {
+                    shard.peers4 += 1;
+                }
+                up
+            }
+            PeerAddr::V6(ip) => {
+                let mut p = Peer6::new(ip, a.port);
+                p.set_flags_stamp(flags, stamp);
+                let up = t.v6.upsert(p);
+                if up.was_new {
+                    shard.peers6 += 1;
+                }
+                up
+            }
+        };
+        if up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0 {
+            t.downloaded = t.downloaded.saturating_add(1);
+        }
+        match (up.old_flags & FLAG_SEEDING != 0 && !up.was_new, up.new_flags & FLAG_SEEDING != 0) {
+            (false, true) => shard.seeders += 1,
+            (true, false) => shard.seeders -= 1,
+            _ => {}
+        }
+
+        match want {
+            Want::SameFamily(n) => match a.addr {
+                PeerAddr::V4(_) => t.v4.select_into(n, rng, out4),
+                PeerAddr::V6(_) => t.v6.select_into(n, rng, out6),
+            },
+            Want::Both(n) => {
+                let (a4, a6) = split_amount(t.v4.len(), t.v6.len(), n);
+                t.v4.select_into(a4, rng, out4);
+                t.v6.select_into(a6, rng, out6);
+            }
+        }
+        t.counts()
+    }
+
+    /// Counts of one torrent, if it is known.
+    pub fn scrape(&self, info_hash: &InfoHash) -> Option<Counts> {
+        let hash = self.hasher.hash_one(info_hash);
+        let shard = self.lock(info_hash);
+        shard.torrents.find(hash, |t| t.hash == *info_hash).map(Torrent::counts)
+    }
+
+    /// Expires timed-out peers and drops dead torrents in shard `index` (`0..SHARDS`). The
+    /// server walks the shards spread over `sweep_interval_secs`, holding one lock at a time.
+    pub fn sweep_shard(&self, index: usize, now: u32) -> Swept {
+        let Some(p) = self.shards.get(index) else { return Swept::default() };
+        let mut shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = &mut *shard;
+        let now_tick = self.tick(now);
+        let (timeout_ticks, peer_timeout, torrent_timeout) =
+            (self.timeout_ticks, self.cfg.peer_timeout, self.cfg.torrent_timeout);
+        let mut swept = Swept::default();
+        let (mut p4, mut p6, mut s) = (0u64, 0u64, 0u64);
+        shard.torrents.retain(|t| {
+            let (r4, s4) = t.v4.expire(now_tick, timeout_ticks);
+            let (r6, s6) = t.v6.expire(now_tick, timeout_ticks);
+            p4 += u64::from(r4);
+            p6 += u64::from(r6);
+            s += u64::from(s4 + s6);
+            let idle = now.saturating_sub(t.last_active);
+            let dead = idle >= torrent_timeout
+                || (t.v4.is_empty() && t.v6.is_empty() && t.downloaded == 0 && idle >= peer_timeout);
+            if dead {
+                p4 += t.v4.len() as u64;
+                p6 += t.v6.len() as u64;
+                s += u64::from(t.v4.seeders() + t.v6.seeders());
+                swept.torrents += 1;
+            }
+            !dead
+        });
+        shard.peers4 -= p4;
+        shard.peers6 -= p6;
+        shard.seeders -= s;
+        swept.peers = p4 + p6;
+        if shard.torrents.capacity() > 64 && shard.torrents.len() * 4 < shard.torrents.capacity() {
+            let hasher = &self.hasher;
+            shard.torrents.shrink_to(shard.torrents.len() * 2, |t| hasher.hash_one(t.hash));
+        }
+        swept
+    }
+
+    /// Sweeps every shard now (tests, shutdown).
+    pub fn sweep_all(&self, now: u32) -> Swept {
+        let mut total = Swept::default();
+        for i in 0..SHARDS {
+            let s = self.sweep_shard(i, now);
+            total.peers += s.peers;
+            total.torrents += s.torrents;
+        }
+        total
+    }
+
+    /// Totals over every shard; takes each shard lock briefly in turn.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for p in self.shards.iter() {
+            let s = p.0.lock().unwrap_or_else(|e| e.into_inner());
+            t.torrents += s.torrents.len() as u64;
+            t.peers4 += s.peers4;
+            t.peers6 += s.peers6;
+            t.seeders += s.seeders;
+            t.downloaded += s.torrents.iter().map(|t| u64::from(t.downloaded)).sum::<u64>();
+        }
+        t
+    }
+
+    /// Calls `f` with the hash and counts of every torrent in shard `index`, under its lock.
+    /// Full scrape and statedump walk shards one at a time with this.
+    pub fn for_each_in_shard(&self, index: usize, mut f: impl FnMut(&InfoHash, Counts)) {
+        let Some(p) = self.shards.get(index) else { return };
+        let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        for t in shard.torrents.iter() {
+            f(&t.hash, t.counts());
+        }
+    }
+
+    /// Bytes held by peer records and torrent tables (an estimate of the heap; RSS is the truth).
+    pub fn heap_bytes(&self) -> usize {
+        let mut n = 0;
+        for p in self.shards.iter() {
+            let s = p.0.lock().unwrap_or_else(|e| e.into_inner());
+            n += s.torrents.capacity() * (core::mem::size_of::<Torrent>() + 1);
+            n += s.torrents.iter().map(|t| t.v4.capacity_bytes() + t.v6.capacity_bytes()).sum::<usize>();
+        }
+        n
+    }
+
+    #[inline]
+    fn tick(&self, now: u32) -> u8 {
+        (now / self.tick_secs) as u8
+    }
+
+    #[inline]
+    fn lock(&self, h: &InfoHash) -> MutexGuard<'_, Shard> {
+        let top = u32::from_be_bytes([h.0[0], h.0[1], h.0[2], h.0[3]]);
+        let idx = (top >> (32 - SHARD_BITS)) as usize;
+        // Poisoning can only follow a panic in another worker; the shard data stays consistent
+        // because every mutation above completes before any fallible step.
+        self.shards[idx].0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// opentracker's split of `amount` between the families (spec 3.5): each gets up to a quarter,
+/// the rest is shared in proportion to what is left, and IPv6 takes the rounding remainder first.
+pub fn split_amount(n4: usize, n6: usize, amount: usize) -> (usize, usize) {
+    if n4 + n6 <= amount {
+        return (n4, n6);
+    }
+    let mut a4 = n4.min(amount / 4);
+    let mut a6 = n6.min(amount / 4);
+    let left = amount - a4 - a6;
+    let (l4, l6) = (n4 - a4, n6 - a6);
+    let total = l4 + l6;
+    if total > 0 {
+        a4 += left * (1024 * l4 / total) / 1024;
+        a6 += left * (1024 * l6 / total) / 1024;
+    }
+    a4 = a4.min(n4);
+    a6 = a6.min(n6);
+    while a4 + a6 < amount && (a4 < n4 || a6 < n6) {
+        if a6 < n6 {
+            a6 += 1;
+        }
+        if a4 + a6 < amount && a4 < n4 {
+            a4 += 1;
+        }
+    }
+    (a4, a6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(n: u32) -> InfoHash {
+        let mut h = [0u8; 20];
+        h[..4].copy_from_slice(&n.to_be_bytes());
+        h[16..].copy_from_slice(&n.to_le_bytes());
+        InfoHash(h)
+    }
+
+    fn ann(h: InfoHash, last: u8, port: u16, seeding: bool, event: Event) -> Announce {
+        Announce { info_hash: h, addr: PeerAddr::V4([10, 0, 0, last]), port, seeding, event }
+    }
+
+    fn run(s: &Store, a: &Announce, want: Want, now: u32) -> (Counts, Vec<u8>, Vec<u8>) {
+        let (mut o4, mut o6) = (Vec::new(), Vec::new());
+        let c = s.announce(a, want, now, &mut Rng::new(3), &mut o4, &mut o6);
+        (c, o4, o6)
+    }
+
+    #[test]
+    fn peers_meet_and_counts_follow_events() {
+        let s = Store::new(StoreConfig::default());
+        let h = hash(1);
+        let (c, o4, _) = run(&s, &ann(h, 1, 6881, false, Event::Started), Want::Both(50), 0);
+        assert_eq!(c, Counts { seeders: 0, leechers: 1, downloaded: 0 });
+        assert_eq!(o4, vec![10, 0, 0, 1, 0x1a, 0xe1]);
+        let (c, o4, _) = run(&s, &ann(h, 2, 6882, true, Event::Completed), Want::Both(50), 1);
+        assert_eq!(c, Counts { seeders: 1, leechers: 1, downloaded: 1 });
+        assert_eq!(o4.len(), 12);
+        // Completed again from the same peer does not count twice.
+        let (c, _, _) = run(&s, &ann(h, 2, 6882, true, Event::Completed), Want::Both(50), 2);
+        assert_eq!(c.downloaded, 1);
+        // Completed with left != 0 is not a download.
+        let (c, _, _) = run(&s, &ann(h, 1, 6881, false, Event::Completed), Want::Both(50), 2);
+        assert_eq!(c.downloaded, 1);
+        let (c, _, _) = run(&s, &ann(h, 1, 6881, false, Event::Stopped), Want::Both(50), 3);
+        assert_eq!(c, Counts { seeders: 1, leechers: 0, downloaded: 1 });
+        assert_eq!(s.scrape(&h), Some(c));
+        assert_eq!(s.scrape(&hash(2)), None);
+        let t = s.totals();
+        assert_eq!((t.torrents, t.peers4, t.seeders, t.downloaded), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn numwant_and_families() {
+        let s = Store::new(StoreConfig::default());
+        let h = hash(9);
+        for i in 0..30 {
+            run(&s, &ann(h, i, 1000, i % 3 == 0, Event::None), Want::Both(0), 0);
+        }
+        let v6 = Announce { info_hash: h, addr: PeerAddr::V6([0xfe; 16]), port: 5, seeding: false, event: Event::None };
+        let (c, o4, o6) = run(&s, &v6, Want::Both(10), 0);
+        assert_eq!(c.seeders + c.leechers, 31);
+        assert_eq!(o4.len() / 6 + o6.len() / 18, 10);
+        assert_eq!(o6.len(), 18);
+        // UDP: only the requester's family.
+        let (_, o4, o6) = run(&s, &v6, Want::SameFamily(200), 0);
+        assert!(o4.is_empty());
+        assert_eq!(o6.len(), 18);
+        let (_, o4, o6) = run(&s, &ann(h, 0, 1000, true, Event::None), Want::SameFamily(200), 0);
+        assert_eq!((o4.len(), o6.len()), (30 * 6, 0));
+    }
+
+    #[test]
+    fn split_matches_opentracker() {
+        assert_eq!(split_amount(3, 1, 1), (0, 1));
+        assert_eq!(split_amount(3, 1, 10), (3, 1));
+        let (a4, a6) = split_amount(1000, 1000, 50);
+        assert_eq!(a4 + a6, 50);
+        let (a4, a6) = split_amount(1000, 5, 50);
+        assert_eq!((a4, a6), (45, 5));
+    }
+
+    #[test]
+    fn expiry_with_injected_clock() {
+        let s = Store::new(StoreConfig { peer_timeout: 60, torrent_timeout: 600 });
+        let (h1, h2) = (hash(1), hash(0xffff_0000));
+        run(&s, &ann(h1, 1, 1, false, Event::None), Want::Both(0), 1000);
+        run(&s, &ann(h2, 1, 1, true, Event::Completed), Want::Both(0), 1000);
+        run(&s, &ann(h1, 2, 1, false, Event::None), Want::Both(0), 1040);
+        assert_eq!(s.sweep_all(1050), Swept::default());
+        // Peer 1 of h1 and the seeder of h2 time out; h1 keeps peer 2.
+        let sw = s.sweep_all(1061);
+        assert_eq!(sw.peers, 2);
+        assert_eq!(s.scrape(&h1).map(|c| c.leechers), Some(1));
+        // h2 keeps its download count with no peers until the torrent timeout.
+        assert_eq!(s.scrape(&h2), Some(Counts { seeders: 0, leechers: 0, downloaded: 1 }));
+        let sw = s.sweep_all(1101);
+        assert_eq!(sw, Swept { peers: 1, torrents: 1 }, "h1 empty and idle with no downloads");
+        assert_eq!(s.scrape(&h1), None);
+        assert!(s.scrape(&h2).is_some());
+        s.sweep_all(1000 + 600);
+        assert_eq!(s.scrape(&h2), None);
+        assert_eq!(s.totals(), Totals::default());
+    }
+
+    #[test]
+    fn long_timeouts_never_wrap() {
+        // 3 h timeout: stamps are in ticks of 108 s; sweeping every interval keeps them honest.
+        let s = Store::new(StoreConfig { peer_timeout: 3 * 3600, torrent_timeout: 86400 });
+        let h = hash(5);
+        run(&s, &ann(h, 1, 1, false, Event::None), Want::Both(0), 0);
+        let step = s.sweep_interval_secs();
+        let mut now = 0;
+        while now + step < 3 * 3600 - 200 {
+            now += step;
+            assert_eq!(s.sweep_all(now).peers, 0, "at {now}");
+        }
+        let mut gone = 0;
+        while now < 3 * 3600 + 300 {
+            now += step;
+            gone += s.sweep_all(now).peers;
+        }
+        assert_eq!(gone, 1);
+    }
+}
