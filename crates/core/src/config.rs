@@ -596,3 +596,752 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 
 Example: ferrotracker -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV6};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    fn run(line: &str) -> Config {
+        match parse_args(args(line)) {
+            Ok(Command::Run(cfg)) => cfg,
+            other => panic!("`{line}` gave {other:?}"),
+        }
+    }
+
+    fn run_err(line: &str) -> ConfigError {
+        match parse_args(args(line)) {
+            Err(e) => e,
+            other => panic!("`{line}` gave {other:?}, wanted an error"),
+        }
+    }
+
+    fn tcp(addr: &str) -> Listen {
+        Listen {
+            proto: Proto::Tcp,
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    fn udp(addr: &str) -> Listen {
+        Listen {
+            proto: Proto::Udp,
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    fn text(s: &str) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        parse_str(Path::new("test.conf"), s, &mut cfg).map(|()| cfg)
+    }
+
+    fn text_err(s: &str) -> ConfigError {
+        text(s).expect_err(s)
+    }
+
+    /// A config file in the temp dir, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(contents: &str) -> Self {
+            static COUNT: AtomicUsize = AtomicUsize::new(0);
+            let n = COUNT.fetch_add(1, Ordering::Relaxed);
+            let name = format!("ferrotracker-config-test-{}-{n}.conf", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, contents).unwrap();
+            TempFile(path)
+        }
+
+        fn arg(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn no_flags_listen_on_6969_dual_stack() {
+        let cfg = run("");
+        assert_eq!(cfg.listen, vec![tcp("[::]:6969"), udp("[::]:6969")]);
+        assert_eq!(
+            Config {
+                listen: Vec::new(),
+                ..cfg
+            },
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = Config::default();
+        assert_eq!(cfg.interval, 1800);
+        assert_eq!(cfg.peer_timeout, 2700);
+        assert_eq!(cfg.torrent_timeout, 86400);
+        assert_eq!(cfg.numwant_default, 50);
+        assert_eq!(cfg.numwant_max, 200);
+        assert_eq!(cfg.workers, 0);
+        assert_eq!(cfg.redirect_url, None);
+        assert!(cfg.http_keepalive);
+        assert_eq!(cfg.http_idle_timeout, 30);
+        assert!(cfg.listen.is_empty());
+        assert_eq!(cfg.validate(), Ok(()));
+    }
+
+    #[test]
+    fn bare_i_moves_the_default_listens() {
+        let cfg = run("-i 127.0.0.1");
+        assert_eq!(
+            cfg.listen,
+            vec![tcp("127.0.0.1:6969"), udp("127.0.0.1:6969")]
+        );
+        let cfg = run("-i 127.0.0.1 -i ::1");
+        assert_eq!(cfg.listen, vec![tcp("[::1]:6969"), udp("[::1]:6969")]);
+    }
+
+    #[test]
+    fn flags_bind_in_order_at_the_current_address() {
+        let cfg = run("-i 127.0.0.1 -p 1 -i ::1 -p 2 -P 3");
+        assert_eq!(
+            cfg.listen,
+            vec![tcp("127.0.0.1:1"), tcp("[::1]:2"), udp("[::1]:3")]
+        );
+        // Before any -i the address is `::`, and a trailing -i binds nothing.
+        let cfg = run("-P 5 -p 6 -i 127.0.0.1");
+        assert_eq!(cfg.listen, vec![udp("[::]:5"), tcp("[::]:6")]);
+    }
+
+    #[test]
+    fn only_one_protocol_bound_means_no_default() {
+        assert_eq!(run("-P 6970").listen, vec![udp("[::]:6970")]);
+        assert_eq!(run("-p 6970").listen, vec![tcp("[::]:6970")]);
+    }
+
+    #[test]
+    fn attached_values() {
+        let cfg = run("-i127.0.0.1 -p6969 -P0 -rhttp://example.org/");
+        assert_eq!(cfg.listen, vec![tcp("127.0.0.1:6969"), udp("127.0.0.1:0")]);
+        assert_eq!(cfg.redirect_url.as_deref(), Some("http://example.org/"));
+    }
+
+    #[test]
+    fn i_accepts_brackets_and_rejects_junk() {
+        assert_eq!(run("-i [::1] -p 1").listen, vec![tcp("[::1]:1")]);
+        let e = run_err("-i localhost");
+        assert_eq!(e.key, "-i");
+        assert_eq!(e.to_string(), "-i: bad address `localhost`");
+        run_err("-i 127.0.0.1:80");
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(
+            run("-p 0 -p 65535").listen,
+            vec![tcp("[::]:0"), tcp("[::]:65535")]
+        );
+        let e = run_err("-p x");
+        assert_eq!(e, ConfigError::flag("-p", bad("bad port `x`".into())));
+        assert_eq!(e.to_string(), "-p: bad port `x`");
+        assert_eq!(
+            run_err("-P 65536").to_string(),
+            "-P: bad port `65536`: out of range"
+        );
+        run_err("-p -1");
+        run_err("-p +1");
+        run_err("-p ''");
+    }
+
+    #[test]
+    fn redirect() {
+        assert_eq!(
+            run("-r https://a.example/x?y=1").redirect_url.as_deref(),
+            Some("https://a.example/x?y=1")
+        );
+        let e = parse_args([
+            OsString::from("-r"),
+            OsString::from("http://a/\r\nSet-Cookie: x"),
+        ]);
+        assert!(
+            matches!(
+                e,
+                Err(ConfigError {
+                    kind: ConfigErrorKind::BadValue(_),
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+        let e = parse_args([OsString::from("-r"), OsString::from("http://a b/")]).unwrap_err();
+        assert_eq!(e.key, "-r");
+        // Last one wins, flags and file alike.
+        let f = TempFile::new("tracker.redirect_url http://from-file/\n");
+        let cfg = run(&format!("-r http://flag/ -f {}", f.arg()));
+        assert_eq!(cfg.redirect_url.as_deref(), Some("http://from-file/"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        for (line, want) in [
+            ("-v", Command::Version),
+            ("--version", Command::Version),
+            ("-h", Command::Help),
+            ("--help", Command::Help),
+            ("-vh", Command::Version),
+            ("-hv", Command::Help),
+            ("-p 1 -v", Command::Version),
+            ("-h -x", Command::Help),
+        ] {
+            assert_eq!(parse_args(args(line)), Ok(want), "{line}");
+        }
+        // Strictly in order: an earlier error wins.
+        assert_eq!(run_err("-x -h").kind, ConfigErrorKind::BadFlag);
+        assert_eq!(run_err("-p y --version").key, "-p");
+    }
+
+    #[test]
+    fn bad_flags() {
+        for (line, key) in [
+            ("-x", "-x"),
+            ("--foo", "--foo"),
+            ("--", "--"),
+            ("-", "-"),
+            ("6969", "6969"),
+            ("-p 1 extra", "extra"),
+        ] {
+            let e = run_err(line);
+            assert_eq!(e.key, key, "{line}");
+            assert_eq!(e.kind, ConfigErrorKind::BadFlag, "{line}");
+            assert_eq!(e.line, 0);
+            assert_eq!(e.file, None);
+        }
+        assert_eq!(run_err("-x").to_string(), "-x: unknown flag (see -h)");
+        // `v` is -p's argument here, not a flag.
+        assert_eq!(run_err("-pv").to_string(), "-p: bad port `v`");
+    }
+
+    #[test]
+    fn missing_arguments() {
+        for flag in [
+            "-i", "-p", "-P", "-r", "-f", "-d", "-u", "-l", "-A", "-w", "-b", "-s",
+        ] {
+            let e = run_err(&format!("-p 1 {flag}"));
+            assert_eq!(
+                e,
+                ConfigError::flag(flag, ConfigErrorKind::MissingValue),
+                "{flag}"
+            );
+            assert_eq!(e.to_string(), format!("{flag}: missing value"));
+        }
+    }
+
+    #[test]
+    fn refused_flags() {
+        for (flag, feature) in [
+            ("-d", "chroot and user switching"),
+            ("-u", "chroot and user switching"),
+            ("-l", "statedumps"),
+            ("-A", "blessed networks"),
+            ("-w", "access lists"),
+            ("-b", "access lists"),
+            ("-s", "live-sync clusters"),
+        ] {
+            let e = run_err(&format!("{flag} x"));
+            assert_eq!(
+                e,
+                ConfigError::flag(flag, ConfigErrorKind::NotSupportedYet(feature))
+            );
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{flag}: not supported yet (")),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            run_err("-w /etc/whitelist").to_string(),
+            "-w: not supported yet (access lists arrive in a later release)"
+        );
+    }
+
+    #[test]
+    fn non_utf8_arguments() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let junk = OsString::from_vec(vec![b'-', 0xff]);
+            assert_eq!(
+                parse_args([junk]).unwrap_err().kind,
+                ConfigErrorKind::BadFlag
+            );
+            let junk = OsString::from_vec(vec![b'1', 0xff]);
+            let e = parse_args([OsString::from("-p"), junk]).unwrap_err();
+            assert_eq!(e.key, "-p");
+            // A non-UTF-8 -f path is fine as a path; this one just does not exist.
+            let path = OsString::from_vec(b"/nonexistent-\xff.conf".to_vec());
+            let e = parse_args([OsString::from("-f"), path]).unwrap_err();
+            assert!(matches!(e.kind, ConfigErrorKind::CannotRead(_)), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn f_reads_the_file_in_place() {
+        let f = TempFile::new("listen.tcp 10.0.0.1:2\n# comment\nlisten.udp [::1]:4\n");
+        let cfg = run(&format!("-i 127.0.0.1 -p 1 -f {} -p 3", f.arg()));
+        assert_eq!(
+            cfg.listen,
+            vec![
+                tcp("127.0.0.1:1"),
+                tcp("10.0.0.1:2"),
+                udp("[::1]:4"),
+                tcp("127.0.0.1:3")
+            ]
+        );
+        // Attached form too.
+        assert_eq!(
+            run(&format!("-f{}", f.arg())).listen,
+            vec![tcp("10.0.0.1:2"), udp("[::1]:4")]
+        );
+    }
+
+    #[test]
+    fn f_ignores_and_keeps_the_current_address() {
+        // The file's bare addresses do not use -i, and -i after the file still applies.
+        let f = TempFile::new("listen.tcp ::1\n");
+        let cfg = run(&format!("-i 127.0.0.1 -f {} -P 7", f.arg()));
+        assert_eq!(cfg.listen, vec![tcp("[::1]:6969"), udp("127.0.0.1:7")]);
+        let mut cfg = Config::default();
+        let mut ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        parse_file(&f.0, &mut cfg, &mut ip).unwrap();
+        assert_eq!(ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn f_without_listens_gets_the_default_listens() {
+        let f = TempFile::new("tracker.interval 900\n");
+        let cfg = run(&format!("-i 127.0.0.1 -f {}", f.arg()));
+        assert_eq!(
+            cfg.listen,
+            vec![tcp("127.0.0.1:6969"), udp("127.0.0.1:6969")]
+        );
+        assert_eq!(cfg.interval, 900);
+    }
+
+    #[test]
+    fn f_errors_name_file_line_and_key() {
+        let f = TempFile::new("# settings\n\ntracker.interval 60\nlisten.tcp 1.2.3.4:99999\n");
+        let e = run_err(&format!("-p 1 -f {}", f.arg()));
+        assert_eq!(e.file.as_deref(), Some(f.0.as_path()));
+        assert_eq!(e.line, 4);
+        assert_eq!(e.key, "listen.tcp");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:4: listen.tcp: bad address `1.2.3.4:99999`: port out of range",
+                f.arg()
+            )
+        );
+    }
+
+    #[test]
+    fn unreadable_file() {
+        let path = std::env::temp_dir().join("ferrotracker-config-test-does-not-exist.conf");
+        let e = run_err(&format!("-f {}", path.display()));
+        assert_eq!(e.file.as_deref(), Some(path.as_path()));
+        assert_eq!(e.line, 0);
+        assert!(matches!(e.kind, ConfigErrorKind::CannotRead(_)), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}: cannot read: ", path.display())),
+            "{shown}"
+        );
+        // A directory cannot be read as a file either.
+        let dir = std::env::temp_dir();
+        let e = run_err(&format!("-f {}", dir.display()));
+        assert!(matches!(e.kind, ConfigErrorKind::CannotRead(_)), "{e:?}");
+    }
+
+    #[test]
+    fn numwant_default_above_max_is_checked_at_the_end() {
+        // In either order within the file, and across files.
+        let ok = TempFile::new("tracker.numwant 300\ntracker.numwant_max 400\n");
+        assert_eq!(run(&format!("-f {}", ok.arg())).numwant_default, 300);
+        let ok = TempFile::new("tracker.numwant_max 400\ntracker.numwant 300\n");
+        assert_eq!(run(&format!("-f {}", ok.arg())).numwant_max, 400);
+        let bad_file = TempFile::new("tracker.numwant 300\n");
+        let e = run_err(&format!("-f {}", bad_file.arg()));
+        assert_eq!(e.key, "tracker.numwant");
+        assert_eq!(
+            e.to_string(),
+            "tracker.numwant: 300 is more than tracker.numwant_max (200)"
+        );
+        let e = text("tracker.numwant_max 10")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "tracker.numwant");
+        assert_eq!(
+            text("tracker.numwant 0\ntracker.numwant_max 1")
+                .unwrap()
+                .validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn validate_repeats_the_minimums() {
+        let cfg = Config {
+            interval: 0,
+            ..Config::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().key, "tracker.interval");
+        let cfg = Config {
+            http_idle_timeout: 0,
+            ..Config::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().key, "http.idle_timeout");
+    }
+
+    #[test]
+    fn every_key() {
+        let cfg = text(
+            "listen.tcp_udp 127.0.0.1:7000\n\
+             listen.tcp [::1]:7001\n\
+             listen.udp 0.0.0.0\n\
+             listen.udp.workers 4\n\
+             tracker.redirect_url https://example.org/\n\
+             tracker.interval 900\n\
+             tracker.peer_timeout 1200\n\
+             tracker.torrent_timeout 3600\n\
+             tracker.numwant 30\n\
+             tracker.numwant_max 100\n\
+             tracker.workers 8\n\
+             http.keepalive off\n\
+             http.idle_timeout 10\n",
+        )
+        .unwrap();
+        let want = Config {
+            listen: vec![
+                tcp("127.0.0.1:7000"),
+                udp("127.0.0.1:7000"),
+                tcp("[::1]:7001"),
+                udp("0.0.0.0:6969"),
+            ],
+            interval: 900,
+            peer_timeout: 1200,
+            torrent_timeout: 3600,
+            numwant_default: 30,
+            numwant_max: 100,
+            workers: 8,
+            redirect_url: Some("https://example.org/".to_string()),
+            http_keepalive: false,
+            http_idle_timeout: 10,
+        };
+        assert_eq!(cfg, want);
+    }
+
+    #[test]
+    fn listen_udp_workers_is_checked_and_ignored() {
+        assert_eq!(text("listen.udp.workers 0").unwrap(), Config::default());
+        let e = text_err("listen.udp.workers four");
+        assert_eq!(e.key, "listen.udp.workers");
+        assert_eq!(
+            e.to_string(),
+            "test.conf:1: listen.udp.workers: bad number `four`"
+        );
+    }
+
+    #[test]
+    fn listen_tcp_udp_adds_both() {
+        let cfg = text("listen.tcp_udp [2001:db8::1]:80").unwrap();
+        assert_eq!(
+            cfg.listen,
+            vec![tcp("[2001:db8::1]:80"), udp("[2001:db8::1]:80")]
+        );
+    }
+
+    #[test]
+    fn listen_address_forms() {
+        let v6 =
+            |ip: &str, port| SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), port, 0, 0));
+        let v4 = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for (input, want) in [
+            ("1.2.3.4", v4("1.2.3.4:6969")),
+            ("1.2.3.4:80", v4("1.2.3.4:80")),
+            ("0.0.0.0:0", v4("0.0.0.0:0")),
+            ("[::1]:80", v6("::1", 80)),
+            ("[::1].80", v6("::1", 80)),
+            ("[::1]", v6("::1", 6969)),
+            ("::1", v6("::1", 6969)),
+            ("::", v6("::", 6969)),
+            ("::1.80", v6("::1", 80)),
+            ("2001:db8::7.443", v6("2001:db8::7", 443)),
+            ("::ffff:1.2.3.4", v6("::ffff:1.2.3.4", 6969)),
+            ("::ffff:1.2.3.4.80", v6("::ffff:1.2.3.4", 80)),
+            // Ambiguous, read as an address as opentracker does; brackets give a port.
+            ("::1:80", v6("::1:80", 6969)),
+        ] {
+            assert_eq!(parse_listen_addr(input), Ok(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn bad_listen_addresses() {
+        for (input, why) in [
+            ("1.2.3.4:99999", "port out of range"),
+            ("1.2.3.4:", "bad port"),
+            ("1.2.3.4:http", "bad port"),
+            ("1.2.3.4.80", "not an IP address"),
+            ("localhost:80", "not an IP address"),
+            ("localhost", "not an IP address"),
+            ("[::1", "missing `]`"),
+            ("[::1]x80", "expected `:port` after `]`"),
+            ("[1.2.3.4]:80", "brackets are for IPv6 addresses"),
+            ("::1.99999", "port out of range"),
+            ("1.2.3.4:80 # http", "bad port"),
+        ] {
+            let e = text_err(&format!("listen.tcp {input}"));
+            assert_eq!(
+                e.kind,
+                bad(format!("bad address `{input}`: {why}")),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn comments_blank_lines_and_whitespace() {
+        let cfg = text(
+            "\u{feff}# opentracker config\n\
+             \n\
+             \t   \n\
+             \t# indented comment\n\
+             #listen.tcp 1.2.3.4\n\
+             \ttracker.interval \t 600  \r\n\
+             tracker.numwant\t7\r\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.interval, 600);
+        assert_eq!(cfg.numwant_default, 7);
+        assert!(cfg.listen.is_empty());
+        assert_eq!(text("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn inline_comments_are_part_of_the_value() {
+        let e = text_err("tracker.interval 600\ntracker.interval 900 # 15 minutes\n");
+        assert_eq!(e.line, 2);
+        assert_eq!(e.key, "tracker.interval");
+        assert_eq!(e.kind, bad("bad number `900 # 15 minutes`".into()));
+        let e = text_err("http.keepalive on # please");
+        assert_eq!(e.key, "http.keepalive");
+        // URLs reject the spaces around an inline comment; a `#` alone is part of the URL.
+        let e = text_err("tracker.redirect_url http://x/ # home");
+        assert_eq!(e.key, "tracker.redirect_url");
+        assert_eq!(
+            text("tracker.redirect_url http://x/#home")
+                .unwrap()
+                .redirect_url
+                .as_deref(),
+            Some("http://x/#home")
+        );
+    }
+
+    #[test]
+    fn refused_keys() {
+        for (key, feature) in [
+            ("access.whitelist", "access lists"),
+            ("access.blacklist", "access lists"),
+            ("access.fifo_add", "access lists"),
+            ("access.fifo_delete", "access lists"),
+            ("access.stats", "blessed networks"),
+            ("access.stats_path", "custom stats paths"),
+            ("access.proxy", "trusted proxies"),
+            ("livesync.cluster.listen", "live-sync clusters"),
+            ("livesync.cluster.node_ip", "live-sync clusters"),
+            ("tracker.rootdir", "chroot and user switching"),
+            ("tracker.user", "chroot and user switching"),
+        ] {
+            let e = text_err(&format!("tracker.interval 5\n{key} something\n"));
+            assert_eq!(e.kind, ConfigErrorKind::NotSupportedYet(feature), "{key}");
+            assert_eq!((e.line, e.key.as_str()), (2, key));
+            // Refused whether or not a value follows.
+            assert_eq!(
+                text_err(key).kind,
+                ConfigErrorKind::NotSupportedYet(feature)
+            );
+        }
+        assert_eq!(
+            text_err("access.whitelist /etc/opentracker/whitelist.txt").to_string(),
+            "test.conf:1: access.whitelist: not supported yet (access lists arrive in a later release)"
+        );
+    }
+
+    #[test]
+    fn batchsync_was_never_implemented() {
+        let e = text_err("batchsync.cluster.admin_ip 10.1.1.1");
+        assert_eq!(e.kind, ConfigErrorKind::NeverImplemented);
+        assert!(e.to_string().contains("never implemented"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys() {
+        for line in [
+            "tracker.intervall 5",
+            "listen.tcp_udpx 1.2.3.4",
+            "listen 1.2.3.4",
+            "Tracker.interval 5",
+            "foo",
+        ] {
+            let e = text_err(line);
+            assert_eq!(e.kind, ConfigErrorKind::UnknownKey, "{line}");
+            assert_eq!(e.key, line.split_whitespace().next().unwrap());
+        }
+        assert_eq!(
+            text_err("\n\nfoo bar").to_string(),
+            "test.conf:3: foo: unknown key"
+        );
+    }
+
+    #[test]
+    fn missing_values() {
+        for key in [
+            "listen.tcp_udp",
+            "listen.tcp",
+            "listen.udp",
+            "listen.udp.workers",
+            "tracker.redirect_url",
+            "tracker.interval",
+            "tracker.peer_timeout",
+            "tracker.torrent_timeout",
+            "tracker.numwant",
+            "tracker.numwant_max",
+            "tracker.workers",
+            "http.keepalive",
+            "http.idle_timeout",
+        ] {
+            let e = text_err(&format!("{key}   \t"));
+            assert_eq!(e.kind, ConfigErrorKind::MissingValue, "{key}");
+            assert_eq!(e.to_string(), format!("test.conf:1: {key}: missing value"));
+        }
+    }
+
+    #[test]
+    fn numbers_and_minimums() {
+        for (line, why) in [
+            ("tracker.interval 0", "must be at least 1, not 0"),
+            ("tracker.peer_timeout 0", "must be at least 1, not 0"),
+            ("tracker.torrent_timeout 0", "must be at least 1, not 0"),
+            ("tracker.numwant_max 0", "must be at least 1, not 0"),
+            ("http.idle_timeout 0", "must be at least 1, not 0"),
+            ("tracker.interval -5", "bad number `-5`"),
+            ("tracker.interval +5", "bad number `+5`"),
+            ("tracker.interval 1.5", "bad number `1.5`"),
+            ("tracker.interval 30m", "bad number `30m`"),
+            (
+                "tracker.interval 4294967296",
+                "number `4294967296` is too large",
+            ),
+            (
+                "tracker.workers 99999999999999999999999",
+                "number `99999999999999999999999` is too large",
+            ),
+        ] {
+            assert_eq!(text_err(line).kind, bad(why.into()), "{line}");
+        }
+        let cfg =
+            text("tracker.numwant 0\ntracker.workers 0\ntracker.interval 4294967295").unwrap();
+        assert_eq!(
+            (cfg.numwant_default, cfg.workers, cfg.interval),
+            (0, 0, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn switches() {
+        for (value, want) in [
+            ("on", true),
+            ("yes", true),
+            ("true", true),
+            ("1", true),
+            ("ON", true),
+            ("off", false),
+            ("no", false),
+            ("false", false),
+            ("0", false),
+            ("False", false),
+        ] {
+            assert_eq!(
+                text(&format!("http.keepalive {value}"))
+                    .unwrap()
+                    .http_keepalive,
+                want,
+                "{value}"
+            );
+        }
+        let e = text_err("http.keepalive maybe");
+        assert_eq!(
+            e.kind,
+            bad("bad switch `maybe`: use on/off, yes/no, true/false or 1/0".into())
+        );
+    }
+
+    #[test]
+    fn later_lines_override_earlier_ones() {
+        let cfg = text("tracker.interval 10\ntracker.interval 20").unwrap();
+        assert_eq!(cfg.interval, 20);
+    }
+
+    #[test]
+    fn error_stops_at_the_first_bad_line() {
+        let mut cfg = Config::default();
+        let r = parse_str(
+            Path::new("x"),
+            "tracker.interval 10\nbogus 1\ntracker.interval 20",
+            &mut cfg,
+        );
+        assert_eq!(r.unwrap_err().line, 2);
+        assert_eq!(cfg.interval, 10);
+    }
+
+    #[test]
+    fn usage_mentions_every_flag_and_key() {
+        let u = usage();
+        for flag in [
+            "-i", "-p", "-P", "-r", "-f", "-v", "-h", "-d", "-u", "-l", "-A", "-w", "-b", "-s",
+        ] {
+            assert!(u.contains(flag), "{flag}");
+        }
+        for key in [
+            "listen.tcp_udp",
+            "listen.tcp",
+            "listen.udp",
+            "listen.udp.workers",
+            "tracker.redirect_url",
+            "tracker.interval",
+            "tracker.peer_timeout",
+            "tracker.torrent_timeout",
+            "tracker.numwant",
+            "tracker.numwant_max",
+            "tracker.workers",
+            "http.keepalive",
+            "http.idle_timeout",
+        ] {
+            assert!(u.contains(key), "{key}");
+        }
+        assert!(u.starts_with("Usage: "));
+    }
+
+    #[test]
+    fn error_is_a_std_error() {
+        fn takes(_: &dyn std::error::Error) {}
+        takes(&run_err("-x"));
+    }
+}
