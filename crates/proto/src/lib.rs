@@ -3,6 +3,45 @@
 //! Every parser here takes bytes and returns a value or a small `Copy` error; none allocates on
 //! hostile input and none panics on any input (see the never-panic tests and `fuzz/`).
 
+pub mod bencode;
+pub mod http;
+pub mod query;
 pub mod types;
+pub mod udp;
 
 pub use types::{Event, InfoHash, PeerId};
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Helpers shared by the never-panic tests.
+
+    /// xorshift64: enough randomness for never-panic tests without a dependency.
+    pub fn xorshift(state: &mut u64) -> u64 {
+        let mut x = *state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *state = x;
+        x
+    }
+
+    /// `n` pseudo-random bytes drawn from `alphabet`.
+    pub fn random_bytes(state: &mut u64, alphabet: &[u8], n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|_| alphabet[(xorshift(state) % alphabet.len() as u64) as usize])
+            .collect()
+    }
+
+    /// A copy of `base` with 1 to 4 bytes replaced from `alphabet`.
+    pub fn mutate(state: &mut u64, base: &[u8], alphabet: &[u8]) -> Vec<u8> {
+        let mut m = base.to_vec();
+        if m.is_empty() {
+            return m;
+        }
+        for _ in 0..1 + xorshift(state) % 4 {
+            let i = (xorshift(state) % m.len() as u64) as usize;
+            m[i] = alphabet[(xorshift(state) % alphabet.len() as u64) as usize];
+        }
+        m
+    }
+}
