@@ -261,7 +261,7 @@ pub const MAX_DEPTH: usize = 32;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::xorshift;
+    use crate::testutil::{mutate, random_bytes, xorshift};
 
     #[test]
     fn writer_output() {
@@ -388,16 +388,9 @@ mod tests {
         let alphabet = b"ilde0123456789:-x";
         for _ in 0..20_000 {
             let base = valid[(xorshift(&mut rng) % valid.len() as u64) as usize];
-            let mut m = base.to_vec();
-            for _ in 0..1 + xorshift(&mut rng) % 4 {
-                let i = (xorshift(&mut rng) % m.len() as u64) as usize;
-                m[i] = alphabet[(xorshift(&mut rng) % alphabet.len() as u64) as usize];
-            }
-            let _ = decode(&m);
+            let _ = decode(&mutate(&mut rng, base, alphabet));
             let len = (xorshift(&mut rng) % 64) as usize;
-            let random: Vec<u8> = (0..len)
-                .map(|_| alphabet[(xorshift(&mut rng) % alphabet.len() as u64) as usize])
-                .collect();
+            let random = random_bytes(&mut rng, alphabet, len);
             let _ = decode(&random);
         }
     }

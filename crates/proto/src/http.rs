@@ -97,15 +97,14 @@ impl std::error::Error for HttpError {}
 /// As opentracker, the request must start with exactly `GET /`.
 pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     // Reject early on the first bytes so a slow non-GET client is not buffered to 8 KiB.
-    let start = &buf[..buf.len().min(5)];
-    if !b"GET ".starts_with(&start[..start.len().min(4)]) {
+    if !b"GET ".iter().zip(buf).all(|(want, got)| want == got) {
         return Err(HttpError::NotGet);
     }
-    if start.len() == 5 && start.get(4) != Some(&b'/') {
+    if buf.get(4).is_some_and(|&b| b != b'/') {
         return Err(HttpError::BadTarget);
     }
 
-    let window = &buf[..buf.len().min(MAX_REQUEST_BYTES)];
+    let window = buf.get(..MAX_REQUEST_BYTES).unwrap_or(buf);
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(window) {
@@ -125,7 +124,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         return Err(HttpError::BadTarget);
     }
     let (path, query) = match target.iter().position(|&b| b == b'?') {
-        Some(q) => (&target[..q], target.get(q + 1..)),
+        Some(q) => {
+            let (path, rest) = target.split_at(q);
+            (path, rest.get(1..))
+        }
         None => (target, None),
     };
     let slashes = path.iter().take_while(|&&b| b == b'/').count();
@@ -321,7 +323,7 @@ fn parse_content_length(value: &[u8]) -> Result<usize, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::xorshift;
+    use crate::testutil::{mutate, random_bytes, xorshift};
 
     const ANNOUNCE: &[u8] = b"GET /announce?info_hash=%01%23%45%67%89%ab%cd%ef%01%23%45%67%89%ab%cd%ef%01%23%45%67&peer_id=ABCDEFGHIJKLMNOPQRST&port=6881&left=0 HTTP/1.1\r\nHost: t\r\n\r\n";
 
@@ -539,14 +541,14 @@ mod tests {
         let alphabet = b"GET /?&=%:\r\n, ;qgzipHTP1.0ac\x00\xff";
         for _ in 0..20_000 {
             let base = valid[(xorshift(&mut rng) % 2) as usize];
-            let mut m = base.to_vec();
-            for _ in 0..1 + xorshift(&mut rng) % 4 {
-                let i = (xorshift(&mut rng) % m.len() as u64) as usize;
-                m[i] = alphabet[(xorshift(&mut rng) % alphabet.len() as u64) as usize];
-            }
-            if let Ok(Parsed::Complete(r)) = parse_request(&m) {
-                assert!(r.head_len <= m.len());
-                let _ = route(&r, b"stats");
+            let m = mutate(&mut rng, base, alphabet);
+            let n = (xorshift(&mut rng) % 200) as usize;
+            let r = [&b"GET /"[..], &random_bytes(&mut rng, alphabet, n)].concat();
+            for input in [&m, &r] {
+                if let Ok(Parsed::Complete(req)) = parse_request(input) {
+                    assert!(req.head_len <= input.len());
+                    let _ = route(&req, b"stats");
+                }
             }
         }
     }

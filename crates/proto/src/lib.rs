@@ -3,6 +3,12 @@
 //! Every parser here takes bytes and returns a value or a small `Copy` error; none allocates on
 //! hostile input and none panics on any input (see the never-panic tests and `fuzz/`).
 
+// Network input must never panic; tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
+)]
+
 pub mod bencode;
 pub mod http;
 pub mod query;
