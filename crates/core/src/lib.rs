@@ -1,1 +1,10 @@
-//! placeholder
+//! ferrotracker-core: everything between bytes in and bytes out, without sockets: the
+//! request handlers, configuration, connection ids and counters.
+
+pub mod config;
+pub mod connid;
+pub mod counters;
+pub mod tracker;
+
+pub use counters::Counters;
+pub use tracker::{After, Settings, Tracker, Worker};

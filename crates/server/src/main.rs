@@ -1,1 +1,194 @@
-fn main() {}
+//! ferrotracker: the binary. Parses flags and config, binds every socket, starts one worker
+//! per core plus the sweeper, and stops cleanly on SIGINT or SIGTERM.
+
+mod bind;
+mod udp_batch;
+mod worker;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ferrotracker_core::config::{self, Command, Config, Proto};
+use ferrotracker_core::{Counters, Settings, Tracker};
+use mio::{Poll, Waker};
+
+use crate::worker::{Shared, WAKER};
+
+fn main() -> ExitCode {
+    let cfg = match config::parse_args(std::env::args_os().skip(1)) {
+        Ok(Command::Run(cfg)) => cfg,
+        Ok(Command::Help) => {
+            print!("{}", config::usage());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("ferrotracker {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("ferrotracker: {e}");
+            eprintln!("Try `ferrotracker -h` for help.");
+            return ExitCode::from(1);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            // opentracker exits 111 when it cannot bind or drop privileges.
+            ExitCode::from(111)
+        }
+    }
+}
+
+fn run(cfg: Config) -> anyhow::Result<()> {
+    let workers = match cfg.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    let bound = bind::bind_all(&cfg.listen, workers)?;
+
+    let mut key = [0u8; 16];
+    getrandom::getrandom(&mut key).context("reading random bytes for the connection-id key")?;
+    let settings = Settings {
+        interval: cfg.interval,
+        peer_timeout: cfg.peer_timeout,
+        torrent_timeout: cfg.torrent_timeout,
+        numwant_default: cfg.numwant_default,
+        numwant_max: cfg.numwant_max,
+        redirect_url: cfg.redirect_url.clone(),
+        ..Settings::default()
+    };
+    let shared = Arc::new(Shared {
+        tracker: Tracker::new(settings, key),
+        start: Instant::now(),
+        shutdown: AtomicBool::new(false),
+        http_keepalive: cfg.http_keepalive,
+        http_idle_timeout: cfg.http_idle_timeout,
+        counters: (0..workers)
+            .map(|_| Mutex::new(Counters::default()))
+            .collect(),
+    });
+
+    // Hand each worker its copy of every socket.
+    let mut per_worker: Vec<(Vec<mio::net::TcpListener>, Vec<mio::net::UdpSocket>)> =
+        (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
+    for b in bound {
+        for (i, s) in b.sockets.into_iter().enumerate() {
+            match b.proto {
+                Proto::Tcp => per_worker[i]
+                    .0
+                    .push(mio::net::TcpListener::from_std(s.into())),
+                Proto::Udp => per_worker[i]
+                    .1
+                    .push(mio::net::UdpSocket::from_std(s.into())),
+            }
+        }
+    }
+
+    let mut wakers = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for (i, (tcp, udp)) in per_worker.into_iter().enumerate() {
+        let poll = Poll::new().context("creating epoll instance")?;
+        wakers.push(Waker::new(poll.registry(), WAKER)?);
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed)?;
+        let shared = Arc::clone(&shared);
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || worker::run(i, shared, poll, tcp, udp, u64::from_le_bytes(seed)))?,
+        );
+    }
+    tracing::info!(
+        "ferrotracker {} serving with {workers} workers",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let sweeper = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("sweeper".into())
+            .spawn(move || sweep_loop(&shared))?
+    };
+
+    wait_for_signal(&shared)?;
+    shared.shutdown.store(true, Ordering::SeqCst);
+    for w in &wakers {
+        let _ = w.wake();
+    }
+    for h in handles {
+        match h.join() {
+            Ok(Err(e)) => tracing::error!("worker failed: {e}"),
+            Err(_) => tracing::error!("worker panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let _ = sweeper.join();
+    let mut total = Counters::default();
+    for c in &shared.counters {
+        total.add(&c.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    let t = shared.tracker.store.totals();
+    tracing::info!(
+        "stopped: {} torrents, {} peers; served {} HTTP announces, {} UDP announces",
+        t.torrents,
+        t.peers4 + t.peers6,
+        total.http_announces,
+        total.udp_announces
+    );
+    Ok(())
+}
+
+/// Blocks until SIGINT or SIGTERM. SIGHUP is accepted (opentracker reloads its access list on
+/// it; ferrotracker has nothing to reload yet) so that it does not kill the process.
+fn wait_for_signal(_shared: &Shared) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => tracing::info!("SIGHUP: nothing to reload"),
+            _ => {
+                tracing::info!("signal {sig}: shutting down");
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Expires peers and torrents, one shard at a time, every `sweep_interval_secs`.
+fn sweep_loop(shared: &Shared) {
+    let store = &shared.tracker.store;
+    let every = Duration::from_secs(u64::from(store.sweep_interval_secs()));
+    let mut next = Instant::now() + every;
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+            continue;
+        }
+        next = now + every;
+        let swept = store.sweep_all(shared.now());
+        if swept.peers > 0 || swept.torrents > 0 {
+            tracing::debug!(
+                "sweep: {} peers and {} torrents expired",
+                swept.peers,
+                swept.torrents
+            );
+        }
+    }
+}

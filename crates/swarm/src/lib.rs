@@ -7,4 +7,6 @@ pub mod rng;
 pub mod store;
 
 pub use rng::Rng;
-pub use store::{split_amount, Announce, Counts, PeerAddr, Store, StoreConfig, Swept, Totals, Want, SHARDS};
+pub use store::{
+    split_amount, Announce, Counts, PeerAddr, Store, StoreConfig, Swept, Totals, Want, SHARDS,
+};

@@ -88,7 +88,10 @@ impl PeerRecord for Peer6 {
     fn key(&self) -> (u128, u16) {
         let mut a = [0u8; 16];
         a.copy_from_slice(&self.0[..16]);
-        (u128::from_be_bytes(a), u16::from_be_bytes([self.0[16], self.0[17]]))
+        (
+            u128::from_be_bytes(a),
+            u16::from_be_bytes([self.0[16], self.0[17]]),
+        )
     }
     #[inline]
     fn wire(&self) -> &[u8] {
@@ -177,14 +180,22 @@ impl<P: PeerRecord> PeerList<P> {
                         self.seeders -= 1;
                     }
                 }
-                Upsert { was_new: false, old_flags, new_flags }
+                Upsert {
+                    was_new: false,
+                    old_flags,
+                    new_flags,
+                }
             }
             Err(i) => {
                 self.insert_at(i, peer);
                 if new_flags_in & FLAG_SEEDING != 0 {
                     self.seeders += 1;
                 }
-                Upsert { was_new: true, old_flags: 0, new_flags: new_flags_in }
+                Upsert {
+                    was_new: true,
+                    old_flags: 0,
+                    new_flags: new_flags_in,
+                }
             }
         }
     }
@@ -305,7 +316,10 @@ mod tests {
     fn upsert_keeps_sorted_and_counts_seeders() {
         let mut l = PeerList::<Peer4>::default();
         for i in (0..50u8).rev() {
-            assert!(l.upsert(p4(i, 1, if i % 2 == 0 { FLAG_SEEDING } else { 0 })).was_new);
+            assert!(
+                l.upsert(p4(i, 1, if i % 2 == 0 { FLAG_SEEDING } else { 0 }))
+                    .was_new
+            );
         }
         assert_eq!(l.len(), 50);
         assert_eq!(l.seeders(), 25);

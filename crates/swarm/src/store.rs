@@ -66,7 +66,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { peer_timeout: 45 * 60, torrent_timeout: 24 * 3600 }
+        StoreConfig {
+            peer_timeout: 45 * 60,
+            torrent_timeout: 24 * 3600,
+        }
     }
 }
 
@@ -136,8 +139,16 @@ impl Store {
         let peer_timeout = cfg.peer_timeout.max(1);
         let tick_secs = peer_timeout.div_ceil(MAX_TIMEOUT_TICKS).max(1);
         let timeout_ticks = peer_timeout.div_ceil(tick_secs) as u8;
-        let shards = (0..SHARDS).map(|_| Padded(Mutex::new(Shard::default()))).collect();
-        Store { shards, hasher: Default::default(), cfg, tick_secs, timeout_ticks }
+        let shards = (0..SHARDS)
+            .map(|_| Padded(Mutex::new(Shard::default())))
+            .collect();
+        Store {
+            shards,
+            hasher: Default::default(),
+            cfg,
+            tick_secs,
+            timeout_ticks,
+        }
     }
 
     pub fn config(&self) -> StoreConfig {
@@ -146,7 +157,9 @@ impl Store {
 
     /// How often `sweep` should run so that expiry is timely and stamps never wrap.
     pub fn sweep_interval_secs(&self) -> u32 {
-        (self.cfg.peer_timeout / 4).clamp(1, 120).min(self.tick_secs * 100)
+        (self.cfg.peer_timeout / 4)
+            .clamp(1, 120)
+            .min(self.tick_secs * 100)
     }
 
     /// Records an announce and appends the reply's peers (compact wire bytes) to `out4` and
@@ -170,7 +183,10 @@ impl Store {
             };
             let removed = match a.addr {
                 PeerAddr::V4(ip) => t.v4.remove(Peer4::new(ip, a.port).key()).map(|f| (f, true)),
-                PeerAddr::V6(ip) => t.v6.remove(Peer6::new(ip, a.port).key()).map(|f| (f, false)),
+                PeerAddr::V6(ip) => {
+                    t.v6.remove(Peer6::new(ip, a.port).key())
+                        .map(|f| (f, false))
+                }
             };
             if let Some((flags, v4)) = removed {
                 if v4 {
@@ -196,7 +212,10 @@ impl Store {
                     v6: PeerList::default(),
                 };
                 let hasher = &self.hasher;
-                shard.torrents.insert_unique(hash, t, |t| hasher.hash_one(t.hash)).into_mut()
+                shard
+                    .torrents
+                    .insert_unique(hash, t, |t| hasher.hash_one(t.hash))
+                    .into_mut()
             }
         };
         t.last_active = now;
@@ -229,7 +248,10 @@ impl Store {
         if up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0 {
             t.downloaded = t.downloaded.saturating_add(1);
         }
-        match (up.old_flags & FLAG_SEEDING != 0 && !up.was_new, up.new_flags & FLAG_SEEDING != 0) {
+        match (
+            up.old_flags & FLAG_SEEDING != 0 && !up.was_new,
+            up.new_flags & FLAG_SEEDING != 0,
+        ) {
             (false, true) => shard.seeders += 1,
             (true, false) => shard.seeders -= 1,
             _ => {}
@@ -253,18 +275,26 @@ impl Store {
     pub fn scrape(&self, info_hash: &InfoHash) -> Option<Counts> {
         let hash = self.hasher.hash_one(info_hash);
         let shard = self.lock(info_hash);
-        shard.torrents.find(hash, |t| t.hash == *info_hash).map(Torrent::counts)
+        shard
+            .torrents
+            .find(hash, |t| t.hash == *info_hash)
+            .map(Torrent::counts)
     }
 
     /// Expires timed-out peers and drops dead torrents in shard `index` (`0..SHARDS`). The
     /// server walks the shards spread over `sweep_interval_secs`, holding one lock at a time.
     pub fn sweep_shard(&self, index: usize, now: u32) -> Swept {
-        let Some(p) = self.shards.get(index) else { return Swept::default() };
+        let Some(p) = self.shards.get(index) else {
+            return Swept::default();
+        };
         let mut shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
         let shard = &mut *shard;
         let now_tick = self.tick(now);
-        let (timeout_ticks, peer_timeout, torrent_timeout) =
-            (self.timeout_ticks, self.cfg.peer_timeout, self.cfg.torrent_timeout);
+        let (timeout_ticks, peer_timeout, torrent_timeout) = (
+            self.timeout_ticks,
+            self.cfg.peer_timeout,
+            self.cfg.torrent_timeout,
+        );
         let mut swept = Swept::default();
         let (mut p4, mut p6, mut s) = (0u64, 0u64, 0u64);
         shard.torrents.retain(|t| {
@@ -275,7 +305,10 @@ impl Store {
             s += u64::from(s4 + s6);
             let idle = now.saturating_sub(t.last_active);
             let dead = idle >= torrent_timeout
-                || (t.v4.is_empty() && t.v6.is_empty() && t.downloaded == 0 && idle >= peer_timeout);
+                || (t.v4.is_empty()
+                    && t.v6.is_empty()
+                    && t.downloaded == 0
+                    && idle >= peer_timeout);
             if dead {
                 p4 += t.v4.len() as u64;
                 p6 += t.v6.len() as u64;
@@ -290,7 +323,9 @@ impl Store {
         swept.peers = p4 + p6;
         if shard.torrents.capacity() > 64 && shard.torrents.len() * 4 < shard.torrents.capacity() {
             let hasher = &self.hasher;
-            shard.torrents.shrink_to(shard.torrents.len() * 2, |t| hasher.hash_one(t.hash));
+            shard
+                .torrents
+                .shrink_to(shard.torrents.len() * 2, |t| hasher.hash_one(t.hash));
         }
         swept
     }
@@ -315,7 +350,11 @@ impl Store {
             t.peers4 += s.peers4;
             t.peers6 += s.peers6;
             t.seeders += s.seeders;
-            t.downloaded += s.torrents.iter().map(|t| u64::from(t.downloaded)).sum::<u64>();
+            t.downloaded += s
+                .torrents
+                .iter()
+                .map(|t| u64::from(t.downloaded))
+                .sum::<u64>();
         }
         t
     }
@@ -323,7 +362,9 @@ impl Store {
     /// Calls `f` with the hash and counts of every torrent in shard `index`, under its lock.
     /// Full scrape and statedump walk shards one at a time with this.
     pub fn for_each_in_shard(&self, index: usize, mut f: impl FnMut(&InfoHash, Counts)) {
-        let Some(p) = self.shards.get(index) else { return };
+        let Some(p) = self.shards.get(index) else {
+            return;
+        };
         let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
         for t in shard.torrents.iter() {
             f(&t.hash, t.counts());
@@ -336,7 +377,11 @@ impl Store {
         for p in self.shards.iter() {
             let s = p.0.lock().unwrap_or_else(|e| e.into_inner());
             n += s.torrents.capacity() * (core::mem::size_of::<Torrent>() + 1);
-            n += s.torrents.iter().map(|t| t.v4.capacity_bytes() + t.v6.capacity_bytes()).sum::<usize>();
+            n += s
+                .torrents
+                .iter()
+                .map(|t| t.v4.capacity_bytes() + t.v6.capacity_bytes())
+                .sum::<usize>();
         }
         n
     }
@@ -396,7 +441,13 @@ mod tests {
     }
 
     fn ann(h: InfoHash, last: u8, port: u16, seeding: bool, event: Event) -> Announce {
-        Announce { info_hash: h, addr: PeerAddr::V4([10, 0, 0, last]), port, seeding, event }
+        Announce {
+            info_hash: h,
+            addr: PeerAddr::V4([10, 0, 0, last]),
+            port,
+            seeding,
+            event,
+        }
     }
 
     fn run(s: &Store, a: &Announce, want: Want, now: u32) -> (Counts, Vec<u8>, Vec<u8>) {
@@ -409,24 +460,73 @@ mod tests {
     fn peers_meet_and_counts_follow_events() {
         let s = Store::new(StoreConfig::default());
         let h = hash(1);
-        let (c, o4, _) = run(&s, &ann(h, 1, 6881, false, Event::Started), Want::Both(50), 0);
-        assert_eq!(c, Counts { seeders: 0, leechers: 1, downloaded: 0 });
+        let (c, o4, _) = run(
+            &s,
+            &ann(h, 1, 6881, false, Event::Started),
+            Want::Both(50),
+            0,
+        );
+        assert_eq!(
+            c,
+            Counts {
+                seeders: 0,
+                leechers: 1,
+                downloaded: 0
+            }
+        );
         assert_eq!(o4, vec![10, 0, 0, 1, 0x1a, 0xe1]);
-        let (c, o4, _) = run(&s, &ann(h, 2, 6882, true, Event::Completed), Want::Both(50), 1);
-        assert_eq!(c, Counts { seeders: 1, leechers: 1, downloaded: 1 });
+        let (c, o4, _) = run(
+            &s,
+            &ann(h, 2, 6882, true, Event::Completed),
+            Want::Both(50),
+            1,
+        );
+        assert_eq!(
+            c,
+            Counts {
+                seeders: 1,
+                leechers: 1,
+                downloaded: 1
+            }
+        );
         assert_eq!(o4.len(), 12);
         // Completed again from the same peer does not count twice.
-        let (c, _, _) = run(&s, &ann(h, 2, 6882, true, Event::Completed), Want::Both(50), 2);
+        let (c, _, _) = run(
+            &s,
+            &ann(h, 2, 6882, true, Event::Completed),
+            Want::Both(50),
+            2,
+        );
         assert_eq!(c.downloaded, 1);
         // Completed with left != 0 is not a download.
-        let (c, _, _) = run(&s, &ann(h, 1, 6881, false, Event::Completed), Want::Both(50), 2);
+        let (c, _, _) = run(
+            &s,
+            &ann(h, 1, 6881, false, Event::Completed),
+            Want::Both(50),
+            2,
+        );
         assert_eq!(c.downloaded, 1);
-        let (c, _, _) = run(&s, &ann(h, 1, 6881, false, Event::Stopped), Want::Both(50), 3);
-        assert_eq!(c, Counts { seeders: 1, leechers: 0, downloaded: 1 });
+        let (c, _, _) = run(
+            &s,
+            &ann(h, 1, 6881, false, Event::Stopped),
+            Want::Both(50),
+            3,
+        );
+        assert_eq!(
+            c,
+            Counts {
+                seeders: 1,
+                leechers: 0,
+                downloaded: 1
+            }
+        );
         assert_eq!(s.scrape(&h), Some(c));
         assert_eq!(s.scrape(&hash(2)), None);
         let t = s.totals();
-        assert_eq!((t.torrents, t.peers4, t.seeders, t.downloaded), (1, 1, 1, 1));
+        assert_eq!(
+            (t.torrents, t.peers4, t.seeders, t.downloaded),
+            (1, 1, 1, 1)
+        );
     }
 
     #[test]
@@ -434,9 +534,20 @@ mod tests {
         let s = Store::new(StoreConfig::default());
         let h = hash(9);
         for i in 0..30 {
-            run(&s, &ann(h, i, 1000, i % 3 == 0, Event::None), Want::Both(0), 0);
+            run(
+                &s,
+                &ann(h, i, 1000, i % 3 == 0, Event::None),
+                Want::Both(0),
+                0,
+            );
         }
-        let v6 = Announce { info_hash: h, addr: PeerAddr::V6([0xfe; 16]), port: 5, seeding: false, event: Event::None };
+        let v6 = Announce {
+            info_hash: h,
+            addr: PeerAddr::V6([0xfe; 16]),
+            port: 5,
+            seeding: false,
+            event: Event::None,
+        };
         let (c, o4, o6) = run(&s, &v6, Want::Both(10), 0);
         assert_eq!(c.seeders + c.leechers, 31);
         assert_eq!(o4.len() / 6 + o6.len() / 18, 10);
@@ -445,7 +556,12 @@ mod tests {
         let (_, o4, o6) = run(&s, &v6, Want::SameFamily(200), 0);
         assert!(o4.is_empty());
         assert_eq!(o6.len(), 18);
-        let (_, o4, o6) = run(&s, &ann(h, 0, 1000, true, Event::None), Want::SameFamily(200), 0);
+        let (_, o4, o6) = run(
+            &s,
+            &ann(h, 0, 1000, true, Event::None),
+            Want::SameFamily(200),
+            0,
+        );
         assert_eq!((o4.len(), o6.len()), (30 * 6, 0));
     }
 
@@ -461,10 +577,18 @@ mod tests {
 
     #[test]
     fn expiry_with_injected_clock() {
-        let s = Store::new(StoreConfig { peer_timeout: 60, torrent_timeout: 600 });
+        let s = Store::new(StoreConfig {
+            peer_timeout: 60,
+            torrent_timeout: 600,
+        });
         let (h1, h2) = (hash(1), hash(0xffff_0000));
         run(&s, &ann(h1, 1, 1, false, Event::None), Want::Both(0), 1000);
-        run(&s, &ann(h2, 1, 1, true, Event::Completed), Want::Both(0), 1000);
+        run(
+            &s,
+            &ann(h2, 1, 1, true, Event::Completed),
+            Want::Both(0),
+            1000,
+        );
         run(&s, &ann(h1, 2, 1, false, Event::None), Want::Both(0), 1040);
         assert_eq!(s.sweep_all(1050), Swept::default());
         // Peer 1 of h1 and the seeder of h2 time out; h1 keeps peer 2.
@@ -472,9 +596,23 @@ mod tests {
         assert_eq!(sw.peers, 2);
         assert_eq!(s.scrape(&h1).map(|c| c.leechers), Some(1));
         // h2 keeps its download count with no peers until the torrent timeout.
-        assert_eq!(s.scrape(&h2), Some(Counts { seeders: 0, leechers: 0, downloaded: 1 }));
+        assert_eq!(
+            s.scrape(&h2),
+            Some(Counts {
+                seeders: 0,
+                leechers: 0,
+                downloaded: 1
+            })
+        );
         let sw = s.sweep_all(1101);
-        assert_eq!(sw, Swept { peers: 1, torrents: 1 }, "h1 empty and idle with no downloads");
+        assert_eq!(
+            sw,
+            Swept {
+                peers: 1,
+                torrents: 1
+            },
+            "h1 empty and idle with no downloads"
+        );
         assert_eq!(s.scrape(&h1), None);
         assert!(s.scrape(&h2).is_some());
         s.sweep_all(1000 + 600);
@@ -485,7 +623,10 @@ mod tests {
     #[test]
     fn long_timeouts_never_wrap() {
         // 3 h timeout: stamps are in ticks of 108 s; sweeping every interval keeps them honest.
-        let s = Store::new(StoreConfig { peer_timeout: 3 * 3600, torrent_timeout: 86400 });
+        let s = Store::new(StoreConfig {
+            peer_timeout: 3 * 3600,
+            torrent_timeout: 86400,
+        });
         let h = hash(5);
         run(&s, &ann(h, 1, 1, false, Event::None), Want::Both(0), 0);
         let step = s.sweep_interval_secs();

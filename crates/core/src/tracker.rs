@@ -1,0 +1,434 @@
+//! Request to response, with no sockets: the HTTP and UDP handlers.
+//!
+//! The server hands in the bytes of one request (an HTTP request head already framed by
+//! `proto::http::parse_request`, or one UDP datagram), the client's address and the time, and
+//! gets the whole reply written into a buffer it reuses. Nothing here allocates per request once
+//! the worker's buffers have grown to their working size.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ferrotracker_proto::http::{self, HttpError, Request, Route};
+use ferrotracker_proto::query::{self, QueryError};
+use ferrotracker_proto::{bencode, udp, Event};
+use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Want};
+
+use crate::connid::ConnectionIds;
+use crate::counters::Counters;
+
+/// opentracker's reply when an announce has no info_hash.
+pub const MISSING_INFO_HASH: &str =
+    "Your client forgot to send your torrent's info_hash. Please upgrade your client.";
+/// UDP peers per reply, by family, so that a reply fits one ~1200-byte packet (opentracker).
+pub const UDP_MAX_PEERS_V4: usize = 200;
+pub const UDP_MAX_PEERS_V6: usize = 66;
+
+/// The tracker's behaviour knobs (from the config file and flags).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base announce interval in seconds; replies jitter it by ±10% as opentracker does.
+    pub interval: u32,
+    pub peer_timeout: u32,
+    pub torrent_timeout: u32,
+    pub numwant_default: u32,
+    pub numwant_max: u32,
+    pub redirect_url: Option<String>,
+    /// Path of the stats page, without the leading '/'.
+    pub stats_path: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            interval: 1800,
+            peer_timeout: 45 * 60,
+            torrent_timeout: 24 * 3600,
+            numwant_default: 50,
+            numwant_max: 200,
+            redirect_url: None,
+            stats_path: "stats".into(),
+        }
+    }
+}
+
+/// State shared by every worker.
+pub struct Tracker {
+    pub store: Store,
+    pub settings: Settings,
+    conn_ids: ConnectionIds,
+}
+
+/// What one worker owns: its random generator, reusable buffers and counters.
+pub struct Worker {
+    pub rng: Rng,
+    pub counters: Counters,
+    out4: Vec<u8>,
+    out6: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl Worker {
+    pub fn new(seed: u64) -> Self {
+        Worker {
+            rng: Rng::new(seed),
+            counters: Counters::default(),
+            out4: Vec::with_capacity(200 * 6),
+            out6: Vec::with_capacity(200 * 18),
+            body: Vec::with_capacity(4096),
+        }
+    }
+}
+
+/// How the server should treat the connection after an HTTP reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    KeepOpen,
+    Close,
+}
+
+impl Tracker {
+    /// `conn_id_key` must be secret and random (the server reads it from the OS).
+    pub fn new(settings: Settings, conn_id_key: [u8; 16]) -> Self {
+        let store = Store::new(StoreConfig {
+            peer_timeout: settings.peer_timeout,
+            torrent_timeout: settings.torrent_timeout,
+        });
+        Tracker {
+            store,
+            settings,
+            conn_ids: ConnectionIds::new(conn_id_key),
+        }
+    }
+
+    fn interval(&self, rng: &mut Rng) -> u32 {
+        let base = self.settings.interval.max(1);
+        let spread = (base / 5).max(1);
+        base - base / 10 + rng.below(u64::from(spread)) as u32
+    }
+
+    // ---------------------------------------------------------------- HTTP
+
+    /// Answers one framed HTTP request, appending the whole reply to `out` (pipelined replies
+    /// queue up behind each other).
+    pub fn handle_http(
+        &self,
+        w: &mut Worker,
+        req: &Request<'_>,
+        client: IpAddr,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> After {
+        let keep_alive = req.keep_alive;
+        match http::route(req, self.settings.stats_path.as_bytes()) {
+            Route::Announce => self.http_announce(w, req, client, now, out),
+            Route::Scrape => self.http_scrape(w, req, out),
+            Route::Root => match &self.settings.redirect_url {
+                Some(url) => {
+                    w.counters.http_redirects += 1;
+                    http::write_redirect(out, url, keep_alive);
+                }
+                None => {
+                    w.counters.http_404 += 1;
+                    http::write_error(
+                        out,
+                        404,
+                        "not found: this is a BitTorrent tracker, announce at /announce",
+                        keep_alive,
+                    );
+                }
+            },
+            Route::FullScrape => {
+                w.counters.http_400 += 1;
+                http::write_error(
+                    out,
+                    400,
+                    "full scrape is not supported yet: pass info_hash",
+                    keep_alive,
+                );
+            }
+            Route::Stats | Route::NotFound => {
+                w.counters.http_404 += 1;
+                http::write_error(out, 404, "not found", keep_alive);
+            }
+        }
+        if keep_alive {
+            After::KeepOpen
+        } else {
+            After::Close
+        }
+    }
+
+    /// Appends the answer to a request that could not be framed; the connection must then be
+    /// closed.
+    pub fn http_framing_error(&self, w: &mut Worker, e: HttpError, out: &mut Vec<u8>) {
+        match e.status() {
+            500 => w.counters.http_500 += 1,
+            _ => w.counters.http_400 += 1,
+        }
+        http::write_error(out, e.status(), e.reason(), false);
+    }
+
+    fn query_error(&self, w: &mut Worker, e: QueryError, keep_alive: bool, out: &mut Vec<u8>) {
+        w.counters.http_400 += 1;
+        http::write_error(out, e.status(), e.reason(), keep_alive);
+    }
+
+    fn http_announce(
+        &self,
+        w: &mut Worker,
+        req: &Request<'_>,
+        client: IpAddr,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) {
+        w.counters.http_announces += 1;
+        let q = match query::parse_announce(req.query.unwrap_or(b"")) {
+            Ok(q) => q,
+            Err(e) => return self.query_error(w, e, req.keep_alive, out),
+        };
+        let body = &mut w.body;
+        body.clear();
+        let Some(info_hash) = q.info_hash else {
+            bencode::write_failure(body, MISSING_INFO_HASH);
+            return finish_ok(body, req.keep_alive, out);
+        };
+        let addr = peer_addr(client);
+        let numwant = q
+            .numwant
+            .unwrap_or(self.settings.numwant_default)
+            .min(self.settings.numwant_max) as usize;
+        let a = Announce {
+            info_hash,
+            addr,
+            port: q.port,
+            seeding: q.left == Some(0),
+            event: q.event,
+        };
+        if a.seeding && a.event == Event::Completed {
+            w.counters.completed += 1;
+        }
+        w.out4.clear();
+        w.out6.clear();
+        let c = self.store.announce(
+            &a,
+            Want::Both(numwant),
+            now,
+            &mut w.rng,
+            &mut w.out4,
+            &mut w.out6,
+        );
+        let interval = self.interval(&mut w.rng);
+        if a.event == Event::Stopped {
+            // opentracker's stopped reply: no `downloaded`, an empty list of the client's family.
+            body.extend_from_slice(b"d8:completei");
+            push_int(body, c.seeders);
+            body.extend_from_slice(b"e10:incompletei");
+            push_int(body, c.leechers);
+            body.extend_from_slice(b"e8:intervali");
+            push_int(body, interval);
+            body.extend_from_slice(b"e12:min intervali");
+            push_int(body, interval / 2);
+            body.extend_from_slice(match addr {
+                PeerAddr::V4(_) => b"e5:peers0:e".as_slice(),
+                PeerAddr::V6(_) => b"e6:peers60:e".as_slice(),
+            });
+            return finish_ok(body, req.keep_alive, out);
+        }
+        write_announce_counts(body, c, interval);
+        if q.compact {
+            if !w.out4.is_empty() {
+                body.extend_from_slice(b"5:peers");
+                bencode::write_bytes(body, &w.out4);
+            }
+            if !w.out6.is_empty() {
+                body.extend_from_slice(b"6:peers6");
+                bencode::write_bytes(body, &w.out6);
+            }
+        } else if numwant > 0 {
+            // compact=0: BEP 3's list of dictionaries (without peer ids, which are not stored).
+            body.extend_from_slice(b"5:peersl");
+            for p in w.out4.chunks_exact(6) {
+                let ip = std::net::Ipv4Addr::new(p[0], p[1], p[2], p[3]);
+                write_peer_dict(body, IpAddr::V4(ip), u16::from_be_bytes([p[4], p[5]]));
+            }
+            for p in w.out6.chunks_exact(18) {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&p[..16]);
+                write_peer_dict(
+                    body,
+                    IpAddr::V6(a.into()),
+                    u16::from_be_bytes([p[16], p[17]]),
+                );
+            }
+            body.push(b'e');
+        }
+        body.push(b'e');
+        finish_ok(body, req.keep_alive, out);
+    }
+
+    fn http_scrape(&self, w: &mut Worker, req: &Request<'_>, out: &mut Vec<u8>) {
+        w.counters.http_scrapes += 1;
+        let q = match query::parse_scrape(req.query.unwrap_or(b"")) {
+            Ok(q) => q,
+            Err(e) => return self.query_error(w, e, req.keep_alive, out),
+        };
+        let body = &mut w.body;
+        body.clear();
+        body.extend_from_slice(b"d5:filesd");
+        for h in q.hashes() {
+            // opentracker omits unknown torrents and answers in request order.
+            if let Some(c) = self.store.scrape(h) {
+                bencode::write_bytes(body, &h.0);
+                body.extend_from_slice(b"d8:completei");
+                push_int(body, c.seeders);
+                body.extend_from_slice(b"e10:downloadedi");
+                push_int(body, c.downloaded);
+                body.extend_from_slice(b"e10:incompletei");
+                push_int(body, c.leechers);
+                body.extend_from_slice(b"ee");
+            }
+        }
+        body.extend_from_slice(b"ee");
+        finish_ok(body, req.keep_alive, out);
+    }
+
+    // ---------------------------------------------------------------- UDP
+
+    /// Answers one UDP datagram into `out` (cleared first); an empty `out` means no reply.
+    /// No reply is ever larger than needed: error packets are cut to the request's size so the
+    /// tracker can't amplify traffic towards a forged source address.
+    pub fn handle_udp(
+        &self,
+        w: &mut Worker,
+        packet: &[u8],
+        client: SocketAddr,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        w.counters.udp_packets += 1;
+        let ip = client.ip().to_canonical();
+        let req = match udp::parse_request(packet) {
+            Ok(r) => r,
+            Err(e) => {
+                w.counters.udp_bad_packets += 1;
+                if let Some(tid) = e.transaction_id() {
+                    udp::write_error(out, tid, e.reason().as_bytes());
+                    out.truncate(packet.len());
+                }
+                return;
+            }
+        };
+        match req {
+            udp::Request::Connect { transaction_id } => {
+                w.counters.udp_connects += 1;
+                udp::write_connect(out, transaction_id, self.conn_ids.make(ip, now));
+            }
+            udp::Request::Announce(r) => {
+                if !self.conn_ids.check(r.connection_id, ip, now) {
+                    return self.bad_connection_id(w, r.transaction_id, packet.len(), out);
+                }
+                w.counters.udp_announces += 1;
+                let addr = peer_addr(ip);
+                let family_cap = match addr {
+                    PeerAddr::V4(_) => UDP_MAX_PEERS_V4,
+                    PeerAddr::V6(_) => UDP_MAX_PEERS_V6,
+                };
+                let cap = family_cap.min(self.settings.numwant_max as usize);
+                // BEP 15: -1 (or any negative) asks for the default.
+                let want = if r.num_want < 0 {
+                    self.settings.numwant_default as usize
+                } else {
+                    r.num_want as usize
+                };
+                let a = Announce {
+                    info_hash: r.info_hash,
+                    addr,
+                    port: r.port,
+                    seeding: r.left == 0,
+                    event: r.event,
+                };
+                if a.seeding && a.event == Event::Completed {
+                    w.counters.completed += 1;
+                }
+                w.out4.clear();
+                w.out6.clear();
+                let c = self.store.announce(
+                    &a,
+                    Want::SameFamily(want.min(cap)),
+                    now,
+                    &mut w.rng,
+                    &mut w.out4,
+                    &mut w.out6,
+                );
+                let interval = self.interval(&mut w.rng);
+                udp::write_announce_header(out, r.transaction_id, interval, c.leechers, c.seeders);
+                out.extend_from_slice(&w.out4);
+                out.extend_from_slice(&w.out6);
+            }
+            udp::Request::Scrape(s) => {
+                if !self.conn_ids.check(s.connection_id, ip, now) {
+                    return self.bad_connection_id(w, s.transaction_id, packet.len(), out);
+                }
+                w.counters.udp_scrapes += 1;
+                udp::write_scrape_header(out, s.transaction_id);
+                for h in s.info_hashes() {
+                    let c = self.store.scrape(&h).unwrap_or_default();
+                    udp::write_scrape_entry(out, c.seeders, c.downloaded, c.leechers);
+                }
+            }
+        }
+    }
+
+    fn bad_connection_id(&self, w: &mut Worker, tid: u32, request_len: usize, out: &mut Vec<u8>) {
+        w.counters.udp_bad_connection_id += 1;
+        udp::write_error(out, tid, udp::CONNECTION_ID_MISMATCH);
+        out.truncate(request_len);
+    }
+}
+
+/// The store's view of a client address: v4-mapped IPv6 is IPv4.
+pub fn peer_addr(ip: IpAddr) -> PeerAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => PeerAddr::V4(a.octets()),
+        IpAddr::V6(a) => PeerAddr::V6(a.octets()),
+    }
+}
+
+fn push_int(out: &mut Vec<u8>, v: u32) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(v).as_bytes());
+}
+
+fn write_announce_counts(body: &mut Vec<u8>, c: Counts, interval: u32) {
+    body.extend_from_slice(b"d8:completei");
+    push_int(body, c.seeders);
+    body.extend_from_slice(b"e10:downloadedi");
+    push_int(body, c.downloaded);
+    body.extend_from_slice(b"e10:incompletei");
+    push_int(body, c.leechers);
+    body.extend_from_slice(b"e8:intervali");
+    push_int(body, interval);
+    body.extend_from_slice(b"e12:min intervali");
+    push_int(body, interval / 2);
+    body.push(b'e');
+}
+
+fn write_peer_dict(body: &mut Vec<u8>, ip: IpAddr, port: u16) {
+    use std::io::Write;
+    body.extend_from_slice(b"d2:ip");
+    // An IP literal is at most 45 bytes; format it on the stack.
+    let mut buf = [0u8; 64];
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
+    // Writing into a 64-byte buffer cannot fail for an IP literal.
+    let _ = write!(cur, "{ip}");
+    let n = cur.position() as usize;
+    bencode::write_bytes(body, &buf[..n]);
+    body.extend_from_slice(b"4:porti");
+    push_int(body, u32::from(port));
+    body.extend_from_slice(b"ee");
+}
+
+fn finish_ok(body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
+    http::write_response_head(out, 200, "text/plain", body.len(), keep_alive);
+    out.extend_from_slice(body);
+}

@@ -1,0 +1,344 @@
+//! One worker: an event loop on its own core that serves its share of every listening socket.
+//!
+//! Each worker owns SO_REUSEPORT copies of all TCP and UDP sockets, its HTTP connections, its
+//! buffers and its counters, and shares only the `Tracker` (whose store is sharded). Nothing is
+//! allocated per request: connection buffers come from a per-worker pool, UDP uses fixed
+//! batches, and replies are written into buffers that are reused.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrotracker_core::{After, Counters, Tracker, Worker};
+use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::udp_batch::{Batch, BATCH};
+
+/// What every worker shares.
+pub struct Shared {
+    pub tracker: Tracker,
+    pub start: Instant,
+    pub shutdown: AtomicBool,
+    pub http_keepalive: bool,
+    pub http_idle_timeout: u32,
+    /// Each worker's counters, published about once a second for stats.
+    pub counters: Vec<Mutex<Counters>>,
+}
+
+impl Shared {
+    /// Seconds since start: the only clock the tracker sees.
+    pub fn now(&self) -> u32 {
+        self.start.elapsed().as_secs() as u32
+    }
+}
+
+pub const WAKER: Token = Token(usize::MAX - 1);
+const CONN_BASE: usize = 1 << 20;
+/// Stop reading from a connection while this much reply data is still unsent.
+const MAX_PENDING_OUT: usize = 64 * 1024;
+const TICK: Duration = Duration::from_millis(500);
+
+struct Conn {
+    stream: TcpStream,
+    ip: IpAddr,
+    buf: Box<[u8; MAX_REQUEST_BYTES]>,
+    filled: usize,
+    /// Request body bytes still to discard.
+    skip: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+    deadline: u32,
+    close_after_write: bool,
+    wants_write: bool,
+}
+
+/// Runs until shutdown. `tcp` and `udp` are this worker's copies of the listening sockets.
+pub fn run(
+    index: usize,
+    shared: Arc<Shared>,
+    mut poll: Poll,
+    mut tcp: Vec<TcpListener>,
+    mut udp: Vec<UdpSocket>,
+    seed: u64,
+) -> io::Result<()> {
+    let mut w = Worker::new(seed);
+    for (i, l) in tcp.iter_mut().enumerate() {
+        poll.registry().register(l, Token(i), Interest::READABLE)?;
+    }
+    let udp_base = tcp.len();
+    for (i, s) in udp.iter_mut().enumerate() {
+        poll.registry()
+            .register(s, Token(udp_base + i), Interest::READABLE)?;
+    }
+    let mut events = Events::with_capacity(1024);
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut pool: Vec<Box<[u8; MAX_REQUEST_BYTES]>> = Vec::new();
+    let mut batch = Batch::new();
+    let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
+    let mut last_tick = Instant::now();
+
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        if let Err(e) = poll.poll(&mut events, Some(TICK)) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if ev.token() == WAKER {
+                continue;
+            } else if t < udp_base {
+                accept_all(
+                    &shared,
+                    &mut poll,
+                    &tcp[t],
+                    &mut conns,
+                    &mut pool,
+                    &mut w.counters,
+                );
+            } else if t < CONN_BASE {
+                let Some(sock) = udp.get(t - udp_base) else {
+                    continue;
+                };
+                serve_udp(&shared, &mut w, sock, &mut batch, &mut replies);
+            } else {
+                let key = t - CONN_BASE;
+                let keep = match conns.get_mut(key) {
+                    Some(c) => serve_conn(&shared, &mut w, &poll, key, c),
+                    None => continue,
+                };
+                if !keep {
+                    close(&mut poll, &mut conns, &mut pool, key);
+                }
+            }
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let now = shared.now();
+            let expired: Vec<usize> = conns
+                .iter()
+                .filter(|(_, c)| c.deadline <= now)
+                .map(|(k, _)| k)
+                .collect();
+            for k in expired {
+                close(&mut poll, &mut conns, &mut pool, k);
+            }
+            if let Some(m) = shared.counters.get(index) {
+                *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
+            }
+        }
+    }
+    if let Some(m) = shared.counters.get(index) {
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
+    }
+    Ok(())
+}
+
+fn accept_all(
+    shared: &Shared,
+    poll: &mut Poll,
+    listener: &TcpListener,
+    conns: &mut Slab<Conn>,
+    pool: &mut Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
+    counters: &mut Counters,
+) {
+    loop {
+        match listener.accept() {
+            Ok((mut stream, addr)) => {
+                counters.tcp_accepts += 1;
+                let _ = stream.set_nodelay(true);
+                let entry = conns.vacant_entry();
+                let token = Token(CONN_BASE + entry.key());
+                if poll
+                    .registry()
+                    .register(&mut stream, token, Interest::READABLE)
+                    .is_err()
+                {
+                    continue;
+                }
+                let buf = pool
+                    .pop()
+                    .unwrap_or_else(|| Box::new([0u8; MAX_REQUEST_BYTES]));
+                entry.insert(Conn {
+                    stream,
+                    ip: addr.ip().to_canonical(),
+                    buf,
+                    filled: 0,
+                    skip: 0,
+                    out: Vec::new(),
+                    out_pos: 0,
+                    deadline: shared.now() + shared.http_idle_timeout,
+                    close_after_write: false,
+                    wants_write: false,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // EMFILE and friends: the connection stays in the backlog; try again next event.
+                tracing::warn!("accept failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn close(
+    poll: &mut Poll,
+    conns: &mut Slab<Conn>,
+    pool: &mut Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
+    key: usize,
+) {
+    if let Some(mut c) = conns.try_remove(key) {
+        let _ = poll.registry().deregister(&mut c.stream);
+        let _ = c.stream.shutdown(Shutdown::Both);
+        if pool.len() < 1024 {
+            pool.push(c.buf);
+        }
+    }
+}
+
+/// Reads, answers and writes until the socket would block. Returns false to close.
+fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut Conn) -> bool {
+    loop {
+        if !flush(c) {
+            return false;
+        }
+        if c.out_pos < c.out.len() {
+            // Still sending: wait for writability before reading more (backpressure).
+            if !c.wants_write {
+                c.wants_write = true;
+                let t = Token(CONN_BASE + key);
+                if poll
+                    .registry()
+                    .reregister(&mut c.stream, t, Interest::READABLE | Interest::WRITABLE)
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if c.close_after_write {
+            return false;
+        }
+        if c.wants_write {
+            c.wants_write = false;
+            let t = Token(CONN_BASE + key);
+            if poll
+                .registry()
+                .reregister(&mut c.stream, t, Interest::READABLE)
+                .is_err()
+            {
+                return false;
+            }
+        }
+        match c.stream.read(&mut c.buf[c.filled..]) {
+            Ok(0) => return false,
+            Ok(n) => {
+                c.filled += n;
+                answer_buffered(shared, w, c);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Answers every complete request in the buffer (pipelining), appending replies to `c.out`.
+fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
+    let now = shared.now();
+    while !c.close_after_write && c.out.len() < MAX_PENDING_OUT {
+        if c.skip > 0 {
+            let d = c.skip.min(c.filled);
+            consume(c, d);
+            c.skip -= d;
+            if c.skip > 0 {
+                return;
+            }
+        }
+        if c.filled == 0 {
+            return;
+        }
+        match http::parse_request(&c.buf[..c.filled]) {
+            Ok(Parsed::Incomplete) => return,
+            Ok(Parsed::Complete(mut req)) => {
+                req.keep_alive &= shared.http_keepalive;
+                let (head, body) = (req.head_len, req.body_len);
+                let after = shared.tracker.handle_http(w, &req, c.ip, now, &mut c.out);
+                if after == After::Close {
+                    c.close_after_write = true;
+                }
+                consume(c, head.min(c.filled));
+                c.skip = body;
+                c.deadline = now + shared.http_idle_timeout;
+            }
+            Err(e) => {
+                shared.tracker.http_framing_error(w, e, &mut c.out);
+                c.close_after_write = true;
+            }
+        }
+    }
+}
+
+fn consume(c: &mut Conn, n: usize) {
+    c.buf.copy_within(n..c.filled, 0);
+    c.filled -= n;
+}
+
+/// Writes pending output; false on a broken connection.
+fn flush(c: &mut Conn) -> bool {
+    while c.out_pos < c.out.len() {
+        match c.stream.write(&c.out[c.out_pos..]) {
+            Ok(0) => return false,
+            Ok(n) => c.out_pos += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    c.out.clear();
+    c.out_pos = 0;
+    if c.out.capacity() > 4 * MAX_PENDING_OUT {
+        c.out.shrink_to(MAX_PENDING_OUT);
+    }
+    true
+}
+
+/// Drains the socket in batches: receive up to BATCH datagrams, answer, send, repeat.
+fn serve_udp(
+    shared: &Shared,
+    w: &mut Worker,
+    sock: &UdpSocket,
+    batch: &mut Batch,
+    replies: &mut [Vec<u8>],
+) {
+    let fd = sock.as_raw_fd();
+    loop {
+        let n = match batch.recv(fd) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!("recvmmsg: {e}");
+                return;
+            }
+        };
+        let now = shared.now();
+        for (i, reply) in replies.iter_mut().enumerate().take(n) {
+            match batch.datagram(i) {
+                Some((data, src)) => shared.tracker.handle_udp(w, data, src, now, reply),
+                None => reply.clear(),
+            }
+        }
+        batch.send(fd, replies, n);
+    }
+}
