@@ -82,9 +82,15 @@ pub fn run(
     let mut batch = Batch::new();
     let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let mut last_tick = Instant::now();
+    let mut udp_pending = vec![false; udp.len()];
 
     while !shared.shutdown.load(Ordering::Relaxed) {
-        if let Err(e) = poll.poll(&mut events, Some(TICK)) {
+        let wait = if udp_pending.contains(&true) {
+            Duration::ZERO
+        } else {
+            TICK
+        };
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -104,10 +110,11 @@ pub fn run(
                     &mut w.counters,
                 );
             } else if t < CONN_BASE {
-                let Some(sock) = udp.get(t - udp_base) else {
+                let i = t - udp_base;
+                let Some(sock) = udp.get(i) else {
                     continue;
                 };
-                serve_udp(&shared, &mut w, sock, &mut batch, &mut replies);
+                udp_pending[i] = serve_udp(&shared, &mut w, sock, &mut batch, &mut replies);
             } else {
                 let key = t - CONN_BASE;
                 let keep = match conns.get_mut(key) {
@@ -117,6 +124,11 @@ pub fn run(
                 if !keep {
                     close(&mut poll, &mut conns, &mut pool, key);
                 }
+            }
+        }
+        for (i, sock) in udp.iter().enumerate() {
+            if udp_pending[i] {
+                udp_pending[i] = serve_udp(&shared, &mut w, sock, &mut batch, &mut replies);
             }
         }
         if last_tick.elapsed() >= TICK {
@@ -208,6 +220,8 @@ fn close(
 /// Reads, answers and writes until the socket would block. Returns false to close.
 fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut Conn) -> bool {
     loop {
+        // Requests already buffered (pipelined behind a reply that had to wait) come first.
+        answer_buffered(shared, w, c);
         if !flush(c) {
             return false;
         }
@@ -240,12 +254,13 @@ fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut 
                 return false;
             }
         }
+        if c.filled == c.buf.len() {
+            // Not reached: a full buffer without a complete head has been answered 500.
+            return false;
+        }
         match c.stream.read(&mut c.buf[c.filled..]) {
             Ok(0) => return false,
-            Ok(n) => {
-                c.filled += n;
-                answer_buffered(shared, w, c);
-            }
+            Ok(n) => c.filled += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return false,
@@ -313,23 +328,28 @@ fn flush(c: &mut Conn) -> bool {
     true
 }
 
-/// Drains the socket in batches: receive up to BATCH datagrams, answer, send, repeat.
+/// Batches per readiness event before the loop looks at its other sockets again.
+const UDP_BATCHES_PER_TURN: usize = 16;
+
+/// Serves the socket in batches: receive up to BATCH datagrams, answer, send, repeat. Returns
+/// true if datagrams may still be waiting (the turn ended first); the loop then comes back
+/// without waiting for a new readiness edge.
 fn serve_udp(
     shared: &Shared,
     w: &mut Worker,
     sock: &UdpSocket,
     batch: &mut Batch,
     replies: &mut [Vec<u8>],
-) {
+) -> bool {
     let fd = sock.as_raw_fd();
-    loop {
+    for _ in 0..UDP_BATCHES_PER_TURN {
         let n = match batch.recv(fd) {
-            Ok(0) => return,
+            Ok(0) => return false,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 tracing::debug!("recvmmsg: {e}");
-                return;
+                return false;
             }
         };
         let now = shared.now();
@@ -341,4 +361,5 @@ fn serve_udp(
         }
         batch.send(fd, replies, n);
     }
+    true
 }
