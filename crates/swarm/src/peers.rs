@@ -295,6 +295,60 @@ impl<P: PeerRecord> PeerList<P> {
     }
 }
 
+/// A peer list that costs one pointer while empty: for the IPv6 side of a torrent, which most
+/// torrents don't use, so the torrent entry stays small.
+#[derive(Default, Debug)]
+pub struct LazyPeerList<P: PeerRecord>(Option<Box<PeerList<P>>>);
+
+impl<P: PeerRecord> LazyPeerList<P> {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |l| l.len())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn seeders(&self) -> u32 {
+        self.0.as_ref().map_or(0, |l| l.seeders())
+    }
+    pub fn leechers(&self) -> u32 {
+        self.0.as_ref().map_or(0, |l| l.leechers())
+    }
+    pub fn capacity_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |l| {
+            core::mem::size_of::<PeerList<P>>() + l.capacity_bytes()
+        })
+    }
+    pub fn as_slice(&self) -> &[P] {
+        self.0.as_ref().map_or(&[], |l| l.as_slice())
+    }
+    pub fn upsert(&mut self, peer: P) -> Upsert {
+        self.0.get_or_insert_with(Default::default).upsert(peer)
+    }
+    pub fn remove(&mut self, key: P::Key) -> Option<u8> {
+        let flags = self.0.as_mut()?.remove(key);
+        self.drop_if_empty();
+        flags
+    }
+    pub fn expire(&mut self, now_tick: u8, timeout_ticks: u8) -> (u32, u32) {
+        let Some(l) = self.0.as_mut() else {
+            return (0, 0);
+        };
+        let r = l.expire(now_tick, timeout_ticks);
+        self.drop_if_empty();
+        r
+    }
+    pub fn select_into(&self, amount: usize, rng: &mut crate::Rng, out: &mut Vec<u8>) {
+        if let Some(l) = &self.0 {
+            l.select_into(amount, rng, out);
+        }
+    }
+    fn drop_if_empty(&mut self) {
+        if self.0.as_ref().is_some_and(|l| l.is_empty()) {
+            self.0 = None;
+        }
+    }
+}
+
 /// Capacity after growing from `len`: +2 records while small, then +1/8, rounded up to an even
 /// count so an IPv4 list is a whole number of 16-byte allocator units.
 fn grown_capacity(len: usize) -> usize {
@@ -344,6 +398,24 @@ mod tests {
     }
 
     #[test]
+    fn lazy_list_allocates_only_when_used() {
+        assert_eq!(core::mem::size_of::<LazyPeerList<Peer6>>(), 8);
+        let mut l = LazyPeerList::<Peer6>::default();
+        assert_eq!(l.capacity_bytes(), 0);
+        let mut p = Peer6::new([1; 16], 5);
+        p.set_flags_stamp(FLAG_SEEDING, 1);
+        assert!(l.upsert(p).was_new);
+        assert_eq!((l.len(), l.seeders(), l.leechers()), (1, 1, 0));
+        assert!(l.capacity_bytes() > 0);
+        assert_eq!(l.expire(2, 1), (1, 1));
+        assert_eq!(l.capacity_bytes(), 0);
+        l.upsert(p);
+        assert_eq!(l.remove(p.key()), Some(FLAG_SEEDING));
+        assert_eq!(l.capacity_bytes(), 0);
+        assert_eq!(l.remove(p.key()), None);
+    }
+
+    #[test]
     fn growth_keeps_slack_small() {
         let mut l = PeerList::<Peer4>::default();
         for i in 0..1000u16 {
@@ -351,7 +423,11 @@ mod tests {
             p.set_flags_stamp(0, 0);
             l.upsert(p);
             let cap = l.capacity_bytes() / 8;
-            assert!(cap >= l.len() && (cap <= 10 || cap * 8 <= l.len() * 9 + 16), "{} in {cap}", l.len());
+            assert!(
+                cap >= l.len() && (cap <= 10 || cap * 8 <= l.len() * 9 + 16),
+                "{} in {cap}",
+                l.len()
+            );
         }
     }
 

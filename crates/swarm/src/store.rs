@@ -12,7 +12,9 @@ use std::sync::{Mutex, MutexGuard};
 use ferrotracker_proto::{Event, InfoHash};
 use hashbrown::HashTable;
 
-use crate::peers::{Peer4, Peer6, PeerList, PeerRecord, FLAG_COMPLETED, FLAG_SEEDING};
+use crate::peers::{
+    LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, FLAG_COMPLETED, FLAG_SEEDING,
+};
 use crate::Rng;
 
 /// Number of shards (a power of two). 4096 keeps each shard's table small, so a burst of new
@@ -96,7 +98,8 @@ struct Torrent {
     /// Seconds (caller's clock) of the last announce.
     last_active: u32,
     v4: PeerList<Peer4>,
-    v6: PeerList<Peer6>,
+    /// Boxed on first use: most torrents have no IPv6 peer.
+    v6: LazyPeerList<Peer6>,
 }
 
 impl Torrent {
@@ -209,7 +212,7 @@ impl Store {
                     downloaded: 0,
                     last_active: now,
                     v4: PeerList::default(),
-                    v6: PeerList::default(),
+                    v6: LazyPeerList::default(),
                 };
                 let hasher = &self.hasher;
                 shard
@@ -563,6 +566,11 @@ mod tests {
             0,
         );
         assert_eq!((o4.len(), o6.len()), (30 * 6, 0));
+    }
+
+    #[test]
+    fn torrent_entry_is_one_cache_line() {
+        assert_eq!(core::mem::size_of::<Torrent>(), 64);
     }
 
     #[test]
