@@ -219,6 +219,7 @@ fn close(
 
 /// Reads, answers and writes until the socket would block. Returns false to close.
 fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut Conn) -> bool {
+    let mut drained = false;
     loop {
         // Requests already buffered (pipelined behind a reply that had to wait) come first.
         answer_buffered(shared, w, c);
@@ -258,9 +259,18 @@ fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut 
             // Not reached: a full buffer without a complete head has been answered 500.
             return false;
         }
+        if drained {
+            // The last read came back short, so the socket was empty: with edge-triggered
+            // readiness, new bytes bring a new event, and a read now would only say EAGAIN.
+            return true;
+        }
+        let space = c.buf.len() - c.filled;
         match c.stream.read(&mut c.buf[c.filled..]) {
             Ok(0) => return false,
-            Ok(n) => c.filled += n,
+            Ok(n) => {
+                c.filled += n;
+                drained = n < space;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return false,
@@ -360,6 +370,10 @@ fn serve_udp(
             }
         }
         batch.send(fd, replies, n);
+        if n < BATCH {
+            // A short batch emptied the queue; new datagrams bring a new readiness event.
+            return false;
+        }
     }
     true
 }
