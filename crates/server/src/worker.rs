@@ -83,6 +83,7 @@ pub fn run(
     let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let mut last_tick = Instant::now();
     let mut udp_pending = vec![false; udp.len()];
+    let mut udp_batches = 0u64;
 
     while !shared.shutdown.load(Ordering::Relaxed) {
         let wait = if udp_pending.contains(&true) {
@@ -114,7 +115,14 @@ pub fn run(
                 let Some(sock) = udp.get(i) else {
                     continue;
                 };
-                udp_pending[i] = serve_udp(&shared, &mut w, sock, &mut batch, &mut replies);
+                udp_pending[i] = serve_udp(
+                    &shared,
+                    &mut w,
+                    sock,
+                    &mut batch,
+                    &mut replies,
+                    &mut udp_batches,
+                );
             } else {
                 let key = t - CONN_BASE;
                 let keep = match conns.get_mut(key) {
@@ -128,7 +136,14 @@ pub fn run(
         }
         for (i, sock) in udp.iter().enumerate() {
             if udp_pending[i] {
-                udp_pending[i] = serve_udp(&shared, &mut w, sock, &mut batch, &mut replies);
+                udp_pending[i] = serve_udp(
+                    &shared,
+                    &mut w,
+                    sock,
+                    &mut batch,
+                    &mut replies,
+                    &mut udp_batches,
+                );
             }
         }
         if last_tick.elapsed() >= TICK {
@@ -150,6 +165,10 @@ pub fn run(
     if let Some(m) = shared.counters.get(index) {
         *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
     }
+    tracing::debug!(
+        "worker {index}: {} datagrams in {udp_batches} receive batches",
+        w.counters.udp_packets
+    );
     Ok(())
 }
 
@@ -350,6 +369,7 @@ fn serve_udp(
     sock: &UdpSocket,
     batch: &mut Batch,
     replies: &mut [Vec<u8>],
+    batches: &mut u64,
 ) -> bool {
     let fd = sock.as_raw_fd();
     for _ in 0..UDP_BATCHES_PER_TURN {
@@ -362,6 +382,7 @@ fn serve_udp(
                 return false;
             }
         };
+        *batches += 1;
         let now = shared.now();
         for (i, reply) in replies.iter_mut().enumerate().take(n) {
             match batch.datagram(i) {
