@@ -75,6 +75,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         tracker: Tracker::new(settings, key),
         start: Instant::now(),
+        start_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32),
         shutdown: AtomicBool::new(false),
         http_keepalive: cfg.http_keepalive,
         http_idle_timeout: cfg.http_idle_timeout,

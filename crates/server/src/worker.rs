@@ -24,6 +24,8 @@ use crate::udp_batch::{Batch, BATCH};
 pub struct Shared {
     pub tracker: Tracker,
     pub start: Instant,
+    /// Unix time (seconds) at `start`.
+    pub start_unix: u32,
     pub shutdown: AtomicBool,
     pub http_keepalive: bool,
     pub http_idle_timeout: u32,
@@ -32,9 +34,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Seconds since start: the only clock the tracker sees.
+    /// The only clock the tracker sees: Unix seconds, anchored at start and then advanced by
+    /// the monotonic clock, so that stored times can be dumped as opentracker does (minutes since
+    /// the epoch) and a wall-clock step never mass-expires peers.
     pub fn now(&self) -> u32 {
-        self.start.elapsed().as_secs() as u32
+        self.start_unix.wrapping_add(self.start.elapsed().as_secs() as u32)
     }
 }
 
