@@ -374,6 +374,104 @@ impl Store {
         }
     }
 
+    /// Like [`Store::for_each_in_shard`], also passing the torrent's last activity (seconds,
+    /// caller's clock) and its IPv4 peer records: statedump and the `s24s` stats walk with this.
+    pub fn for_each_detail_in_shard(
+        &self,
+        index: usize,
+        mut f: impl FnMut(&InfoHash, Counts, u32, &[Peer4]),
+    ) {
+        let Some(p) = self.shards.get(index) else {
+            return;
+        };
+        let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        for t in shard.torrents.iter() {
+            f(&t.hash, t.counts(), t.last_active, t.v4.as_slice());
+        }
+    }
+
+    /// Calls `f` with every torrent of shard `index` and all its peer records, under the
+    /// shard's lock: the statedump's peer section walks the store with this.
+    pub fn peers_in_shard(&self, index: usize, mut f: impl FnMut(&InfoHash, &[Peer4], &[Peer6])) {
+        let Some(p) = self.shards.get(index) else {
+            return;
+        };
+        let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        for t in shard.torrents.iter() {
+            f(&t.hash, t.v4.as_slice(), t.v6.as_slice());
+        }
+    }
+
+    /// Recreates a torrent from a statedump: its download count and last activity (`now`
+    /// clock). A torrent that already exists is left alone, as opentracker does. Returns
+    /// whether it was added.
+    pub fn restore_torrent(&self, info_hash: &InfoHash, last_active: u32, downloaded: u32) -> bool {
+        let hash = self.hasher.hash_one(info_hash);
+        let mut shard = self.lock(info_hash);
+        if shard
+            .torrents
+            .find(hash, |t| t.hash == *info_hash)
+            .is_some()
+        {
+            return false;
+        }
+        let t = Torrent {
+            hash: *info_hash,
+            downloaded,
+            last_active,
+            v4: PeerList::default(),
+            v6: LazyPeerList::default(),
+        };
+        let hasher = &self.hasher;
+        shard
+            .torrents
+            .insert_unique(hash, t, |t| hasher.hash_one(t.hash));
+        true
+    }
+
+    /// Puts back a peer from a statedump's peer section, stamped `now` so it lives one more
+    /// peer timeout unless it announces. The torrent must have been restored first; returns
+    /// false if it wasn't. Only the SEEDING and COMPLETED flags are kept.
+    pub fn restore_peer(
+        &self,
+        info_hash: &InfoHash,
+        addr: PeerAddr,
+        port: u16,
+        flags: u8,
+        now: u32,
+    ) -> bool {
+        let hash = self.hasher.hash_one(info_hash);
+        let stamp = self.tick(now);
+        let flags = flags & (FLAG_SEEDING | FLAG_COMPLETED);
+        let mut guard = self.lock(info_hash);
+        let shard = &mut *guard;
+        let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
+            return false;
+        };
+        let up = match addr {
+            PeerAddr::V4(ip) => {
+                let mut p = Peer4::new(ip, port);
+                p.set_flags_stamp(flags, stamp);
+                t.v4.upsert(p)
+            }
+            PeerAddr::V6(ip) => {
+                let mut p = Peer6::new(ip, port);
+                p.set_flags_stamp(flags, stamp);
+                t.v6.upsert(p)
+            }
+        };
+        if up.was_new {
+            match addr {
+                PeerAddr::V4(_) => shard.peers4 += 1,
+                PeerAddr::V6(_) => shard.peers6 += 1,
+            }
+            if flags & FLAG_SEEDING != 0 {
+                shard.seeders += 1;
+            }
+        }
+        true
+    }
+
     /// Bytes held by peer records and torrent tables (an estimate of the heap; RSS is the truth).
     pub fn heap_bytes(&self) -> usize {
         let mut n = 0;
@@ -566,6 +664,43 @@ mod tests {
             0,
         );
         assert_eq!((o4.len(), o6.len()), (30 * 6, 0));
+    }
+
+    #[test]
+    fn restore_then_walk() {
+        let s = Store::new(StoreConfig::default());
+        let h = hash(77);
+        assert!(s.restore_torrent(&h, 5000, 9));
+        assert!(!s.restore_torrent(&h, 1, 1), "an existing torrent is kept");
+        assert!(s.restore_peer(
+            &h,
+            PeerAddr::V4([1, 2, 3, 4]),
+            80,
+            FLAG_SEEDING | 0x20,
+            5000
+        ));
+        assert!(s.restore_peer(&h, PeerAddr::V6([9; 16]), 81, 0, 5000));
+        assert!(!s.restore_peer(&hash(78), PeerAddr::V4([1, 2, 3, 4]), 80, 0, 5000));
+        assert_eq!(
+            s.scrape(&h),
+            Some(Counts {
+                seeders: 1,
+                leechers: 1,
+                downloaded: 9
+            })
+        );
+        let t = s.totals();
+        assert_eq!((t.torrents, t.peers4, t.peers6, t.seeders), (1, 1, 1, 1));
+        let mut seen = 0;
+        for i in 0..SHARDS {
+            s.peers_in_shard(i, |hh, p4, p6| {
+                assert_eq!(*hh, h);
+                assert_eq!(p4[0].flags(), FLAG_SEEDING, "unknown flags dropped");
+                assert_eq!((p4.len(), p6.len()), (1, 1));
+                seen += 1;
+            });
+        }
+        assert_eq!(seen, 1);
     }
 
     #[test]
