@@ -4,6 +4,7 @@
 pub mod config;
 pub mod connid;
 pub mod counters;
+pub mod statedump;
 pub mod nets;
 pub mod tracker;
 
