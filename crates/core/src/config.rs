@@ -19,6 +19,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::nets::{Net, Nets};
+
 /// Transport of a listening socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
@@ -62,6 +64,17 @@ pub struct Config {
     /// Seconds an HTTP connection may sit idle (opentracker's `OT_CLIENT_TIMEOUT`); key
     /// `http.idle_timeout`.
     pub http_idle_timeout: u32,
+    /// Stats page path without the leading '/'; key `access.stats_path` (default `stats`).
+    pub stats_path: String,
+    /// Nets that may read `/stats` and `/metrics`; key `access.stats` (repeatable).
+    pub stats_nets: Nets,
+    /// Nets blessed with every permission by `-A` (stats, and trusted proxy for whoever
+    /// implements `access.proxy`), as opentracker's `-A`.
+    pub blessed: Nets,
+    /// Let everyone read `/stats` and `/metrics`; key `access.stats_open` (default off).
+    pub stats_open: bool,
+    /// Answer full scrapes (`GET /scrape` without a query); key `tracker.full_scrape` (default on).
+    pub full_scrape: bool,
 }
 
 impl Default for Config {
@@ -77,11 +90,33 @@ impl Default for Config {
             redirect_url: None,
             http_keepalive: true,
             http_idle_timeout: 30,
+            stats_path: "stats".to_string(),
+            stats_nets: Nets::default(),
+            blessed: Nets::default(),
+            stats_open: false,
+            full_scrape: true,
         }
     }
 }
 
 impl Config {
+    /// Who may read `/stats` and `/metrics`: everyone with `access.stats_open on` (an empty
+    /// list), else the `access.stats` and `-A` nets, else (none configured) loopback only.
+    pub fn stats_readers(&self) -> Nets {
+        if self.stats_open {
+            return Nets::default();
+        }
+        let mut n = self.stats_nets.clone();
+        for net in &self.blessed.0 {
+            n.push(*net);
+        }
+        if n.is_empty() {
+            Nets::loopback()
+        } else {
+            n
+        }
+    }
+
     /// Checks what no single line can: `tracker.numwant <= tracker.numwant_max`, and repeats the
     /// per-key minimums for configs built in code. [`parse_args`] calls it last.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -368,6 +403,7 @@ fn apply_flag(
             });
         }
         'r' => cfg.redirect_url = Some(parse_url(value)?),
+        'A' => cfg.blessed.push(parse_net(value)?),
         _ => unreachable!("parse_args only passes flags that take a value"),
     }
     Ok(())
@@ -415,8 +451,10 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "access.whitelist" | "access.blacklist" | "access.fifo_add" | "access.fifo_delete" => {
             return Err(ConfigErrorKind::NotSupportedYet(FEATURE_ACCESS_LISTS))
         }
-        "access.stats" => return Err(ConfigErrorKind::NotSupportedYet(FEATURE_BLESSED)),
-        "access.stats_path" => return Err(ConfigErrorKind::NotSupportedYet(FEATURE_STATS_PATH)),
+        "access.stats" => cfg.stats_nets.push(parse_net(&need(value)?)?),
+        "access.stats_path" => cfg.stats_path = parse_stats_path(&need(value)?)?,
+        "access.stats_open" => cfg.stats_open = parse_bool(&need(value)?)?,
+        "tracker.full_scrape" => cfg.full_scrape = parse_bool(&need(value)?)?,
         "access.proxy" => return Err(ConfigErrorKind::NotSupportedYet(FEATURE_PROXY)),
         "livesync.cluster.listen" | "livesync.cluster.node_ip" => {
             return Err(ConfigErrorKind::NotSupportedYet(FEATURE_LIVESYNC))
@@ -435,7 +473,6 @@ fn unsupported_flag(flag: char) -> Option<&'static str> {
     match flag {
         'd' | 'u' => Some(FEATURE_PRIVDROP),
         'l' => Some(FEATURE_STATEDUMP),
-        'A' => Some(FEATURE_BLESSED),
         'w' | 'b' => Some(FEATURE_ACCESS_LISTS),
         's' => Some(FEATURE_LIVESYNC),
         _ => None,
@@ -543,6 +580,33 @@ fn parse_url(text: &str) -> Result<String, ConfigErrorKind> {
     Ok(text.to_string())
 }
 
+/// `ip[/bits]` as opentracker's `scan_ip6_net`.
+fn parse_net(text: &str) -> Result<Net, ConfigErrorKind> {
+    Net::parse(text).map_err(|e| bad(format!("bad network `{text}`: {e}")))
+}
+
+/// The stats path as opentracker compares it: the raw path without leading '/'. One leading
+/// '/' is forgiven; empty, `announce…`/`sc…` (routed before stats), spaces, '?' and '#' are not.
+fn parse_stats_path(text: &str) -> Result<String, ConfigErrorKind> {
+    let path = text.trim_start_matches('/');
+    let why = if path.is_empty() {
+        Some("must not be empty")
+    } else if path.starts_with('a') || path.starts_with("sc") {
+        Some("paths starting with `a` are announces and with `sc` scrapes")
+    } else if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    {
+        Some("no spaces, control characters, `?` or `#`")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(bad(format!("bad stats path `{text}`: {why}"))),
+        None => Ok(path.to_string()),
+    }
+}
+
 fn bad(why: String) -> ConfigErrorKind {
     ConfigErrorKind::BadValue(why)
 }
@@ -554,15 +618,13 @@ pub const DEFAULT_PORT: u16 = 6969;
 pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 const FEATURE_ACCESS_LISTS: &str = "access lists";
-const FEATURE_BLESSED: &str = "blessed networks";
-const FEATURE_STATS_PATH: &str = "custom stats paths";
 const FEATURE_PROXY: &str = "trusted proxies";
 const FEATURE_LIVESYNC: &str = "live-sync clusters";
 const FEATURE_PRIVDROP: &str = "chroot and user switching";
 const FEATURE_STATEDUMP: &str = "statedumps";
 
 const USAGE: &str = "\
-Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-f config] [-v] [-h]
+Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-A ip[/bits]] [-f config] [-v] [-h]
 
 Flags are applied in order: -i sets the address for the -p/-P after it, and -f reads its file
 at that point, so its listens come between the flags around it.
@@ -571,9 +633,10 @@ at that point, so its listens come between the flags around it.
 \t-p port   listen for HTTP on this TCP port (may be repeated)
 \t-P port   listen for UDP (BEP 15) on this port (may be repeated)
 \t-r url    where GET / redirects to (default: none)
+\t-A ip[/bits] bless a network: it may read /stats and /metrics (repeatable)
 \t-v        print the version and exit
 \t-h        print this help and exit (also --help; --version as -v)
-\t-d dir, -u user, -l statefile, -A ip[/bits], -w whitelist, -b blacklist, -s port:
+\t-d dir, -u user, -l statefile, -w whitelist, -b blacklist, -s port:
 \t          opentracker flags that are recognised but not supported yet
 If nothing is bound, ferrotracker listens on TCP and UDP port 6969 at the last -i address.
 
@@ -592,7 +655,12 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \ttracker.workers N         event loops; 0 = one per CPU core (default 0)
 \thttp.keepalive on|off     keep HTTP connections open between requests (default on)
 \thttp.idle_timeout SECS    close idle HTTP connections after this long (default 30)
-\taccess.*, livesync.*, tracker.rootdir, tracker.user: not supported yet
+\ttracker.full_scrape on|off  answer GET /scrape without info_hash with every torrent (default on)
+\taccess.stats ip[/bits]    may read /stats and /metrics (repeatable; default: loopback only)
+\taccess.stats_open on|off  everyone may read /stats and /metrics (default off)
+\taccess.stats_path PATH    the stats page's path (default stats)
+\taccess.whitelist, access.blacklist, access.fifo_*, access.proxy, livesync.*,
+\ttracker.rootdir, tracker.user: not supported yet
 
 Example: ferrotracker -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
 ";
@@ -849,7 +917,6 @@ mod tests {
             ("-d", "chroot and user switching"),
             ("-u", "chroot and user switching"),
             ("-l", "statedumps"),
-            ("-A", "blessed networks"),
             ("-w", "access lists"),
             ("-b", "access lists"),
             ("-s", "live-sync clusters"),
@@ -1043,6 +1110,7 @@ mod tests {
             redirect_url: Some("https://example.org/".to_string()),
             http_keepalive: false,
             http_idle_timeout: 10,
+            ..Config::default()
         };
         assert_eq!(cfg, want);
     }
@@ -1155,14 +1223,54 @@ mod tests {
     }
 
     #[test]
+    fn stats_keys_and_blessed_nets() {
+        let cfg = run("-p 1");
+        assert_eq!(cfg.stats_path, "stats");
+        assert!(cfg.full_scrape && !cfg.stats_open);
+        assert_eq!(cfg.stats_readers(), Nets::loopback());
+
+        let cfg = run("-A 127.0.0.1 -A 10.0.0.0/8 -p 1");
+        assert_eq!(cfg.blessed.0.len(), 2);
+        let r = cfg.stats_readers();
+        assert!(r.contains("127.0.0.1".parse().unwrap()));
+        assert!(!r.contains("127.0.0.2".parse().unwrap()));
+        assert!(r.contains("10.9.9.9".parse().unwrap()));
+        assert_eq!(
+            run_err("-A 10.0.0.0/33").to_string(),
+            "-A: bad network `10.0.0.0/33`: bad prefix length (at most /32 for IPv4, /128 for IPv6)"
+        );
+
+        let cfg = text(
+            "access.stats 192.168.0.0/16\naccess.stats ::1\naccess.stats_path /my_stats\ntracker.full_scrape off\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.stats_path, "my_stats");
+        assert!(!cfg.full_scrape);
+        let r = cfg.stats_readers();
+        assert!(r.contains("192.168.4.4".parse().unwrap()) && r.contains("::1".parse().unwrap()));
+        assert!(!r.contains("127.0.0.1".parse().unwrap()));
+
+        let cfg = text("access.stats 10.0.0.1\naccess.stats_open on\n").unwrap();
+        assert!(cfg.stats_readers().is_empty(), "open: everyone");
+
+        assert_eq!(text_err("access.stats nope").key, "access.stats");
+        for bad in ["/", "announce", "scrape_stats", "a b"] {
+            let e = text_err(&format!("access.stats_path {bad}"));
+            assert_eq!(e.key, "access.stats_path", "{bad}");
+        }
+        assert_eq!(
+            text_err("tracker.full_scrape maybe").key,
+            "tracker.full_scrape"
+        );
+    }
+
+    #[test]
     fn refused_keys() {
         for (key, feature) in [
             ("access.whitelist", "access lists"),
             ("access.blacklist", "access lists"),
             ("access.fifo_add", "access lists"),
             ("access.fifo_delete", "access lists"),
-            ("access.stats", "blessed networks"),
-            ("access.stats_path", "custom stats paths"),
             ("access.proxy", "trusted proxies"),
             ("livesync.cluster.listen", "live-sync clusters"),
             ("livesync.cluster.node_ip", "live-sync clusters"),
@@ -1333,6 +1441,10 @@ mod tests {
             "tracker.workers",
             "http.keepalive",
             "http.idle_timeout",
+            "tracker.full_scrape",
+            "access.stats",
+            "access.stats_open",
+            "access.stats_path",
         ] {
             assert!(u.contains(key), "{key}");
         }

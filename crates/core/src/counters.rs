@@ -1,16 +1,30 @@
 //! Per-worker event counters. Each worker owns its own (no shared cache line is written per
 //! request); stats add them up.
 
+/// Buckets of the numwant histogram (`/stats?mode=numwants`): 0..=200, larger values land in 200.
+pub const NUMWANT_BUCKETS: usize = 201;
+
 /// What a worker has seen. Plain integers: only the owning worker writes them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
     pub tcp_accepts: u64,
     pub http_announces: u64,
     pub http_scrapes: u64,
     pub http_redirects: u64,
+    /// Every 400 answered, framing errors included.
     pub http_400: u64,
+    /// The 400s that were framing errors (opentracker's "400 Parse Error"); the rest of
+    /// `http_400` are bad parameters.
+    pub http_400_parse: u64,
+    pub http_403: u64,
     pub http_404: u64,
     pub http_500: u64,
+    /// `/stats` and `/metrics` pages served (not counting 403s).
+    pub http_stats: u64,
+    /// Full scrapes started (`GET /scrape` without a query).
+    pub full_scrapes: u64,
+    /// Body bytes (after compression) sent for full scrapes, tpbs and statedumps.
+    pub full_scrape_bytes: u64,
     pub udp_packets: u64,
     pub udp_connects: u64,
     pub udp_announces: u64,
@@ -18,6 +32,36 @@ pub struct Counters {
     pub udp_bad_connection_id: u64,
     pub udp_bad_packets: u64,
     pub completed: u64,
+    /// Announces by the number of peers asked for (HTTP and UDP; a missing or negative numwant
+    /// counts as the configured default).
+    pub numwants: [u64; NUMWANT_BUCKETS],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            tcp_accepts: 0,
+            http_announces: 0,
+            http_scrapes: 0,
+            http_redirects: 0,
+            http_400: 0,
+            http_400_parse: 0,
+            http_403: 0,
+            http_404: 0,
+            http_500: 0,
+            http_stats: 0,
+            full_scrapes: 0,
+            full_scrape_bytes: 0,
+            udp_packets: 0,
+            udp_connects: 0,
+            udp_announces: 0,
+            udp_scrapes: 0,
+            udp_bad_connection_id: 0,
+            udp_bad_packets: 0,
+            completed: 0,
+            numwants: [0; NUMWANT_BUCKETS],
+        }
+    }
 }
 
 impl Counters {
@@ -28,8 +72,13 @@ impl Counters {
         self.http_scrapes += o.http_scrapes;
         self.http_redirects += o.http_redirects;
         self.http_400 += o.http_400;
+        self.http_400_parse += o.http_400_parse;
+        self.http_403 += o.http_403;
         self.http_404 += o.http_404;
         self.http_500 += o.http_500;
+        self.http_stats += o.http_stats;
+        self.full_scrapes += o.full_scrapes;
+        self.full_scrape_bytes += o.full_scrape_bytes;
         self.udp_packets += o.udp_packets;
         self.udp_connects += o.udp_connects;
         self.udp_announces += o.udp_announces;
@@ -37,5 +86,17 @@ impl Counters {
         self.udp_bad_connection_id += o.udp_bad_connection_id;
         self.udp_bad_packets += o.udp_bad_packets;
         self.completed += o.completed;
+        for (a, b) in self.numwants.iter_mut().zip(o.numwants.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Counts one announce asking for `n` peers.
+    #[inline]
+    pub fn numwant(&mut self, n: usize) {
+        let i = n.min(NUMWANT_BUCKETS - 1);
+        if let Some(b) = self.numwants.get_mut(i) {
+            *b += 1;
+        }
     }
 }

@@ -4,8 +4,10 @@
 pub mod config;
 pub mod connid;
 pub mod counters;
-pub mod statedump;
+pub mod fullscrape;
 pub mod nets;
+pub mod statedump;
+pub mod stats;
 pub mod tracker;
 
 pub use counters::Counters;

@@ -183,7 +183,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_nets() {
-        for bad in ["", "x", "1.2.3", "1.2.3.4/", "1.2.3.4/33", "::1/129", "1.2.3.4/a", "/8"] {
+        for bad in [
+            "",
+            "x",
+            "1.2.3",
+            "1.2.3.4/",
+            "1.2.3.4/33",
+            "::1/129",
+            "1.2.3.4/a",
+            "/8",
+        ] {
             assert!(Net::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Net::parse("1.2.3.4/33"), Err(NetError::BadBits));

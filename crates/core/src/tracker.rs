@@ -6,6 +6,7 @@
 //! the worker's buffers have grown to their working size.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
 use ferrotracker_proto::http::{self, HttpError, Request, Route};
 use ferrotracker_proto::query::{self, QueryError};
@@ -14,6 +15,9 @@ use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Wa
 
 use crate::connid::ConnectionIds;
 use crate::counters::Counters;
+use crate::fullscrape::{self, FullScrape, Progress};
+use crate::nets::Nets;
+use crate::stats::{self, Snapshot};
 
 /// opentracker's reply when an announce has no info_hash.
 pub const MISSING_INFO_HASH: &str =
@@ -34,6 +38,12 @@ pub struct Settings {
     pub redirect_url: Option<String>,
     /// Path of the stats page, without the leading '/'.
     pub stats_path: String,
+    /// Answer `GET /scrape` (no query) with every torrent; `tracker.full_scrape`.
+    pub full_scrape: bool,
+    /// Who may read `/stats` and `/metrics` (socket address); empty = everyone.
+    pub stats_nets: Nets,
+    /// The tracker clock (`now`, Unix seconds) at start: stats' uptime counts from here.
+    pub started: u32,
 }
 
 impl Default for Settings {
@@ -46,6 +56,9 @@ impl Default for Settings {
             numwant_max: 200,
             redirect_url: None,
             stats_path: "stats".into(),
+            full_scrape: true,
+            stats_nets: Nets::loopback(),
+            started: 0,
         }
     }
 }
@@ -55,12 +68,22 @@ pub struct Tracker {
     pub store: Store,
     pub settings: Settings,
     conn_ids: ConnectionIds,
+    /// Each worker's counters as last published (see [`Tracker::publish`]), for stats.
+    published: Mutex<Vec<Counters>>,
+    /// `everything`'s `tracker_id`: derived from the secret key, which it does not reveal.
+    tracker_id: u32,
 }
 
 /// What one worker owns: its random generator, reusable buffers and counters.
 pub struct Worker {
     pub rng: Rng,
     pub counters: Counters,
+    /// This worker's slot in the published counters; the server sets it.
+    pub index: usize,
+    /// A streamed reply (full scrape, tpbs, statedump) that the last `handle_http` started when
+    /// it returned [`After::Stream`]; the server takes it and drives it with
+    /// [`Tracker::continue_stream`].
+    pub stream: Option<Box<FullScrape>>,
     out4: Vec<u8>,
     out6: Vec<u8>,
     body: Vec<u8>,
@@ -71,6 +94,8 @@ impl Worker {
         Worker {
             rng: Rng::new(seed),
             counters: Counters::default(),
+            index: 0,
+            stream: None,
             out4: Vec::with_capacity(200 * 6),
             out6: Vec::with_capacity(200 * 18),
             body: Vec::with_capacity(4096),
@@ -83,6 +108,12 @@ impl Worker {
 pub enum After {
     KeepOpen,
     Close,
+    /// The head of a streamed reply is in `out` and its body generator in `Worker::stream`:
+    /// send the body chunk by chunk with [`Tracker::continue_stream`], then keep the
+    /// connection open if `keep_alive`.
+    Stream {
+        keep_alive: bool,
+    },
 }
 
 impl Tracker {
@@ -92,11 +123,76 @@ impl Tracker {
             peer_timeout: settings.peer_timeout,
             torrent_timeout: settings.torrent_timeout,
         });
+        let tracker_id = {
+            use std::hash::Hasher;
+            let mut h = siphasher::sip::SipHasher13::new_with_key(&conn_id_key);
+            h.write(b"ferrotracker tracker id");
+            h.finish() as u32
+        };
         Tracker {
             store,
             settings,
             conn_ids: ConnectionIds::new(conn_id_key),
+            published: Mutex::new(Vec::new()),
+            tracker_id,
         }
+    }
+
+    /// Records worker `index`'s counters for stats (the server calls this about twice a second).
+    pub fn publish(&self, index: usize, counters: &Counters) {
+        let mut p = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() <= index {
+            p.resize(index + 1, Counters::default());
+        }
+        p[index] = *counters;
+    }
+
+    /// Every worker's published counters added up.
+    pub fn total_counters(&self) -> Counters {
+        let mut total = Counters::default();
+        for c in self
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            total.add(c);
+        }
+        total
+    }
+
+    /// Counters and store totals as stats show them: the asking worker's own counters are
+    /// current, the others' as last published.
+    pub fn snapshot(&self, w: &Worker, now: u32) -> Snapshot {
+        let mut counters = Counters::default();
+        {
+            let p = self.published.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, c) in p.iter().enumerate() {
+                if i != w.index {
+                    counters.add(c);
+                }
+            }
+        }
+        counters.add(&w.counters);
+        Snapshot {
+            counters,
+            totals: self.store.totals(),
+            uptime: u64::from(now.saturating_sub(self.settings.started)),
+            tracker_id: self.tracker_id,
+        }
+    }
+
+    /// Appends the next chunk of the streamed reply `s` to `out` (see [`After::Stream`]).
+    pub fn continue_stream(
+        &self,
+        w: &mut Worker,
+        s: &mut FullScrape,
+        out: &mut Vec<u8>,
+    ) -> Progress {
+        let before = s.bytes();
+        let p = s.next_chunk(&self.store, out);
+        w.counters.full_scrape_bytes += s.bytes() - before;
+        p
     }
 
     fn interval(&self, rng: &mut Rng) -> u32 {
@@ -119,6 +215,18 @@ impl Tracker {
     ) -> After {
         let keep_alive = req.keep_alive;
         match http::route(req, self.settings.stats_path.as_bytes()) {
+            Route::FullScrape if self.settings.full_scrape => {
+                w.counters.full_scrapes += 1;
+                let s = FullScrape::new(fullscrape::Format::Bencode, req.accepts_gzip);
+                s.write_head(out, keep_alive);
+                w.stream = Some(Box::new(s));
+                return After::Stream { keep_alive };
+            }
+            // `client` is the socket's address here: stats access never trusts proxy headers.
+            Route::Stats => return self.http_stats(w, req, client, now, out),
+            Route::NotFound if req.path == b"metrics" => {
+                return self.http_metrics(w, req, client, now, out)
+            }
             Route::Announce => self.http_announce(w, req, client, now, out),
             Route::Scrape => self.http_scrape(w, req, out),
             Route::Root => match &self.settings.redirect_url {
@@ -137,15 +245,10 @@ impl Tracker {
                 }
             },
             Route::FullScrape => {
-                w.counters.http_400 += 1;
-                http::write_error(
-                    out,
-                    400,
-                    "full scrape is not supported yet: pass info_hash",
-                    keep_alive,
-                );
+                w.counters.http_403 += 1;
+                fullscrape::write_disabled(out, keep_alive);
             }
-            Route::Stats | Route::NotFound => {
+            Route::NotFound => {
                 w.counters.http_404 += 1;
                 http::write_error(out, 404, "not found", keep_alive);
             }
@@ -162,7 +265,10 @@ impl Tracker {
     pub fn http_framing_error(&self, w: &mut Worker, e: HttpError, out: &mut Vec<u8>) {
         match e.status() {
             500 => w.counters.http_500 += 1,
-            _ => w.counters.http_400 += 1,
+            _ => {
+                w.counters.http_400 += 1;
+                w.counters.http_400_parse += 1;
+            }
         }
         http::write_error(out, e.status(), e.reason(), false);
     }
@@ -196,6 +302,8 @@ impl Tracker {
             .numwant
             .unwrap_or(self.settings.numwant_default)
             .min(self.settings.numwant_max) as usize;
+        w.counters
+            .numwant(q.numwant.map_or(numwant, |n| n as usize));
         let a = Announce {
             info_hash,
             addr,
@@ -291,6 +399,103 @@ impl Tracker {
         finish_ok(body, req.keep_alive, out);
     }
 
+    // ---------------------------------------------------------------- stats
+
+    /// Whether `client` (the socket's address) may read `/stats` and `/metrics`.
+    pub fn may_read_stats(&self, client: IpAddr) -> bool {
+        self.settings.stats_nets.is_empty() || self.settings.stats_nets.contains(client)
+    }
+
+    fn http_stats(
+        &self,
+        w: &mut Worker,
+        req: &Request<'_>,
+        client: IpAddr,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> After {
+        let keep_alive = req.keep_alive;
+        let after = if keep_alive {
+            After::KeepOpen
+        } else {
+            After::Close
+        };
+        if !self.may_read_stats(client) {
+            w.counters.http_403 += 1;
+            http::write_error(out, 403, "access denied", keep_alive);
+            return after;
+        }
+        let mode = match stats::parse_query(req.query.unwrap_or(b"")) {
+            Ok(m) => m,
+            Err(e) => {
+                w.counters.http_400 += 1;
+                http::write_error(out, 400, e.reason(), keep_alive);
+                return after;
+            }
+        };
+        w.counters.http_stats += 1;
+        if let stats::Mode::Stream(format) = mode {
+            // opentracker gzips tpbs and statedump only when asked, as full scrapes.
+            let s = FullScrape::new(format, req.accepts_gzip);
+            s.write_head(out, keep_alive);
+            w.stream = Some(Box::new(s));
+            return After::Stream { keep_alive };
+        }
+        let snap = self.snapshot(w, now);
+        let mut body = String::new();
+        match stats::render(mode, &snap, &self.store, &mut body) {
+            Ok(()) => {
+                http::write_response_head(
+                    out,
+                    200,
+                    stats::content_type(mode),
+                    body.len(),
+                    keep_alive,
+                );
+                out.extend_from_slice(body.as_bytes());
+            }
+            Err(e) => {
+                w.counters.http_stats -= 1;
+                w.counters.http_400 += 1;
+                http::write_error(out, 400, e.reason(), keep_alive);
+            }
+        }
+        after
+    }
+
+    fn http_metrics(
+        &self,
+        w: &mut Worker,
+        req: &Request<'_>,
+        client: IpAddr,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> After {
+        let keep_alive = req.keep_alive;
+        if !self.may_read_stats(client) {
+            w.counters.http_403 += 1;
+            http::write_error(out, 403, "access denied", keep_alive);
+        } else {
+            w.counters.http_stats += 1;
+            let snap = self.snapshot(w, now);
+            let mut body = String::new();
+            stats::render_metrics(&snap, &mut body);
+            http::write_response_head(
+                out,
+                200,
+                "text/plain; version=0.0.4",
+                body.len(),
+                keep_alive,
+            );
+            out.extend_from_slice(body.as_bytes());
+        }
+        if keep_alive {
+            After::KeepOpen
+        } else {
+            After::Close
+        }
+    }
+
     // ---------------------------------------------------------------- UDP
 
     /// Answers one UDP datagram into `out` (cleared first); an empty `out` means no reply.
@@ -340,6 +545,7 @@ impl Tracker {
                 } else {
                     r.num_want as usize
                 };
+                w.counters.numwant(want);
                 let a = Announce {
                     info_hash: r.info_hash,
                     addr,

@@ -63,6 +63,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
 
     let mut key = [0u8; 16];
     getrandom::getrandom(&mut key).context("reading random bytes for the connection-id key")?;
+    let start_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
     let settings = Settings {
         interval: cfg.interval,
         peer_timeout: cfg.peer_timeout,
@@ -70,14 +73,15 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         numwant_default: cfg.numwant_default,
         numwant_max: cfg.numwant_max,
         redirect_url: cfg.redirect_url.clone(),
-        ..Settings::default()
+        stats_path: cfg.stats_path.clone(),
+        full_scrape: cfg.full_scrape,
+        stats_nets: cfg.stats_readers(),
+        started: start_unix,
     };
     let shared = Arc::new(Shared {
         tracker: Tracker::new(settings, key),
         start: Instant::now(),
-        start_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32),
+        start_unix,
         shutdown: AtomicBool::new(false),
         http_keepalive: cfg.http_keepalive,
         http_idle_timeout: cfg.http_idle_timeout,

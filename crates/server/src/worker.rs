@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferrotracker_core::fullscrape::{FullScrape, Progress};
 use ferrotracker_core::{After, Counters, Tracker, Worker};
 use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
@@ -47,6 +48,8 @@ const CONN_BASE: usize = 1 << 20;
 /// Stop reading from a connection while this much reply data is still unsent.
 const MAX_PENDING_OUT: usize = 64 * 1024;
 const TICK: Duration = Duration::from_millis(500);
+/// Chunks of a streamed reply made per turn of the event loop (each about 32 KiB).
+const CHUNKS_PER_TURN: usize = 4;
 
 struct Conn {
     stream: TcpStream,
@@ -60,6 +63,13 @@ struct Conn {
     deadline: u32,
     close_after_write: bool,
     wants_write: bool,
+    /// A streamed reply (full scrape, tpbs, statedump) being sent: its next chunk is made only
+    /// when `out` has drained, so a slow reader holds one chunk, not the whole body.
+    body: Option<Box<FullScrape>>,
+    /// Keep the connection open after `body` ends.
+    body_keep_alive: bool,
+    /// In the worker's `streaming` list: more chunks can be made without waiting for an event.
+    queued: bool,
 }
 
 /// Runs until shutdown. `tcp` and `udp` are this worker's copies of the listening sockets.
@@ -72,6 +82,7 @@ pub fn run(
     seed: u64,
 ) -> io::Result<()> {
     let mut w = Worker::new(seed);
+    w.index = index;
     for (i, l) in tcp.iter_mut().enumerate() {
         poll.registry().register(l, Token(i), Interest::READABLE)?;
     }
@@ -87,10 +98,13 @@ pub fn run(
     let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let mut last_tick = Instant::now();
     let mut udp_pending = vec![false; udp.len()];
+    // Connections whose streamed reply yielded its turn without blocking (served after events).
+    let mut streaming: Vec<usize> = Vec::new();
+    let mut streaming_now: Vec<usize> = Vec::new();
     let mut udp_batches = 0u64;
 
     while !shared.shutdown.load(Ordering::Relaxed) {
-        let wait = if udp_pending.contains(&true) {
+        let wait = if udp_pending.contains(&true) || !streaming.is_empty() {
             Duration::ZERO
         } else {
             TICK
@@ -130,12 +144,25 @@ pub fn run(
             } else {
                 let key = t - CONN_BASE;
                 let keep = match conns.get_mut(key) {
-                    Some(c) => serve_conn(&shared, &mut w, &poll, key, c),
+                    Some(c) => serve_conn(&shared, &mut w, &poll, key, c, &mut streaming),
                     None => continue,
                 };
                 if !keep {
                     close(&mut poll, &mut conns, &mut pool, key);
                 }
+            }
+        }
+        std::mem::swap(&mut streaming, &mut streaming_now);
+        for key in streaming_now.drain(..) {
+            let keep = match conns.get_mut(key) {
+                Some(c) if c.queued => {
+                    c.queued = false;
+                    serve_conn(&shared, &mut w, &poll, key, c, &mut streaming)
+                }
+                _ => continue,
+            };
+            if !keep {
+                close(&mut poll, &mut conns, &mut pool, key);
             }
         }
         for (i, sock) in udp.iter().enumerate() {
@@ -164,6 +191,7 @@ pub fn run(
             if let Some(m) = shared.counters.get(index) {
                 *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
             }
+            shared.tracker.publish(index, &w.counters);
         }
     }
     if let Some(m) = shared.counters.get(index) {
@@ -212,6 +240,9 @@ fn accept_all(
                     deadline: shared.now() + shared.http_idle_timeout,
                     close_after_write: false,
                     wants_write: false,
+                    body: None,
+                    body_keep_alive: false,
+                    queued: false,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -241,13 +272,48 @@ fn close(
 }
 
 /// Reads, answers and writes until the socket would block. Returns false to close.
-fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut Conn) -> bool {
+///
+/// A streamed reply makes at most `CHUNKS_PER_TURN` chunks per call; if the socket still takes
+/// more, the connection goes on `streaming` and is served again after the other events, so
+/// one fast full-scrape reader cannot hold the event loop.
+fn serve_conn(
+    shared: &Shared,
+    w: &mut Worker,
+    poll: &Poll,
+    key: usize,
+    c: &mut Conn,
+    streaming: &mut Vec<usize>,
+) -> bool {
     let mut drained = false;
+    let mut chunks = 0;
     loop {
         // Requests already buffered (pipelined behind a reply that had to wait) come first.
         answer_buffered(shared, w, c);
         if !flush(c) {
             return false;
+        }
+        if c.out_pos >= c.out.len() {
+            if let Some(mut body) = c.body.take() {
+                if chunks == CHUNKS_PER_TURN {
+                    c.body = Some(body);
+                    if !c.queued {
+                        c.queued = true;
+                        streaming.push(key);
+                    }
+                    return true;
+                }
+                chunks += 1;
+                c.deadline = shared.now() + shared.http_idle_timeout;
+                match shared.tracker.continue_stream(w, &mut body, &mut c.out) {
+                    Progress::More => c.body = Some(body),
+                    Progress::Done => {
+                        if !c.body_keep_alive {
+                            c.close_after_write = true;
+                        }
+                    }
+                }
+                continue;
+            }
         }
         if c.out_pos < c.out.len() {
             // Still sending: wait for writability before reading more (backpressure).
@@ -304,7 +370,8 @@ fn serve_conn(shared: &Shared, w: &mut Worker, poll: &Poll, key: usize, c: &mut 
 /// Answers every complete request in the buffer (pipelining), appending replies to `c.out`.
 fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
     let now = shared.now();
-    while !c.close_after_write && c.out.len() < MAX_PENDING_OUT {
+    // Requests behind a streamed reply wait for it to end.
+    while !c.close_after_write && c.body.is_none() && c.out.len() < MAX_PENDING_OUT {
         if c.skip > 0 {
             let d = c.skip.min(c.filled);
             consume(c, d);
@@ -322,8 +389,13 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                 req.keep_alive &= shared.http_keepalive;
                 let (head, body) = (req.head_len, req.body_len);
                 let after = shared.tracker.handle_http(w, &req, c.ip, now, &mut c.out);
-                if after == After::Close {
-                    c.close_after_write = true;
+                match after {
+                    After::KeepOpen => {}
+                    After::Close => c.close_after_write = true,
+                    After::Stream { keep_alive } => {
+                        c.body = w.stream.take();
+                        c.body_keep_alive = keep_alive;
+                    }
                 }
                 consume(c, head.min(c.filled));
                 c.skip = body;

@@ -1,0 +1,283 @@
+//! Helpers for the stats and full-scrape black-box tests: start the real binary on ephemeral
+//! loopback ports (killed by PID on drop), HTTP GET with Content-Length or chunked bodies, and a
+//! fast BEP 15 filler. Self-contained so these tests do not depend on other suites' harness.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ferrotracker_proto::udp::{self, AnnounceRequest, Response};
+use ferrotracker_proto::{Event, InfoHash, PeerId};
+
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running tracker; killed (by its PID) when dropped.
+pub struct Tracker {
+    child: Child,
+    pub http: SocketAddr,
+    pub udp: SocketAddr,
+    _conf: Option<std::path::PathBuf>,
+}
+
+impl Tracker {
+    /// `-i 127.0.0.1 -p 0 -P 0` plus `extra` flags, plus `-f` with `config` if non-empty.
+    pub fn start(extra: &[&str], config: &str) -> Tracker {
+        let mut args: Vec<String> = ["-i", "127.0.0.1", "-p", "0", "-P", "0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut conf = None;
+        if !config.is_empty() {
+            let p = std::env::temp_dir().join(format!(
+                "ferrotracker-stats-test-{}-{}.conf",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            std::fs::write(&p, config).unwrap();
+            args.push("-f".into());
+            args.push(p.display().to_string());
+            conf = Some(p);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrotracker"))
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferrotracker");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let (mut http, mut udp) = (None, None);
+        let end = Instant::now() + Duration::from_secs(15);
+        while http.is_none() || udp.is_none() {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("ferrotracker {args:?} did not log its sockets");
+                }
+            };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let mut it = rest.split_whitespace();
+                let proto = it.next().unwrap_or_default();
+                let addr: SocketAddr = it.next().unwrap().parse().unwrap();
+                match proto {
+                    "tcp" => http = Some(addr),
+                    _ => udp = Some(addr),
+                }
+            }
+        }
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Tracker {
+            child,
+            http: http.unwrap(),
+            udp: udp.unwrap(),
+            _conf: conf,
+        }
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(p) = &self._conf {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn connect(addr: SocketAddr, local: Option<IpAddr>) -> TcpStream {
+    let s = match local {
+        None => TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap(),
+        Some(ip) => {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&SocketAddr::new(ip, 0).into()).unwrap();
+            sock.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap();
+            sock.into()
+        }
+    };
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// One GET on a fresh connection (`Connection: close`), body de-chunked if chunked.
+pub fn get(addr: SocketAddr, target: &str, headers: &str, local: Option<IpAddr>) -> Reply {
+    let mut s = connect(addr, local);
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    parse_reply(&raw)
+}
+
+pub fn parse_reply(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("complete head")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut r = Reply {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let rest = &raw[end..];
+    r.body = if r
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(rest)
+    } else {
+        let n: usize = r.header("content-length").unwrap().parse().unwrap();
+        rest[..n].to_vec()
+    };
+    r
+}
+
+/// Decodes a complete chunked body; panics on bad framing or truncation.
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap(), 16).unwrap();
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        assert_eq!(&b[eol + 2 + size..eol + 4 + size], b"\r\n");
+        b = &b[eol + 4 + size..];
+        if size == 0 {
+            assert!(b.is_empty(), "bytes after the last chunk");
+            return out;
+        }
+    }
+}
+
+pub fn gunzip(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+pub fn pct(b: &[u8]) -> String {
+    b.iter().map(|x| format!("%{x:02x}")).collect()
+}
+
+/// The `i`th test hash: spread over every shard.
+pub fn hash(i: u32) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+    h[16..].copy_from_slice(&i.to_be_bytes());
+    h[4] = 0x5a;
+    h
+}
+
+/// One HTTP announce of `hash(i)` from port `port`; returns the status.
+pub fn announce(addr: SocketAddr, i: u32, port: u16, left: u64, event: &str) -> u16 {
+    let t = format!(
+        "/announce?info_hash={}&peer_id=-FT0001-{port:012}&port={port}&left={left}{event}",
+        pct(&hash(i))
+    );
+    get(addr, &t, "", None).status
+}
+
+/// Announces torrents `0..n` over UDP, one leecher each (port 6881), in windows so that the
+/// socket buffers never overflow. Returns how many announces were answered.
+pub fn fill_udp(server: SocketAddr, n: u32) -> u32 {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20);
+    let mut pkt = Vec::new();
+    udp::encode_connect(&mut pkt, 1);
+    sock.send_to(&pkt, server).unwrap();
+    let mut buf = [0u8; 2048];
+    let (len, _) = sock.recv_from(&mut buf).unwrap();
+    let connection_id = match udp::parse_response(&buf[..len]).unwrap() {
+        Response::Connect { connection_id, .. } => connection_id,
+        other => panic!("connect reply: {other:?}"),
+    };
+    const WINDOW: u32 = 128;
+    let mut answered = 0;
+    let mut next = 0;
+    while next < n {
+        let end = (next + WINDOW).min(n);
+        for i in next..end {
+            pkt.clear();
+            udp::encode_announce(
+                &mut pkt,
+                &AnnounceRequest {
+                    connection_id,
+                    transaction_id: i,
+                    info_hash: InfoHash(hash(i)),
+                    peer_id: PeerId([b'x'; 20]),
+                    downloaded: 0,
+                    left: 100,
+                    uploaded: 0,
+                    event: Event::None,
+                    ip: 0,
+                    key: 0,
+                    num_want: 0,
+                    port: 6881,
+                },
+            );
+            sock.send_to(&pkt, server).unwrap();
+        }
+        for _ in next..end {
+            match sock.recv_from(&mut buf) {
+                Ok(_) => answered += 1,
+                Err(_) => break,
+            }
+        }
+        next = end;
+    }
+    answered
+}
