@@ -66,8 +66,9 @@ mod tests {
         let id = c.make(ip, 1000);
         assert!(c.check(id, ip, 1000));
         assert!(c.check(id, ip, 1000 + 59));
-        assert!(c.check(id, ip, 1020 + 60), "still valid in the next window");
-        assert!(!c.check(id, ip, 1000 + 180));
+        // Made 40 s into its window: valid to the end of the next one (80 s), then refused.
+        assert!(c.check(id, ip, 1079), "still valid in the next window");
+        assert!(!c.check(id, ip, 1080));
         assert!(!c.check(id, "127.0.0.2".parse().unwrap(), 1000));
         assert!(!c.check(id ^ 1, ip, 1000));
         // v4 and its v4-mapped v6 form are one address.

@@ -261,14 +261,12 @@ fn encode(format: Format, e: &Entry, out: &mut Vec<u8>) {
             }
             out.push(b'\n');
         }
-        Format::Statedump => {
-            push_hex(out, &e.hash);
-            out.push(b':');
-            push(out, u64::from(e.last_active) / 60);
-            out.push(b':');
-            push(out, c.downloaded.into());
-            out.push(b'\n');
-        }
+        Format::Statedump => crate::statedump::write_line(
+            out,
+            &ferrotracker_proto::InfoHash(e.hash),
+            u64::from(e.last_active) / 60,
+            c.downloaded.into(),
+        ),
     }
 }
 

@@ -61,13 +61,9 @@ pub struct LoadReport {
     pub bad_line_count: u64,
 }
 
-/// Appends `line`'s text, newline included.
+/// Appends one torrent line, newline included (also used by `/stats?mode=statedump`).
 pub fn write_line(out: &mut Vec<u8>, info_hash: &InfoHash, base_minutes: u64, downloaded: u64) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in info_hash.0 {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 15)]);
-    }
+    crate::fullscrape::push_hex(out, &info_hash.0);
     out.push(b':');
     out.extend_from_slice(itoa::Buffer::new().format(base_minutes).as_bytes());
     out.push(b':');
