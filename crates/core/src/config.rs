@@ -75,6 +75,21 @@ pub struct Config {
     pub stats_open: bool,
     /// Answer full scrapes (`GET /scrape` without a query); key `tracker.full_scrape` (default on).
     pub full_scrape: bool,
+    /// Statedump to load at start; `-l` (after the access list, so nothing refused comes back).
+    pub statedump_load: Option<PathBuf>,
+    /// Where to write the statedump periodically and at shutdown; key `tracker.statedump`.
+    pub statedump_file: Option<PathBuf>,
+    /// Seconds between dumps to `statedump_file`, 0 = only at shutdown; key
+    /// `tracker.statedump_interval` (default 600).
+    pub statedump_interval: u32,
+    /// Also dump and load the peers (`FILE.peers`); key `tracker.statedump_peers` (default off).
+    pub statedump_peers: bool,
+    /// chroot directory when started as root, else the directory to change to; `-d` /
+    /// `tracker.rootdir`. Files named in the config (access lists, statedumps) are opened after
+    /// it, relative to it, as opentracker opens them.
+    pub rootdir: Option<PathBuf>,
+    /// User to switch to when started as root (default `nobody`); `-u` / `tracker.user`.
+    pub user: Option<String>,
 }
 
 impl Default for Config {
@@ -95,6 +110,12 @@ impl Default for Config {
             blessed: Nets::default(),
             stats_open: false,
             full_scrape: true,
+            statedump_load: None,
+            statedump_file: None,
+            statedump_interval: 600,
+            statedump_peers: false,
+            rootdir: None,
+            user: None,
         }
     }
 }
@@ -404,6 +425,9 @@ fn apply_flag(
         }
         'r' => cfg.redirect_url = Some(parse_url(value)?),
         'A' => cfg.blessed.push(parse_net(value)?),
+        'l' => cfg.statedump_load = Some(parse_path(value)?),
+        'd' => cfg.rootdir = Some(parse_path(value)?),
+        'u' => cfg.user = Some(parse_user(value)?),
         _ => unreachable!("parse_args only passes flags that take a value"),
     }
     Ok(())
@@ -459,9 +483,11 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "livesync.cluster.listen" | "livesync.cluster.node_ip" => {
             return Err(ConfigErrorKind::NotSupportedYet(FEATURE_LIVESYNC))
         }
-        "tracker.rootdir" | "tracker.user" => {
-            return Err(ConfigErrorKind::NotSupportedYet(FEATURE_PRIVDROP))
-        }
+        "tracker.rootdir" => cfg.rootdir = Some(parse_path(&need(value)?)?),
+        "tracker.user" => cfg.user = Some(parse_user(&need(value)?)?),
+        "tracker.statedump" => cfg.statedump_file = Some(parse_path(&need(value)?)?),
+        "tracker.statedump_interval" => cfg.statedump_interval = parse_number(&need(value)?, 0)?,
+        "tracker.statedump_peers" => cfg.statedump_peers = parse_bool(&need(value)?)?,
         "batchsync.cluster.admin_ip" => return Err(ConfigErrorKind::NeverImplemented),
         _ => return Err(ConfigErrorKind::UnknownKey),
     }
@@ -471,8 +497,6 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
 /// Flags recognised from opentracker but not delivered yet, with the feature they belong to.
 fn unsupported_flag(flag: char) -> Option<&'static str> {
     match flag {
-        'd' | 'u' => Some(FEATURE_PRIVDROP),
-        'l' => Some(FEATURE_STATEDUMP),
         'w' | 'b' => Some(FEATURE_ACCESS_LISTS),
         's' => Some(FEATURE_LIVESYNC),
         _ => None,
@@ -607,6 +631,28 @@ fn parse_stats_path(text: &str) -> Result<String, ConfigErrorKind> {
     }
 }
 
+/// A file or directory path: any non-empty text (no inline comments, so `#` is part of it).
+fn parse_path(text: &str) -> Result<PathBuf, ConfigErrorKind> {
+    if text.is_empty() || text.chars().any(char::is_control) {
+        return Err(bad(format!("bad path `{text}`")));
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A user name as `getpwnam` takes it.
+fn parse_user(text: &str) -> Result<String, ConfigErrorKind> {
+    let ok = !text.is_empty()
+        && text.len() <= 32
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(bad(format!("bad user name `{text}`")))
+    }
+}
+
 fn bad(why: String) -> ConfigErrorKind {
     ConfigErrorKind::BadValue(why)
 }
@@ -620,8 +666,6 @@ pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 const FEATURE_ACCESS_LISTS: &str = "access lists";
 const FEATURE_PROXY: &str = "trusted proxies";
 const FEATURE_LIVESYNC: &str = "live-sync clusters";
-const FEATURE_PRIVDROP: &str = "chroot and user switching";
-const FEATURE_STATEDUMP: &str = "statedumps";
 
 const USAGE: &str = "\
 Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-A ip[/bits]] [-f config] [-v] [-h]
@@ -636,7 +680,11 @@ at that point, so its listens come between the flags around it.
 \t-A ip[/bits] bless a network: it may read /stats and /metrics (repeatable)
 \t-v        print the version and exit
 \t-h        print this help and exit (also --help; --version as -v)
-\t-d dir, -u user, -l statefile, -w whitelist, -b blacklist, -s port:
+\t-l file   load this statedump at start (after the access list)
+\t-d dir    chroot here when started as root (else change directory); files named in
+\t          the config are opened inside it
+\t-u user   user to become when started as root (default: nobody)
+\t-w whitelist, -b blacklist, -s port:
 \t          opentracker flags that are recognised but not supported yet
 If nothing is bound, ferrotracker listens on TCP and UDP port 6969 at the last -i address.
 
@@ -659,8 +707,13 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \taccess.stats ip[/bits]    may read /stats and /metrics (repeatable; default: loopback only)
 \taccess.stats_open on|off  everyone may read /stats and /metrics (default off)
 \taccess.stats_path PATH    the stats page's path (default stats)
-\taccess.whitelist, access.blacklist, access.fifo_*, access.proxy, livesync.*,
-\ttracker.rootdir, tracker.user: not supported yet
+\ttracker.rootdir DIR       as -d
+\ttracker.user NAME         as -u
+\ttracker.statedump FILE    write the statedump here periodically and at shutdown
+\ttracker.statedump_interval SECS  between dumps; 0 = only at shutdown (default 600)
+\ttracker.statedump_peers on|off  also dump and load the peers, FILE.peers (default off)
+\taccess.whitelist, access.blacklist, access.fifo_*, access.proxy, livesync.*:
+\t          not supported yet
 
 Example: ferrotracker -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
 ";
@@ -914,9 +967,6 @@ mod tests {
     #[test]
     fn refused_flags() {
         for (flag, feature) in [
-            ("-d", "chroot and user switching"),
-            ("-u", "chroot and user switching"),
-            ("-l", "statedumps"),
             ("-w", "access lists"),
             ("-b", "access lists"),
             ("-s", "live-sync clusters"),
@@ -1274,8 +1324,6 @@ mod tests {
             ("access.proxy", "trusted proxies"),
             ("livesync.cluster.listen", "live-sync clusters"),
             ("livesync.cluster.node_ip", "live-sync clusters"),
-            ("tracker.rootdir", "chroot and user switching"),
-            ("tracker.user", "chroot and user switching"),
         ] {
             let e = text_err(&format!("tracker.interval 5\n{key} something\n"));
             assert_eq!(e.kind, ConfigErrorKind::NotSupportedYet(feature), "{key}");
@@ -1290,6 +1338,29 @@ mod tests {
             text_err("access.whitelist /etc/opentracker/whitelist.txt").to_string(),
             "test.conf:1: access.whitelist: not supported yet (access lists arrive in a later release)"
         );
+    }
+
+    #[test]
+    fn statedump_and_privilege_keys() {
+        let cfg = text("tracker.statedump /var/lib/ft/state\ntracker.statedump_interval 0\ntracker.statedump_peers on\ntracker.rootdir /srv/ft\ntracker.user _ft\n").unwrap();
+        assert_eq!(cfg.statedump_file, Some(PathBuf::from("/var/lib/ft/state")));
+        assert_eq!((cfg.statedump_interval, cfg.statedump_peers), (0, true));
+        assert_eq!(cfg.rootdir, Some(PathBuf::from("/srv/ft")));
+        assert_eq!(cfg.user.as_deref(), Some("_ft"));
+        assert_eq!(text_err("tracker.user bad:name").key, "tracker.user");
+        assert_eq!(
+            text_err("tracker.statedump_interval -1").key,
+            "tracker.statedump_interval"
+        );
+        let Command::Run(cfg) =
+            parse_args(["-l", "dump.txt", "-d", "/tmp", "-u", "nobody"].map(OsString::from))
+                .unwrap()
+        else {
+            panic!("not a run command")
+        };
+        assert_eq!(cfg.statedump_load, Some(PathBuf::from("dump.txt")));
+        assert_eq!(cfg.rootdir, Some(PathBuf::from("/tmp")));
+        assert_eq!(cfg.user.as_deref(), Some("nobody"));
     }
 
     #[test]

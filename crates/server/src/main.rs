@@ -2,6 +2,8 @@
 //! per core plus the sweeper, and stops cleanly on SIGINT or SIGTERM.
 
 mod bind;
+mod persist;
+mod privs;
 mod udp_batch;
 mod worker;
 
@@ -59,7 +61,25 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             .unwrap_or(1),
         n => n,
     };
+    // Signals first, so that a SIGTERM during start-up is not the default (killing) action.
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ])?;
     let bound = bind::bind_all(&cfg.listen, workers)?;
+    // Bind first (ports below 1024 too), then give up root, then open the files the config
+    // names, relative to the new root, as opentracker does.
+    if let Some(d) = privs::drop_privileges(cfg.rootdir.as_deref(), cfg.user.as_deref())? {
+        tracing::info!(
+            "running as uid {} gid {}{}",
+            d.uid,
+            d.gid,
+            d.root
+                .map(|r| format!(", chrooted to {}", r.display()))
+                .unwrap_or_default()
+        );
+    }
 
     let mut key = [0u8; 16];
     getrandom::getrandom(&mut key).context("reading random bytes for the connection-id key")?;
@@ -89,6 +109,19 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             .map(|_| Mutex::new(Counters::default()))
             .collect(),
     });
+
+    if let Some(path) = &cfg.statedump_load {
+        // Restored after the access list is in place, so nothing it refuses comes back.
+        if let Err(e) = persist::load(
+            &shared.tracker,
+            path,
+            cfg.statedump_peers,
+            shared.now(),
+            |_| true,
+        ) {
+            tracing::warn!("{e:#}; starting with an empty tracker");
+        }
+    }
 
     // Hand each worker its copy of every socket.
     let mut per_worker: Vec<(Vec<mio::net::TcpListener>, Vec<mio::net::UdpSocket>)> =
@@ -132,7 +165,20 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             .spawn(move || sweep_loop(&shared))?
     };
 
-    wait_for_signal(&shared)?;
+    let dumper = match (&cfg.statedump_file, cfg.statedump_interval) {
+        (Some(path), secs) if secs > 0 => {
+            let (shared, path, peers) = (Arc::clone(&shared), path.clone(), cfg.statedump_peers);
+            let every = Duration::from_secs(u64::from(secs));
+            Some(
+                std::thread::Builder::new()
+                    .name("statedump".into())
+                    .spawn(move || dump_loop(&shared, &path, peers, every))?,
+            )
+        }
+        _ => None,
+    };
+
+    wait_for_signal(signals)?;
     shared.shutdown.store(true, Ordering::SeqCst);
     for w in &wakers {
         let _ = w.wake();
@@ -145,6 +191,12 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     let _ = sweeper.join();
+    if let Some(d) = dumper {
+        let _ = d.join();
+    }
+    if let Some(path) = &cfg.statedump_file {
+        dump(&shared, path, cfg.statedump_peers);
+    }
     let mut total = Counters::default();
     for c in &shared.counters {
         total.add(&c.lock().unwrap_or_else(|e| e.into_inner()));
@@ -162,9 +214,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
 
 /// Blocks until SIGINT or SIGTERM. SIGHUP is accepted (opentracker reloads its access list on
 /// it; ferrotracker has nothing to reload yet) so that it does not kill the process.
-fn wait_for_signal(_shared: &Shared) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+fn wait_for_signal(mut signals: signal_hook::iterator::Signals) -> anyhow::Result<()> {
+    use signal_hook::consts::SIGHUP;
     for sig in signals.forever() {
         match sig {
             SIGHUP => tracing::info!("SIGHUP: nothing to reload"),
@@ -197,5 +248,40 @@ fn sweep_loop(shared: &Shared) {
                 swept.torrents
             );
         }
+    }
+}
+
+/// Writes the statedump every `every` until shutdown (the final dump is written after the
+/// workers have stopped).
+fn dump_loop(shared: &Shared, path: &std::path::Path, peers: bool, every: Duration) {
+    let mut next = Instant::now() + every;
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+            continue;
+        }
+        next = now + every;
+        dump(shared, path, peers);
+    }
+}
+
+fn dump(shared: &Shared, path: &std::path::Path, peers: bool) {
+    let started = Instant::now();
+    match persist::write(&shared.tracker, path, peers) {
+        Ok((t, p)) => tracing::info!(
+            "statedump {}: {t} torrents{} in {:.1?}",
+            path.display(),
+            if peers {
+                format!(", {p} peers")
+            } else {
+                String::new()
+            },
+            started.elapsed()
+        ),
+        Err(e) => tracing::error!(
+            "statedump {}: {e:#} (the previous dump is kept)",
+            path.display()
+        ),
     }
 }

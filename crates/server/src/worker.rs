@@ -39,7 +39,8 @@ impl Shared {
     /// the monotonic clock, so that stored times can be dumped as opentracker does (minutes since
     /// the epoch) and a wall-clock step never mass-expires peers.
     pub fn now(&self) -> u32 {
-        self.start_unix.wrapping_add(self.start.elapsed().as_secs() as u32)
+        self.start_unix
+            .wrapping_add(self.start.elapsed().as_secs() as u32)
     }
 }
 
