@@ -90,6 +90,14 @@ pub struct Config {
     pub rootdir: Option<PathBuf>,
     /// User to switch to when started as root (default `nobody`); `-u` / `tracker.user`.
     pub user: Option<String>,
+    /// New torrents beyond this many are refused; key `tracker.max_torrents`.
+    pub max_torrents: u64,
+    /// New peers per torrent (and address family) beyond this many are not stored; key
+    /// `tracker.max_peers_per_torrent`.
+    pub max_peers_per_torrent: u32,
+    /// Estimated swarm memory in MiB beyond which new torrents are refused and new peers not
+    /// stored, 0 = none; key `tracker.max_memory_mb`.
+    pub max_memory_mb: u64,
 }
 
 impl Default for Config {
@@ -116,6 +124,9 @@ impl Default for Config {
             statedump_peers: false,
             rootdir: None,
             user: None,
+            max_torrents: 20_000_000,
+            max_peers_per_torrent: 1_000_000,
+            max_memory_mb: 0,
         }
     }
 }
@@ -172,6 +183,7 @@ impl Config {
 
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // made once per process; boxing buys nothing
 pub enum Command {
     Run(Config),
     /// `-h` / `--help`: print [`usage`] and exit 0.
@@ -488,6 +500,11 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "tracker.statedump" => cfg.statedump_file = Some(parse_path(&need(value)?)?),
         "tracker.statedump_interval" => cfg.statedump_interval = parse_number(&need(value)?, 0)?,
         "tracker.statedump_peers" => cfg.statedump_peers = parse_bool(&need(value)?)?,
+        "tracker.max_torrents" => cfg.max_torrents = parse_number(&need(value)?, 1)?,
+        "tracker.max_peers_per_torrent" => {
+            cfg.max_peers_per_torrent = parse_number(&need(value)?, 1)?
+        }
+        "tracker.max_memory_mb" => cfg.max_memory_mb = parse_number(&need(value)?, 0)?,
         "batchsync.cluster.admin_ip" => return Err(ConfigErrorKind::NeverImplemented),
         _ => return Err(ConfigErrorKind::UnknownKey),
     }
@@ -712,6 +729,9 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \ttracker.statedump FILE    write the statedump here periodically and at shutdown
 \ttracker.statedump_interval SECS  between dumps; 0 = only at shutdown (default 600)
 \ttracker.statedump_peers on|off  also dump and load the peers, FILE.peers (default off)
+\ttracker.max_torrents N    refuse new torrents beyond N (default 20000000)
+\ttracker.max_peers_per_torrent N  answer but don't store new peers beyond N (default 1000000)
+\ttracker.max_memory_mb N   estimated swarm memory limit, 0 = none (default 0)
 \taccess.whitelist, access.blacklist, access.fifo_*, access.proxy, livesync.*:
 \t          not supported yet
 
@@ -1347,6 +1367,22 @@ mod tests {
         assert_eq!((cfg.statedump_interval, cfg.statedump_peers), (0, true));
         assert_eq!(cfg.rootdir, Some(PathBuf::from("/srv/ft")));
         assert_eq!(cfg.user.as_deref(), Some("_ft"));
+        let cfg = text(
+            "tracker.max_torrents 5\ntracker.max_peers_per_torrent 7\ntracker.max_memory_mb 64\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                cfg.max_torrents,
+                cfg.max_peers_per_torrent,
+                cfg.max_memory_mb
+            ),
+            (5, 7, 64)
+        );
+        assert_eq!(
+            text_err("tracker.max_torrents 0").key,
+            "tracker.max_torrents"
+        );
         assert_eq!(text_err("tracker.user bad:name").key, "tracker.user");
         assert_eq!(
             text_err("tracker.statedump_interval -1").key,

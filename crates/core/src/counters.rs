@@ -32,6 +32,10 @@ pub struct Counters {
     pub udp_bad_connection_id: u64,
     pub udp_bad_packets: u64,
     pub completed: u64,
+    /// Announces refused because the store is at its torrent or memory limit.
+    pub refused_full: u64,
+    /// Announces answered without storing the peer (peer-per-torrent or memory limit).
+    pub peers_not_stored: u64,
     /// Announces by the number of peers asked for (HTTP and UDP; a missing or negative numwant
     /// counts as the configured default).
     pub numwants: [u64; NUMWANT_BUCKETS],
@@ -59,6 +63,8 @@ impl Default for Counters {
             udp_bad_connection_id: 0,
             udp_bad_packets: 0,
             completed: 0,
+            refused_full: 0,
+            peers_not_stored: 0,
             numwants: [0; NUMWANT_BUCKETS],
         }
     }
@@ -86,6 +92,8 @@ impl Counters {
         self.udp_bad_connection_id += o.udp_bad_connection_id;
         self.udp_bad_packets += o.udp_bad_packets;
         self.completed += o.completed;
+        self.refused_full += o.refused_full;
+        self.peers_not_stored += o.peers_not_stored;
         for (a, b) in self.numwants.iter_mut().zip(o.numwants.iter()) {
             *a += b;
         }

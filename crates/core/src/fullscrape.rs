@@ -325,20 +325,22 @@ mod tests {
     fn announce(store: &Store, h: InfoHash, ip: [u8; 4], seeding: bool, event: Event, now: u32) {
         let mut rng = Rng::new(1);
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        store.announce(
-            &Announce {
-                info_hash: h,
-                addr: PeerAddr::V4(ip),
-                port: 6881,
-                seeding,
-                event,
-            },
-            Want::Both(0),
-            now,
-            &mut rng,
-            &mut a,
-            &mut b,
-        );
+        store
+            .announce(
+                &Announce {
+                    info_hash: h,
+                    addr: PeerAddr::V4(ip),
+                    port: 6881,
+                    seeding,
+                    event,
+                },
+                Want::Both(0),
+                now,
+                &mut rng,
+                &mut a,
+                &mut b,
+            )
+            .expect("within the store limits");
     }
 
     /// `n` torrents; torrent i has 1 + (i % 3) leechers, one seeder if i is even, and one download

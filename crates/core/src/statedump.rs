@@ -337,7 +337,8 @@ mod tests {
             &mut Rng::new(1),
             &mut Vec::new(),
             &mut Vec::new(),
-        );
+        )
+        .expect("within the store limits");
     }
 
     #[test]

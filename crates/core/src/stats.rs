@@ -312,6 +312,15 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         ],
     );
     family(
+        "ferrotracker_limited_total",
+        "counter",
+        "Announces held back by a store limit: refused (torrent or memory limit) or answered without storing the peer.",
+        &[
+            (r#"what="refused""#, c.refused_full),
+            (r#"what="peer_not_stored""#, c.peers_not_stored),
+        ],
+    );
+    family(
         "ferrotracker_tcp_connections_total",
         "counter",
         "TCP connections accepted.",
@@ -651,20 +660,22 @@ mod tests {
 
     fn add(store: &Store, h: [u8; 20], ip: [u8; 4], seeding: bool) {
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        store.announce(
-            &Announce {
-                info_hash: InfoHash(h),
-                addr: PeerAddr::V4(ip),
-                port: 1,
-                seeding,
-                event: Event::None,
-            },
-            Want::Both(0),
-            1,
-            &mut Rng::new(1),
-            &mut a,
-            &mut b,
-        );
+        store
+            .announce(
+                &Announce {
+                    info_hash: InfoHash(h),
+                    addr: PeerAddr::V4(ip),
+                    port: 1,
+                    seeding,
+                    event: Event::None,
+                },
+                Want::Both(0),
+                1,
+                &mut Rng::new(1),
+                &mut a,
+                &mut b,
+            )
+            .expect("within the store limits");
     }
 
     #[test]

@@ -44,6 +44,14 @@ pub struct Settings {
     pub stats_nets: Nets,
     /// The tracker clock (`now`, Unix seconds) at start: stats' uptime counts from here.
     pub started: u32,
+    /// New torrents beyond this many are refused (`tracker.max_torrents`).
+    pub max_torrents: u64,
+    /// New peers per torrent and family beyond this many are not stored
+    /// (`tracker.max_peers_per_torrent`).
+    pub max_peers_per_torrent: u32,
+    /// Estimated swarm memory beyond which new torrents are refused and new peers not stored;
+    /// 0 = no budget (`tracker.max_memory_mb`).
+    pub max_memory_mb: u64,
 }
 
 impl Default for Settings {
@@ -59,6 +67,9 @@ impl Default for Settings {
             full_scrape: true,
             stats_nets: Nets::loopback(),
             started: 0,
+            max_torrents: StoreConfig::default().max_torrents,
+            max_peers_per_torrent: StoreConfig::default().max_peers_per_torrent,
+            max_memory_mb: 0,
         }
     }
 }
@@ -122,6 +133,12 @@ impl Tracker {
         let store = Store::new(StoreConfig {
             peer_timeout: settings.peer_timeout,
             torrent_timeout: settings.torrent_timeout,
+            max_torrents: settings.max_torrents,
+            max_peers_per_torrent: settings.max_peers_per_torrent,
+            max_memory_bytes: match settings.max_memory_mb {
+                0 => u64::MAX,
+                mb => mb.saturating_mul(1 << 20),
+            },
         });
         let tracker_id = {
             use std::hash::Hasher;
@@ -316,14 +333,24 @@ impl Tracker {
         }
         w.out4.clear();
         w.out6.clear();
-        let c = self.store.announce(
+        let c = match self.store.announce(
             &a,
             Want::Both(numwant),
             now,
             &mut w.rng,
             &mut w.out4,
             &mut w.out6,
-        );
+        ) {
+            Ok(done) => {
+                w.counters.peers_not_stored += u64::from(!done.stored && a.event != Event::Stopped);
+                done.counts
+            }
+            Err(refused) => {
+                w.counters.refused_full += 1;
+                http::write_error(out, 503, refused.reason(), req.keep_alive);
+                return;
+            }
+        };
         let interval = self.interval(&mut w.rng);
         if a.event == Event::Stopped {
             // opentracker's stopped reply: no `downloaded`, an empty list of the client's family.
@@ -558,14 +585,26 @@ impl Tracker {
                 }
                 w.out4.clear();
                 w.out6.clear();
-                let c = self.store.announce(
+                let c = match self.store.announce(
                     &a,
                     Want::SameFamily(want.min(cap)),
                     now,
                     &mut w.rng,
                     &mut w.out4,
                     &mut w.out6,
-                );
+                ) {
+                    Ok(done) => {
+                        w.counters.peers_not_stored +=
+                            u64::from(!done.stored && a.event != Event::Stopped);
+                        done.counts
+                    }
+                    Err(refused) => {
+                        w.counters.refused_full += 1;
+                        udp::write_error(out, r.transaction_id, refused.reason().as_bytes());
+                        out.truncate(packet.len());
+                        return;
+                    }
+                };
                 let interval = self.interval(&mut w.rng);
                 udp::write_announce_header(out, r.transaction_id, interval, c.leechers, c.seeders);
                 out.extend_from_slice(&w.out4);

@@ -97,6 +97,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         full_scrape: cfg.full_scrape,
         stats_nets: cfg.stats_readers(),
         started: start_unix,
+        max_torrents: cfg.max_torrents,
+        max_peers_per_torrent: cfg.max_peers_per_torrent,
+        max_memory_mb: cfg.max_memory_mb,
     };
     let shared = Arc::new(Shared {
         tracker: Tracker::new(settings, key),
@@ -233,8 +236,10 @@ fn sweep_loop(shared: &Shared) {
     let store = &shared.tracker.store;
     let every = Duration::from_secs(u64::from(store.sweep_interval_secs()));
     let mut next = Instant::now() + every;
+    let mut limits = LimitWatch::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
         let now = Instant::now();
+        limits.check(shared, now);
         if now < next {
             std::thread::sleep((next - now).min(Duration::from_millis(100)));
             continue;
@@ -248,6 +253,44 @@ fn sweep_loop(shared: &Shared) {
                 swept.torrents
             );
         }
+    }
+}
+
+/// Says, at most once per `LIMIT_LOG_EVERY`, that a store limit held announces back, so an
+/// operator sees it without a flood of log lines during an attack.
+#[derive(Default)]
+struct LimitWatch {
+    last: Option<Instant>,
+    refused: u64,
+    not_stored: u64,
+}
+
+const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl LimitWatch {
+    fn check(&mut self, shared: &Shared, now: Instant) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < LIMIT_LOG_EVERY)
+        {
+            return;
+        }
+        let c = shared.tracker.total_counters();
+        let (refused, not_stored) = (
+            c.refused_full - self.refused.min(c.refused_full),
+            c.peers_not_stored - self.not_stored.min(c.peers_not_stored),
+        );
+        if self.last.is_some() && (refused > 0 || not_stored > 0) {
+            let store = &shared.tracker.store;
+            tracing::warn!(
+                "store limit reached: {refused} announces refused and {not_stored} peers not stored in the last {}s (estimated swarm memory {} MiB; see tracker.max_torrents, tracker.max_peers_per_torrent, tracker.max_memory_mb)",
+                LIMIT_LOG_EVERY.as_secs(),
+                store.estimated_bytes() >> 20
+            );
+        }
+        self.refused = c.refused_full;
+        self.not_stored = c.peers_not_stored;
+        self.last = Some(now);
     }
 }
 

@@ -105,14 +105,14 @@ impl Batch {
     /// Returns (sent, dropped).
     pub fn send(&mut self, fd: RawFd, replies: &[Vec<u8>], n: usize) -> (usize, usize) {
         let mut count = 0;
-        for i in 0..n.min(BATCH).min(replies.len()) {
-            if replies[i].is_empty() {
+        for (i, reply) in replies.iter().enumerate().take(n.min(BATCH)) {
+            if reply.is_empty() {
                 continue;
             }
             self.send_addrs[count] = self.addrs[i];
             self.send_iov[count] = libc::iovec {
-                iov_base: replies[i].as_ptr() as *mut libc::c_void,
-                iov_len: replies[i].len(),
+                iov_base: reply.as_ptr() as *mut libc::c_void,
+                iov_len: reply.len(),
             };
             let h = &mut self.send_hdrs[count];
             h.msg_hdr.msg_name =

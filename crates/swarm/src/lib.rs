@@ -8,5 +8,6 @@ pub mod store;
 
 pub use rng::Rng;
 pub use store::{
-    split_amount, Announce, Counts, PeerAddr, Store, StoreConfig, Swept, Totals, Want, SHARDS,
+    split_amount, Announce, Announced, Counts, PeerAddr, Refused, Store, StoreConfig, Swept,
+    Totals, Want, SHARDS,
 };

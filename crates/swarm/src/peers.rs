@@ -30,14 +30,8 @@ pub trait PeerRecord: Copy + Default + Eq {
 pub struct Peer4(pub [u8; 8]);
 
 /// An IPv6 peer: 16 address bytes, 2 port bytes, flags, stamp. 20 bytes, as opentracker's.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct Peer6(pub [u8; 20]);
-
-impl Default for Peer6 {
-    fn default() -> Self {
-        Peer6([0; 20])
-    }
-}
 
 impl Peer4 {
     pub fn new(ip: [u8; 4], port: u16) -> Self {
@@ -167,6 +161,17 @@ impl<P: PeerRecord> PeerList<P> {
     /// Inserts or refreshes `peer` (its flags and stamp are taken as given, except that
     /// COMPLETED stays set once set).
     pub fn upsert(&mut self, peer: P) -> Upsert {
+        // With no bound a new peer is always inserted.
+        self.upsert_bounded(peer, usize::MAX).unwrap_or(Upsert {
+            was_new: false,
+            old_flags: 0,
+            new_flags: 0,
+        })
+    }
+
+    /// As [`PeerList::upsert`], but a new peer is not added when the list already holds
+    /// `max_len` peers (`None`); a known peer is always refreshed.
+    pub fn upsert_bounded(&mut self, peer: P, max_len: usize) -> Option<Upsert> {
         let new_flags_in = peer.flags();
         match self.find(peer.key()) {
             Ok(i) => {
@@ -181,22 +186,23 @@ impl<P: PeerRecord> PeerList<P> {
                         self.seeders -= 1;
                     }
                 }
-                Upsert {
+                Some(Upsert {
                     was_new: false,
                     old_flags,
                     new_flags,
-                }
+                })
             }
+            Err(_) if self.len() >= max_len => None,
             Err(i) => {
                 self.insert_at(i, peer);
                 if new_flags_in & FLAG_SEEDING != 0 {
                     self.seeders += 1;
                 }
-                Upsert {
+                Some(Upsert {
                     was_new: true,
                     old_flags: 0,
                     new_flags: new_flags_in,
-                }
+                })
             }
         }
     }
@@ -324,6 +330,14 @@ impl<P: PeerRecord> LazyPeerList<P> {
     pub fn upsert(&mut self, peer: P) -> Upsert {
         self.0.get_or_insert_with(Default::default).upsert(peer)
     }
+    pub fn upsert_bounded(&mut self, peer: P, max_len: usize) -> Option<Upsert> {
+        let r = self
+            .0
+            .get_or_insert_with(Default::default)
+            .upsert_bounded(peer, max_len);
+        self.drop_if_empty();
+        r
+    }
     pub fn remove(&mut self, key: P::Key) -> Option<u8> {
         let flags = self.0.as_mut()?.remove(key);
         self.drop_if_empty();
@@ -429,6 +443,24 @@ mod tests {
                 l.len()
             );
         }
+    }
+
+    #[test]
+    fn bounded_upsert_refreshes_but_does_not_grow() {
+        let mut l = PeerList::<Peer4>::default();
+        assert!(l.upsert_bounded(p4(1, 1, 0), 2).is_some());
+        assert!(l.upsert_bounded(p4(2, 1, 0), 2).is_some());
+        assert_eq!(l.upsert_bounded(p4(3, 1, 0), 2), None);
+        let u = l.upsert_bounded(p4(1, 1, FLAG_SEEDING), 2).unwrap();
+        assert!(!u.was_new);
+        assert_eq!((l.len(), l.seeders()), (2, 1));
+        let mut lazy = LazyPeerList::<Peer6>::default();
+        assert_eq!(lazy.upsert_bounded(Peer6::new([1; 16], 1), 0), None);
+        assert_eq!(
+            lazy.capacity_bytes(),
+            0,
+            "a refused first peer allocates nothing"
+        );
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! periodic pass over one shard at a time, never by scanning on the request path.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Mutex, MutexGuard};
 
 use ferrotracker_proto::{Event, InfoHash};
 use hashbrown::HashTable;
 
 use crate::peers::{
-    LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, FLAG_COMPLETED, FLAG_SEEDING,
+    LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, Upsert, FLAG_COMPLETED, FLAG_SEEDING,
 };
 use crate::Rng;
 
@@ -57,20 +59,59 @@ pub struct Counts {
     pub downloaded: u32,
 }
 
-/// Timing rules of the store.
+/// Timing rules and limits of the store.
 #[derive(Clone, Copy, Debug)]
 pub struct StoreConfig {
     /// A peer is dropped this many seconds after its last announce (opentracker: 45 min).
     pub peer_timeout: u32,
     /// A torrent with downloads is kept this long after its last activity (opentracker: 24 h).
     pub torrent_timeout: u32,
+    /// New torrents beyond this many are refused.
+    pub max_torrents: u64,
+    /// New peers of one family of one torrent beyond this many are not stored.
+    pub max_peers_per_torrent: u32,
+    /// Estimated heap for torrents and peers ([`Store::estimated_bytes`]) beyond which new
+    /// torrents are refused and new peers not stored; `u64::MAX` = no budget.
+    pub max_memory_bytes: u64,
 }
+
+/// Why an announce was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    TooManyTorrents,
+    OutOfMemoryBudget,
+}
+
+impl Refused {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refused::TooManyTorrents => "tracker is full: too many torrents, try again later",
+            Refused::OutOfMemoryBudget => "tracker is full: memory limit reached, try again later",
+        }
+    }
+}
+
+/// An announce that was recorded (or, with `stored: false`, answered without storing the peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Announced {
+    pub counts: Counts,
+    pub stored: bool,
+}
+
+/// Estimated heap per torrent (64-byte entry in a hash table kept 50-90% full, plus control
+/// bytes) and per peer record (with the peer list's growth slack), for the memory budget.
+pub const TORRENT_BYTES: u64 = 100;
+pub const PEER4_BYTES: u64 = 9;
+pub const PEER6_BYTES: u64 = 22;
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             peer_timeout: 45 * 60,
             torrent_timeout: 24 * 3600,
+            max_torrents: 20_000_000,
+            max_peers_per_torrent: 1_000_000,
+            max_memory_bytes: u64::MAX,
         }
     }
 }
@@ -115,6 +156,12 @@ impl Torrent {
 #[derive(Default)]
 struct Shard {
     torrents: HashTable<Torrent>,
+    counts: ShardCounts,
+}
+
+/// Peer counts of one shard, kept beside its table so stats need no walk.
+#[derive(Default)]
+struct ShardCounts {
     peers4: u64,
     peers6: u64,
     seeders: u64,
@@ -123,9 +170,19 @@ struct Shard {
 #[repr(align(128))]
 struct Padded(Mutex<Shard>);
 
+#[repr(align(128))]
+#[derive(Default)]
+struct Live {
+    torrents: AtomicU64,
+    peers4: AtomicU64,
+    peers6: AtomicU64,
+}
+
 /// The whole swarm state. Shared by every worker (`&Store` is all they need).
 pub struct Store {
     shards: Box<[Padded]>,
+    /// Whole-store counts for the limits, changed only when a torrent or peer comes or goes.
+    live: Live,
     hasher: foldhash::quality::RandomState,
     cfg: StoreConfig,
     /// Seconds per stamp tick, chosen so that a peer timeout is at most `MAX_TIMEOUT_TICKS`.
@@ -147,6 +204,7 @@ impl Store {
             .collect();
         Store {
             shards,
+            live: Live::default(),
             hasher: Default::default(),
             cfg,
             tick_secs,
@@ -168,6 +226,10 @@ impl Store {
     /// Records an announce and appends the reply's peers (compact wire bytes) to `out4` and
     /// `out6`. Returns the swarm counts after the announce. `stopped` removes the peer and
     /// selects no peers; the torrent is kept.
+    ///
+    /// A new torrent beyond `max_torrents` or the memory budget is refused. A new peer beyond
+    /// `max_peers_per_torrent` or the memory budget is not stored, but still gets its reply
+    /// (`stored: false`), so the swarm keeps working for it.
     pub fn announce(
         &self,
         a: &Announce,
@@ -176,13 +238,16 @@ impl Store {
         rng: &mut Rng,
         out4: &mut Vec<u8>,
         out6: &mut Vec<u8>,
-    ) -> Counts {
+    ) -> Result<Announced, Refused> {
         let hash = self.hasher.hash_one(a.info_hash);
         let mut shard = self.lock(&a.info_hash);
         let shard = &mut *shard;
         if a.event == Event::Stopped {
             let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == a.info_hash) else {
-                return Counts::default();
+                return Ok(Announced {
+                    counts: Counts::default(),
+                    stored: false,
+                });
             };
             let removed = match a.addr {
                 PeerAddr::V4(ip) => t.v4.remove(Peer4::new(ip, a.port).key()).map(|f| (f, true)),
@@ -193,20 +258,32 @@ impl Store {
             };
             if let Some((flags, v4)) = removed {
                 if v4 {
-                    shard.peers4 -= 1;
+                    shard.counts.peers4 -= 1;
+                    self.live.peers4.fetch_sub(1, Relaxed);
                 } else {
-                    shard.peers6 -= 1;
+                    shard.counts.peers6 -= 1;
+                    self.live.peers6.fetch_sub(1, Relaxed);
                 }
                 if flags & FLAG_SEEDING != 0 {
-                    shard.seeders -= 1;
+                    shard.counts.seeders -= 1;
                 }
             }
-            return t.counts();
+            return Ok(Announced {
+                counts: t.counts(),
+                stored: false,
+            });
         }
 
         let t = match shard.torrents.find_mut(hash, |t| t.hash == a.info_hash) {
             Some(t) => t,
             None => {
+                if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents {
+                    return Err(Refused::TooManyTorrents);
+                }
+                if self.over_memory_budget() {
+                    return Err(Refused::OutOfMemoryBudget);
+                }
+                self.live.torrents.fetch_add(1, Relaxed);
                 let t = Torrent {
                     hash: a.info_hash,
                     downloaded: 0,
@@ -228,37 +305,26 @@ impl Store {
         if a.event == Event::Completed && a.seeding {
             flags |= FLAG_COMPLETED;
         }
+        // Known peers are always refreshed; new ones only within the limits.
+        let room = self.room();
         let up = match a.addr {
             PeerAddr::V4(ip) => {
                 let mut p = Peer4::new(ip, a.port);
                 p.set_flags_stamp(flags, stamp);
-                let up = t.v4.upsert(p);
-                if up.was_new {
-                    shard.peers4 += 1;
-                }
-                up
+                t.v4.upsert_bounded(p, room)
             }
             PeerAddr::V6(ip) => {
                 let mut p = Peer6::new(ip, a.port);
                 p.set_flags_stamp(flags, stamp);
-                let up = t.v6.upsert(p);
-                if up.was_new {
-                    shard.peers6 += 1;
-                }
-                up
+                t.v6.upsert_bounded(p, room)
             }
         };
-        if up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0 {
-            t.downloaded = t.downloaded.saturating_add(1);
+        if let Some(up) = up {
+            if up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0 {
+                t.downloaded = t.downloaded.saturating_add(1);
+            }
         }
-        match (
-            up.old_flags & FLAG_SEEDING != 0 && !up.was_new,
-            up.new_flags & FLAG_SEEDING != 0,
-        ) {
-            (false, true) => shard.seeders += 1,
-            (true, false) => shard.seeders -= 1,
-            _ => {}
-        }
+        self.account(&mut shard.counts, a.addr, up);
 
         match want {
             Want::SameFamily(n) => match a.addr {
@@ -271,7 +337,21 @@ impl Store {
                 t.v6.select_into(a6, rng, out6);
             }
         }
-        t.counts()
+        Ok(Announced {
+            counts: t.counts(),
+            stored: up.is_some(),
+        })
+    }
+
+    /// Estimated heap held by torrents and peers, from the live counts (no lock taken).
+    pub fn estimated_bytes(&self) -> u64 {
+        self.live.torrents.load(Relaxed) * TORRENT_BYTES
+            + self.live.peers4.load(Relaxed) * PEER4_BYTES
+            + self.live.peers6.load(Relaxed) * PEER6_BYTES
+    }
+
+    fn over_memory_budget(&self) -> bool {
+        self.cfg.max_memory_bytes != u64::MAX && self.estimated_bytes() >= self.cfg.max_memory_bytes
     }
 
     /// Counts of one torrent, if it is known.
@@ -320,9 +400,12 @@ impl Store {
             }
             !dead
         });
-        shard.peers4 -= p4;
-        shard.peers6 -= p6;
-        shard.seeders -= s;
+        shard.counts.peers4 -= p4;
+        shard.counts.peers6 -= p6;
+        self.live.peers4.fetch_sub(p4, Relaxed);
+        self.live.peers6.fetch_sub(p6, Relaxed);
+        self.live.torrents.fetch_sub(swept.torrents, Relaxed);
+        shard.counts.seeders -= s;
         swept.peers = p4 + p6;
         if shard.torrents.capacity() > 64 && shard.torrents.len() * 4 < shard.torrents.capacity() {
             let hasher = &self.hasher;
@@ -350,9 +433,9 @@ impl Store {
         for p in self.shards.iter() {
             let s = p.0.lock().unwrap_or_else(|e| e.into_inner());
             t.torrents += s.torrents.len() as u64;
-            t.peers4 += s.peers4;
-            t.peers6 += s.peers6;
-            t.seeders += s.seeders;
+            t.peers4 += s.counts.peers4;
+            t.peers6 += s.counts.peers6;
+            t.seeders += s.counts.seeders;
             t.downloaded += s
                 .torrents
                 .iter()
@@ -415,6 +498,10 @@ impl Store {
         {
             return false;
         }
+        if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents || self.over_memory_budget() {
+            return false;
+        }
+        self.live.torrents.fetch_add(1, Relaxed);
         let t = Torrent {
             hash: *info_hash,
             downloaded,
@@ -448,28 +535,53 @@ impl Store {
         let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
             return false;
         };
+        let room = self.room();
         let up = match addr {
             PeerAddr::V4(ip) => {
                 let mut p = Peer4::new(ip, port);
                 p.set_flags_stamp(flags, stamp);
-                t.v4.upsert(p)
+                t.v4.upsert_bounded(p, room)
             }
             PeerAddr::V6(ip) => {
                 let mut p = Peer6::new(ip, port);
                 p.set_flags_stamp(flags, stamp);
-                t.v6.upsert(p)
+                t.v6.upsert_bounded(p, room)
             }
         };
+        self.account(&mut shard.counts, addr, up);
+        up.is_some()
+    }
+
+    /// Peers a list may hold for a new one to be stored now.
+    fn room(&self) -> usize {
+        if self.over_memory_budget() {
+            0
+        } else {
+            self.cfg.max_peers_per_torrent as usize
+        }
+    }
+
+    /// Keeps the shard's and the store's counts in step with one upsert.
+    fn account(&self, c: &mut ShardCounts, addr: PeerAddr, up: Option<Upsert>) {
+        let Some(up) = up else { return };
         if up.was_new {
             match addr {
-                PeerAddr::V4(_) => shard.peers4 += 1,
-                PeerAddr::V6(_) => shard.peers6 += 1,
-            }
-            if flags & FLAG_SEEDING != 0 {
-                shard.seeders += 1;
+                PeerAddr::V4(_) => {
+                    c.peers4 += 1;
+                    self.live.peers4.fetch_add(1, Relaxed);
+                }
+                PeerAddr::V6(_) => {
+                    c.peers6 += 1;
+                    self.live.peers6.fetch_add(1, Relaxed);
+                }
             }
         }
-        true
+        let was = up.old_flags & FLAG_SEEDING != 0 && !up.was_new;
+        match (was, up.new_flags & FLAG_SEEDING != 0) {
+            (false, true) => c.seeders += 1,
+            (true, false) => c.seeders -= 1,
+            _ => {}
+        }
     }
 
     /// Bytes held by peer records and torrent tables (an estimate of the heap; RSS is the truth).
@@ -512,10 +624,12 @@ pub fn split_amount(n4: usize, n6: usize, amount: usize) -> (usize, usize) {
     let mut a6 = n6.min(amount / 4);
     let left = amount - a4 - a6;
     let (l4, l6) = (n4 - a4, n6 - a6);
-    let total = l4 + l6;
-    if total > 0 {
-        a4 += left * (1024 * l4 / total) / 1024;
-        a6 += left * (1024 * l6 / total) / 1024;
+    if let (Some(p4), Some(p6)) = (
+        (1024 * l4).checked_div(l4 + l6),
+        (1024 * l6).checked_div(l4 + l6),
+    ) {
+        a4 += left * p4 / 1024;
+        a6 += left * p6 / 1024;
     }
     a4 = a4.min(n4);
     a6 = a6.min(n6);
@@ -553,7 +667,10 @@ mod tests {
 
     fn run(s: &Store, a: &Announce, want: Want, now: u32) -> (Counts, Vec<u8>, Vec<u8>) {
         let (mut o4, mut o6) = (Vec::new(), Vec::new());
-        let c = s.announce(a, want, now, &mut Rng::new(3), &mut o4, &mut o6);
+        let c = s
+            .announce(a, want, now, &mut Rng::new(3), &mut o4, &mut o6)
+            .expect("within limits")
+            .counts;
         (c, o4, o6)
     }
 
@@ -704,6 +821,68 @@ mod tests {
     }
 
     #[test]
+    fn limits_refuse_torrents_and_skip_peers_but_keep_serving() {
+        let s = Store::new(StoreConfig {
+            max_torrents: 2,
+            max_peers_per_torrent: 3,
+            ..StoreConfig::default()
+        });
+        let mut o4 = Vec::new();
+        let go = |h: u32, last: u8, o4: &mut Vec<u8>| {
+            o4.clear();
+            s.announce(
+                &ann(hash(h), last, 1, false, Event::None),
+                Want::Both(50),
+                0,
+                &mut Rng::new(1),
+                o4,
+                &mut Vec::new(),
+            )
+        };
+        assert!(go(1, 1, &mut o4).is_ok());
+        assert!(go(2, 1, &mut o4).is_ok());
+        assert_eq!(go(3, 1, &mut o4), Err(Refused::TooManyTorrents));
+        for last in 2..=3 {
+            assert!(go(1, last, &mut o4).unwrap().stored);
+        }
+        let full = go(1, 4, &mut o4).unwrap();
+        assert!(!full.stored, "fourth peer not stored");
+        assert_eq!(full.counts.leechers, 3);
+        assert_eq!(o4.len(), 3 * 6, "but it gets the swarm");
+        assert!(
+            go(1, 2, &mut o4).unwrap().stored,
+            "known peers are refreshed"
+        );
+        assert_eq!(s.estimated_bytes(), 2 * TORRENT_BYTES + 4 * PEER4_BYTES);
+        // Expiry gives the room back.
+        s.sweep_all(1_000_000);
+        assert_eq!(s.estimated_bytes(), 0);
+        assert!(go(3, 1, &mut o4).is_ok());
+    }
+
+    #[test]
+    fn memory_budget_refuses_new_torrents() {
+        let s = Store::new(StoreConfig {
+            max_memory_bytes: TORRENT_BYTES + PEER4_BYTES,
+            ..StoreConfig::default()
+        });
+        let mut o = Vec::new();
+        let mut go = |h: u32, last: u8| {
+            s.announce(
+                &ann(hash(h), last, 1, false, Event::None),
+                Want::Both(0),
+                0,
+                &mut Rng::new(1),
+                &mut o,
+                &mut Vec::new(),
+            )
+        };
+        assert!(go(1, 1).unwrap().stored);
+        assert!(!go(1, 2).unwrap().stored);
+        assert_eq!(go(2, 1), Err(Refused::OutOfMemoryBudget));
+    }
+
+    #[test]
     fn torrent_entry_is_one_cache_line() {
         assert_eq!(core::mem::size_of::<Torrent>(), 64);
     }
@@ -723,6 +902,7 @@ mod tests {
         let s = Store::new(StoreConfig {
             peer_timeout: 60,
             torrent_timeout: 600,
+            ..StoreConfig::default()
         });
         let (h1, h2) = (hash(1), hash(0xffff_0000));
         run(&s, &ann(h1, 1, 1, false, Event::None), Want::Both(0), 1000);
@@ -769,6 +949,7 @@ mod tests {
         let s = Store::new(StoreConfig {
             peer_timeout: 3 * 3600,
             torrent_timeout: 86400,
+            ..StoreConfig::default()
         });
         let h = hash(5);
         run(&s, &ann(h, 1, 1, false, Event::None), Want::Both(0), 0);
