@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::access::Mode;
 use crate::nets::{Net, Nets};
 
 /// Transport of a listening socket.
@@ -98,6 +99,22 @@ pub struct Config {
     /// Estimated swarm memory in MiB beyond which new torrents are refused and new peers not
     /// stored, 0 = none; key `tracker.max_memory_mb`.
     pub max_memory_mb: u64,
+    /// The access list: `access.whitelist` / `-w` or `access.blacklist` / `-b` (one mode at a
+    /// time, as opentracker is built with one or the other). Opened after `rootdir`.
+    pub access_list: Option<AccessFile>,
+    /// Proxies whose `X-Forwarded-For` is believed; key `access.proxy` (repeatable). `-A` nets
+    /// are trusted too: see [`Config::proxies`].
+    pub proxy_nets: Nets,
+    /// Record announces under the `ip=` query parameter; key `tracker.allow_ip_param`
+    /// (default off: any client could otherwise announce someone else's address).
+    pub allow_ip_param: bool,
+}
+
+/// An access-list file and what it means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFile {
+    pub mode: Mode,
+    pub path: PathBuf,
 }
 
 impl Default for Config {
@@ -127,6 +144,9 @@ impl Default for Config {
             max_torrents: 20_000_000,
             max_peers_per_torrent: 1_000_000,
             max_memory_mb: 0,
+            access_list: None,
+            proxy_nets: Nets::default(),
+            allow_ip_param: false,
         }
     }
 }
@@ -147,6 +167,15 @@ impl Config {
         } else {
             n
         }
+    }
+
+    /// Whose `X-Forwarded-For` is believed: the `access.proxy` and `-A` nets.
+    pub fn proxies(&self) -> Nets {
+        let mut n = self.proxy_nets.clone();
+        for net in &self.blessed.0 {
+            n.push(*net);
+        }
+        n
     }
 
     /// Checks what no single line can: `tracker.numwant <= tracker.numwant_max`, and repeats the
@@ -440,6 +469,8 @@ fn apply_flag(
         'l' => cfg.statedump_load = Some(parse_path(value)?),
         'd' => cfg.rootdir = Some(parse_path(value)?),
         'u' => cfg.user = Some(parse_user(value)?),
+        'w' => set_access_list(cfg, Mode::White, value)?,
+        'b' => set_access_list(cfg, Mode::Black, value)?,
         _ => unreachable!("parse_args only passes flags that take a value"),
     }
     Ok(())
@@ -484,14 +515,19 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "tracker.workers" => cfg.workers = parse_number(&need(value)?, 0)?,
         "http.keepalive" => cfg.http_keepalive = parse_bool(&need(value)?)?,
         "http.idle_timeout" => cfg.http_idle_timeout = parse_number(&need(value)?, 1)?,
-        "access.whitelist" | "access.blacklist" | "access.fifo_add" | "access.fifo_delete" => {
-            return Err(ConfigErrorKind::NotSupportedYet(FEATURE_ACCESS_LISTS))
+        "access.whitelist" => set_access_list(cfg, Mode::White, &need(value)?)?,
+        "access.blacklist" => set_access_list(cfg, Mode::Black, &need(value)?)?,
+        "access.fifo_add" | "access.fifo_delete" => {
+            return Err(ConfigErrorKind::NotSupportedYet(
+                FEATURE_DYNAMIC_ACCESS_LISTS,
+            ))
         }
         "access.stats" => cfg.stats_nets.push(parse_net(&need(value)?)?),
         "access.stats_path" => cfg.stats_path = parse_stats_path(&need(value)?)?,
         "access.stats_open" => cfg.stats_open = parse_bool(&need(value)?)?,
         "tracker.full_scrape" => cfg.full_scrape = parse_bool(&need(value)?)?,
-        "access.proxy" => return Err(ConfigErrorKind::NotSupportedYet(FEATURE_PROXY)),
+        "access.proxy" => cfg.proxy_nets.push(parse_net(&need(value)?)?),
+        "tracker.allow_ip_param" => cfg.allow_ip_param = parse_bool(&need(value)?)?,
         "livesync.cluster.listen" | "livesync.cluster.node_ip" => {
             return Err(ConfigErrorKind::NotSupportedYet(FEATURE_LIVESYNC))
         }
@@ -514,10 +550,28 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
 /// Flags recognised from opentracker but not delivered yet, with the feature they belong to.
 fn unsupported_flag(flag: char) -> Option<&'static str> {
     match flag {
-        'w' | 'b' => Some(FEATURE_ACCESS_LISTS),
         's' => Some(FEATURE_LIVESYNC),
         _ => None,
     }
+}
+
+/// `-w`/`-b`/`access.whitelist`/`access.blacklist`. A later one of the same mode replaces the
+/// path (as opentracker); the other mode is an error, since opentracker is compiled with one or
+/// the other and a config naming both was never honoured as written.
+fn set_access_list(cfg: &mut Config, mode: Mode, path: &str) -> Result<(), ConfigErrorKind> {
+    if let Some(old) = &cfg.access_list {
+        if old.mode != mode {
+            return Err(bad(format!(
+                "a {mode} and a {} can't both be in force: one mode at a time, as opentracker",
+                old.mode
+            )));
+        }
+    }
+    cfg.access_list = Some(AccessFile {
+        mode,
+        path: parse_path(path)?,
+    });
+    Ok(())
 }
 
 /// opentracker's `scan_ip6_port`: `ip`, `v4:port`, `[v6]:port`, bare `v6`, and also `v6.port` /
@@ -680,12 +734,12 @@ pub const DEFAULT_PORT: u16 = 6969;
 /// The `-i` address before any `-i`: all interfaces, IPv4 and IPv6.
 pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
-const FEATURE_ACCESS_LISTS: &str = "access lists";
-const FEATURE_PROXY: &str = "trusted proxies";
+const FEATURE_DYNAMIC_ACCESS_LISTS: &str = "dynamic access lists (FIFOs)";
 const FEATURE_LIVESYNC: &str = "live-sync clusters";
 
 const USAGE: &str = "\
-Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-A ip[/bits]] [-f config] [-v] [-h]
+Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-A ip[/bits]] [-f config]
+                    [-w whitelist | -b blacklist] [-v] [-h]
 
 Flags are applied in order: -i sets the address for the -p/-P after it, and -f reads its file
 at that point, so its listens come between the flags around it.
@@ -694,15 +748,18 @@ at that point, so its listens come between the flags around it.
 \t-p port   listen for HTTP on this TCP port (may be repeated)
 \t-P port   listen for UDP (BEP 15) on this port (may be repeated)
 \t-r url    where GET / redirects to (default: none)
-\t-A ip[/bits] bless a network: it may read /stats and /metrics (repeatable)
+\t-A ip[/bits] bless a network: it may read /stats and /metrics, and its X-Forwarded-For
+\t          is believed (repeatable)
 \t-v        print the version and exit
 \t-h        print this help and exit (also --help; --version as -v)
 \t-l file   load this statedump at start (after the access list)
 \t-d dir    chroot here when started as root (else change directory); files named in
 \t          the config are opened inside it
 \t-u user   user to become when started as root (default: nobody)
-\t-w whitelist, -b blacklist, -s port:
-\t          opentracker flags that are recognised but not supported yet
+\t-w file   track only the info_hashes listed in this file (reloaded on SIGHUP and
+\t          when it changes)
+\t-b file   refuse the info_hashes listed in this file (reloaded likewise)
+\t-s port   opentracker's live-sync flag: recognised but not supported yet
 If nothing is bound, ferrotracker listens on TCP and UDP port 6969 at the last -i address.
 
 Config file (-f): one `key value` per line; lines starting with # are comments. There are no
@@ -732,8 +789,11 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \ttracker.max_torrents N    refuse new torrents beyond N (default 20000000)
 \ttracker.max_peers_per_torrent N  answer but don't store new peers beyond N (default 1000000)
 \ttracker.max_memory_mb N   estimated swarm memory limit, 0 = none (default 0)
-\taccess.whitelist, access.blacklist, access.fifo_*, access.proxy, livesync.*:
-\t          not supported yet
+\taccess.whitelist FILE     as -w
+\taccess.blacklist FILE     as -b (one list mode at a time)
+\taccess.proxy ip[/bits]    believe X-Forwarded-For from these proxies (repeatable)
+\ttracker.allow_ip_param on|off  record announces under their ip= parameter (default off)
+\taccess.fifo_*, livesync.*: not supported yet
 
 Example: ferrotracker -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
 ";
@@ -986,25 +1046,101 @@ mod tests {
 
     #[test]
     fn refused_flags() {
-        for (flag, feature) in [
-            ("-w", "access lists"),
-            ("-b", "access lists"),
-            ("-s", "live-sync clusters"),
-        ] {
-            let e = run_err(&format!("{flag} x"));
-            assert_eq!(
-                e,
-                ConfigError::flag(flag, ConfigErrorKind::NotSupportedYet(feature))
-            );
-            assert!(
-                e.to_string()
-                    .starts_with(&format!("{flag}: not supported yet (")),
-                "{e}"
-            );
-        }
+        let e = run_err("-s x");
         assert_eq!(
-            run_err("-w /etc/whitelist").to_string(),
-            "-w: not supported yet (access lists arrive in a later release)"
+            e,
+            ConfigError::flag("-s", ConfigErrorKind::NotSupportedYet("live-sync clusters"))
+        );
+        assert_eq!(
+            run_err("-s 9696").to_string(),
+            "-s: not supported yet (live-sync clusters arrive in a later release)"
+        );
+    }
+
+    #[test]
+    fn access_list_flags() {
+        let list = |mode, path: &str| {
+            Some(AccessFile {
+                mode,
+                path: PathBuf::from(path),
+            })
+        };
+        assert_eq!(Config::default().access_list, None);
+        assert_eq!(
+            run("-w /etc/white").access_list,
+            list(Mode::White, "/etc/white")
+        );
+        assert_eq!(
+            run("-b black.txt").access_list,
+            list(Mode::Black, "black.txt")
+        );
+        assert_eq!(run("-wa -w b").access_list, list(Mode::White, "b"));
+        let e = run_err("-w a -b b");
+        assert_eq!(e.key, "-b");
+        assert_eq!(
+            e.to_string(),
+            "-b: a blacklist and a whitelist can't both be in force: one mode at a time, as opentracker"
+        );
+        assert_eq!(run_err("-b a -w b").key, "-w");
+    }
+
+    #[test]
+    fn access_list_and_client_ip_keys() {
+        let cfg = text(
+            "access.whitelist /etc/opentracker/whitelist.txt
+",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.access_list,
+            Some(AccessFile {
+                mode: Mode::White,
+                path: PathBuf::from("/etc/opentracker/whitelist.txt")
+            })
+        );
+        let cfg = text(
+            "access.blacklist b # no inline comments
+",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.access_list.map(|a| (a.mode, a.path)),
+            Some((Mode::Black, PathBuf::from("b # no inline comments")))
+        );
+        let e = text_err(
+            "access.blacklist a
+access.whitelist b
+",
+        );
+        assert_eq!((e.line, e.key.as_str()), (2, "access.whitelist"));
+        assert_eq!(
+            text_err("access.whitelist").kind,
+            ConfigErrorKind::MissingValue
+        );
+
+        let cfg = text(
+            "access.proxy 10.0.0.0/8
+access.proxy ::1
+",
+        )
+        .unwrap();
+        assert_eq!(cfg.proxy_nets.0.len(), 2);
+        assert!(cfg.proxies().contains("10.1.2.3".parse().unwrap()));
+        assert!(!cfg.proxies().contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(text_err("access.proxy 10.0.0.0/33").key, "access.proxy");
+        assert!(Config::default().proxies().is_empty());
+        // -A blesses with every permission, proxy included, as opentracker.
+        let mut cfg = run("-A 192.168.0.0/16 -p 1");
+        assert!(cfg.proxies().contains("192.168.1.1".parse().unwrap()));
+        cfg.proxy_nets.push(Net::parse("192.168.0.0/16").unwrap());
+        assert_eq!(cfg.proxies().0.len(), 1);
+
+        assert!(!Config::default().allow_ip_param);
+        assert!(text("tracker.allow_ip_param on").unwrap().allow_ip_param);
+        assert!(!text("tracker.allow_ip_param off").unwrap().allow_ip_param);
+        assert_eq!(
+            text_err("tracker.allow_ip_param sometimes").key,
+            "tracker.allow_ip_param"
         );
     }
 
@@ -1337,11 +1473,8 @@ mod tests {
     #[test]
     fn refused_keys() {
         for (key, feature) in [
-            ("access.whitelist", "access lists"),
-            ("access.blacklist", "access lists"),
-            ("access.fifo_add", "access lists"),
-            ("access.fifo_delete", "access lists"),
-            ("access.proxy", "trusted proxies"),
+            ("access.fifo_add", "dynamic access lists (FIFOs)"),
+            ("access.fifo_delete", "dynamic access lists (FIFOs)"),
             ("livesync.cluster.listen", "live-sync clusters"),
             ("livesync.cluster.node_ip", "live-sync clusters"),
         ] {
@@ -1355,8 +1488,8 @@ mod tests {
             );
         }
         assert_eq!(
-            text_err("access.whitelist /etc/opentracker/whitelist.txt").to_string(),
-            "test.conf:1: access.whitelist: not supported yet (access lists arrive in a later release)"
+            text_err("access.fifo_add /run/ot/add").to_string(),
+            "test.conf:1: access.fifo_add: not supported yet (dynamic access lists (FIFOs) arrive in a later release)"
         );
     }
 
@@ -1552,6 +1685,10 @@ mod tests {
             "access.stats",
             "access.stats_open",
             "access.stats_path",
+            "access.whitelist",
+            "access.blacklist",
+            "access.proxy",
+            "tracker.allow_ip_param",
         ] {
             assert!(u.contains(key), "{key}");
         }

@@ -1,6 +1,8 @@
 //! ferrotracker-core: everything between bytes in and bytes out, without sockets: the
 //! request handlers, configuration, connection ids and counters.
 
+pub mod access;
+pub mod client_ip;
 pub mod config;
 pub mod connid;
 pub mod counters;

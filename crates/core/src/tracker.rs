@@ -6,13 +6,15 @@
 //! the worker's buffers have grown to their working size.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ferrotracker_proto::http::{self, HttpError, Request, Route};
 use ferrotracker_proto::query::{self, QueryError};
 use ferrotracker_proto::{bencode, udp, Event};
 use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Want};
 
+use crate::access::Access;
+use crate::client_ip;
 use crate::connid::ConnectionIds;
 use crate::counters::Counters;
 use crate::fullscrape::{self, FullScrape, Progress};
@@ -22,6 +24,8 @@ use crate::stats::{self, Snapshot};
 /// opentracker's reply when an announce has no info_hash.
 pub const MISSING_INFO_HASH: &str =
     "Your client forgot to send your torrent's info_hash. Please upgrade your client.";
+/// opentracker's reply to an announce for a hash the access list refuses.
+pub const NOT_AUTHORIZED: &str = "Requested download is not authorized for use with this tracker.";
 /// UDP peers per reply, by family, so that a reply fits one ~1200-byte packet (opentracker).
 pub const UDP_MAX_PEERS_V4: usize = 200;
 pub const UDP_MAX_PEERS_V6: usize = 66;
@@ -52,6 +56,11 @@ pub struct Settings {
     /// Estimated swarm memory beyond which new torrents are refused and new peers not stored;
     /// 0 = no budget (`tracker.max_memory_mb`).
     pub max_memory_mb: u64,
+    /// The access list checked on announces (not scrapes, not `stopped`); the server keeps a
+    /// clone of the `Arc` to swap in reloaded lists.
+    pub access: Arc<Access>,
+    /// Where HTTP announces take the client address from (`X-Forwarded-For`, `ip=`).
+    pub client_ip: client_ip::Rules,
 }
 
 impl Default for Settings {
@@ -70,6 +79,8 @@ impl Default for Settings {
             max_torrents: StoreConfig::default().max_torrents,
             max_peers_per_torrent: StoreConfig::default().max_peers_per_torrent,
             max_memory_mb: 0,
+            access: Arc::new(Access::open()),
+            client_ip: client_ip::Rules::default(),
         }
     }
 }
@@ -314,6 +325,24 @@ impl Tracker {
             bencode::write_failure(body, MISSING_INFO_HASH);
             return finish_ok(body, req.keep_alive, out);
         };
+        let ip_param = q.ip.as_ref().and_then(|(b, n)| b.get(..*n));
+        let client = match self
+            .settings
+            .client_ip
+            .choose(client, req.x_forwarded_for, ip_param)
+        {
+            Ok(ip) => ip,
+            Err(client_ip::BadIpParam) => {
+                return self.query_error(w, QueryError::BadIp, req.keep_alive, out)
+            }
+        };
+        // As opentracker, `stopped` is not checked: a peer can always leave.
+        if q.event != Event::Stopped && !self.settings.access.allows(&info_hash) {
+            let body = &mut w.body;
+            bencode::write_failure(body, NOT_AUTHORIZED);
+            return finish_ok(body, req.keep_alive, out);
+        }
+        let body = &mut w.body;
         let addr = peer_addr(client);
         let numwant = q
             .numwant
@@ -560,6 +589,12 @@ impl Tracker {
                     return self.bad_connection_id(w, r.transaction_id, packet.len(), out);
                 }
                 w.counters.udp_announces += 1;
+                if r.event != Event::Stopped && !self.settings.access.allows(&r.info_hash) {
+                    // opentracker's refusal: the first 8 bytes of an announce reply.
+                    out.extend_from_slice(&1u32.to_be_bytes());
+                    out.extend_from_slice(&r.transaction_id.to_be_bytes());
+                    return;
+                }
                 let addr = peer_addr(ip);
                 let family_cap = match addr {
                     PeerAddr::V4(_) => UDP_MAX_PEERS_V4,

@@ -1,6 +1,7 @@
 //! ferrotracker: the binary. Parses flags and config, binds every socket, starts one worker
 //! per core plus the sweeper, and stops cleanly on SIGINT or SIGTERM.
 
+mod accessfile;
 mod bind;
 mod persist;
 mod privs;
@@ -86,6 +87,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     let start_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
+    // Files named in the config are opened now, after the privilege drop, as opentracker.
+    let access = Arc::new(match &cfg.access_list {
+        Some(file) => accessfile::load_initial(file),
+        None => ferrotracker_core::access::Access::open(),
+    });
     let settings = Settings {
         interval: cfg.interval,
         peer_timeout: cfg.peer_timeout,
@@ -100,6 +106,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         max_torrents: cfg.max_torrents,
         max_peers_per_torrent: cfg.max_peers_per_torrent,
         max_memory_mb: cfg.max_memory_mb,
+        access: Arc::clone(&access),
+        client_ip: ferrotracker_core::client_ip::Rules {
+            proxies: cfg.proxies(),
+            allow_ip_param: cfg.allow_ip_param,
+        },
     };
     let shared = Arc::new(Shared {
         tracker: Tracker::new(settings, key),
@@ -120,7 +131,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             path,
             cfg.statedump_peers,
             shared.now(),
-            |_| true,
+            |h| access.allows(h),
         ) {
             tracing::warn!("{e:#}; starting with an empty tracker");
         }
@@ -181,7 +192,20 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         _ => None,
     };
 
-    wait_for_signal(signals)?;
+    let reloader = match &cfg.access_list {
+        Some(file) => Some(
+            accessfile::Reloader::spawn(file.clone(), Arc::clone(&access))
+                .context("starting the access-list reload thread")?,
+        ),
+        None => None,
+    };
+    wait_for_signal(signals, || match &reloader {
+        Some(r) => r.reload(),
+        None => tracing::info!("SIGHUP: no access list to reload"),
+    })?;
+    if let Some(r) = reloader {
+        r.stop();
+    }
     shared.shutdown.store(true, Ordering::SeqCst);
     for w in &wakers {
         let _ = w.wake();
@@ -215,13 +239,16 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Blocks until SIGINT or SIGTERM. SIGHUP is accepted (opentracker reloads its access list on
-/// it; ferrotracker has nothing to reload yet) so that it does not kill the process.
-fn wait_for_signal(mut signals: signal_hook::iterator::Signals) -> anyhow::Result<()> {
+/// Blocks until SIGINT or SIGTERM; SIGHUP calls `on_hup` (reload the access list, as
+/// opentracker) and never kills the process.
+fn wait_for_signal(
+    mut signals: signal_hook::iterator::Signals,
+    on_hup: impl Fn(),
+) -> anyhow::Result<()> {
     use signal_hook::consts::SIGHUP;
     for sig in signals.forever() {
         match sig {
-            SIGHUP => tracing::info!("SIGHUP: nothing to reload"),
+            SIGHUP => on_hup(),
             _ => {
                 tracing::info!("signal {sig}: shutting down");
                 return Ok(());

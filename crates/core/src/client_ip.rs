@@ -1,0 +1,208 @@
+//! Which address an HTTP announce is recorded under: the socket's, the one a trusted proxy
+//! forwarded in `X-Forwarded-For`, or the `ip=` query parameter (spec §3.4, §3.6).
+//!
+//! * `X-Forwarded-For` is read only when the connection comes from an `access.proxy` (or `-A`)
+//!   network. The header is a list that each proxy appends its client to, so only its right end
+//!   can be trusted: walking from the right, addresses of trusted proxies are skipped and the
+//!   first other address is the client (the "rightmost untrusted" rule). Everything to its left
+//!   was written by the client and may be forged. opentracker takes the *first* address, which
+//!   any client behind the proxy can set to anyone's address; ferrotracker does not.
+//!   If every address is a trusted proxy, the leftmost is taken. A missing header, or an entry
+//!   that is not an address where the client should be, leaves the proxy's own address (as
+//!   opentracker falls back to the connection address).
+//! * `ip=` is honoured only when the operator enables it (`tracker.allow_ip_param on`), from any
+//!   client, and wins over both (opentracker's `WANT_IP_FROM_QUERY_STRING`). A value that is not
+//!   an IP literal is then a 400, as in opentracker.
+//!
+//! Stats access and scrapes always use the socket address; this is for announces only. Nothing
+//! here allocates.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::nets::Nets;
+
+/// The rules an operator configured.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Whose `X-Forwarded-For` is believed: `access.proxy` and `-A` networks.
+    pub proxies: Nets,
+    /// Honour `ip=` (`tracker.allow_ip_param`).
+    pub allow_ip_param: bool,
+}
+
+/// `ip=` was enabled and its value is not an IP address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadIpParam;
+
+impl Rules {
+    /// The address to record for an announce arriving from `socket` with the raw
+    /// `X-Forwarded-For` value `xff` and the decoded `ip=` value `ip_param`. The result is
+    /// canonical: a v4-mapped IPv6 address comes back as IPv4.
+    pub fn choose(
+        &self,
+        socket: IpAddr,
+        xff: Option<&[u8]>,
+        ip_param: Option<&[u8]>,
+    ) -> Result<IpAddr, BadIpParam> {
+        if self.allow_ip_param {
+            if let Some(v) = ip_param {
+                return parse_ip(v).ok_or(BadIpParam);
+            }
+        }
+        let socket = socket.to_canonical();
+        match xff {
+            Some(h) if !self.proxies.is_empty() && self.proxies.contains(socket) => {
+                Ok(forwarded_client(h, &self.proxies).unwrap_or(socket))
+            }
+            _ => Ok(socket),
+        }
+    }
+}
+
+/// The rightmost address in an `X-Forwarded-For` value that is not in `trusted`; the leftmost if
+/// all are. `None` if the value is empty or the entry where the walk stops is not an address.
+pub fn forwarded_client(header: &[u8], trusted: &Nets) -> Option<IpAddr> {
+    let mut last = None;
+    for entry in header.rsplit(|&b| b == b',') {
+        let ip = parse_forwarded(entry)?;
+        if !trusted.contains(ip) {
+            return Some(ip);
+        }
+        last = Some(ip);
+    }
+    last
+}
+
+/// An IP literal, IPv6 optionally in brackets; canonical (v4-mapped becomes IPv4).
+pub fn parse_ip(v: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(v).ok()?;
+    let s = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(s);
+    s.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+/// One `X-Forwarded-For` entry: blanks around it trimmed; `ip`, `[v6]`, and, as some proxies
+/// write them, `v4:port` and `[v6]:port`.
+fn parse_forwarded(entry: &[u8]) -> Option<IpAddr> {
+    let entry = entry.trim_ascii();
+    parse_ip(entry).or_else(|| {
+        let s = std::str::from_utf8(entry).ok()?;
+        s.parse::<SocketAddr>().ok().map(|a| a.ip().to_canonical())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::Net;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn nets(list: &[&str]) -> Nets {
+        Nets(list.iter().map(|n| Net::parse(n).unwrap()).collect())
+    }
+
+    fn rules(proxies: &[&str], allow_ip_param: bool) -> Rules {
+        Rules {
+            proxies: nets(proxies),
+            allow_ip_param,
+        }
+    }
+
+    #[test]
+    fn rightmost_untrusted_address() {
+        let t = nets(&["10.0.0.0/8", "2001:db8::/32"]);
+        let f = |h: &str| forwarded_client(h.as_bytes(), &t);
+        assert_eq!(f("9.9.9.9"), Some(ip("9.9.9.9")));
+        // The client forged the left entry; our proxy appended the real one.
+        assert_eq!(f("6.6.6.6, 9.9.9.9"), Some(ip("9.9.9.9")));
+        // A chain of trusted proxies is skipped.
+        assert_eq!(
+            f("6.6.6.6,9.9.9.9 , 10.1.1.1,10.2.2.2"),
+            Some(ip("9.9.9.9"))
+        );
+        assert_eq!(f("6.6.6.6, 2001:db8::5"), Some(ip("6.6.6.6")));
+        // All trusted: the leftmost, the one furthest from us.
+        assert_eq!(f("10.0.0.1, 10.0.0.2"), Some(ip("10.0.0.1")));
+        // Ports and brackets, as some proxies write them; v4-mapped is IPv4.
+        assert_eq!(f("1.2.3.4:5678"), Some(ip("1.2.3.4")));
+        assert_eq!(f("[2001:db9::1]:443"), Some(ip("2001:db9::1")));
+        assert_eq!(f("[2001:db9::1]"), Some(ip("2001:db9::1")));
+        assert_eq!(f("::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
+        // Garbage left of the client does not matter ...
+        assert_eq!(f("unknown, x, 9.9.9.9"), Some(ip("9.9.9.9")));
+        // ... but where the client should be, it means "don't know".
+        assert_eq!(f("9.9.9.9, unknown"), None);
+        assert_eq!(f("9.9.9.9, unknown, 10.0.0.1"), None);
+        assert_eq!(f(""), None);
+        assert_eq!(f(" , "), None);
+        assert_eq!(f("1.2.3.4/8"), None);
+        assert_eq!(forwarded_client(&[0xff, b'1'], &t), None);
+    }
+
+    #[test]
+    fn forwarded_for_only_from_proxies() {
+        let r = rules(&["127.0.0.2"], false);
+        let xff = Some(&b"6.6.6.6"[..]);
+        assert_eq!(r.choose(ip("127.0.0.2"), xff, None), Ok(ip("6.6.6.6")));
+        // The same header from anyone else is a spoofing attempt.
+        assert_eq!(r.choose(ip("127.0.0.1"), xff, None), Ok(ip("127.0.0.1")));
+        // A dual-stack socket reports IPv4 clients v4-mapped.
+        assert_eq!(
+            r.choose(ip("::ffff:127.0.0.2"), xff, None),
+            Ok(ip("6.6.6.6"))
+        );
+        assert_eq!(
+            r.choose(ip("::ffff:127.0.0.1"), xff, None),
+            Ok(ip("127.0.0.1"))
+        );
+        // No header, or an unusable one: the proxy's own address.
+        assert_eq!(r.choose(ip("127.0.0.2"), None, None), Ok(ip("127.0.0.2")));
+        assert_eq!(
+            r.choose(ip("127.0.0.2"), Some(b"nope"), None),
+            Ok(ip("127.0.0.2"))
+        );
+        // No proxies configured: never read.
+        let none = rules(&[], false);
+        assert_eq!(none.choose(ip("127.0.0.2"), xff, None), Ok(ip("127.0.0.2")));
+    }
+
+    #[test]
+    fn ip_param_only_when_enabled() {
+        let off = rules(&["127.0.0.2"], false);
+        let on = rules(&["127.0.0.2"], true);
+        let s = ip("127.0.0.1");
+        assert_eq!(off.choose(s, None, Some(b"1.2.3.4")), Ok(s));
+        assert_eq!(off.choose(s, None, Some(b"junk")), Ok(s));
+        assert_eq!(on.choose(s, None, Some(b"1.2.3.4")), Ok(ip("1.2.3.4")));
+        assert_eq!(
+            on.choose(s, None, Some(b"2001:db8::1")),
+            Ok(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            on.choose(s, None, Some(b"[2001:db8::1]")),
+            Ok(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            on.choose(s, None, Some(b"::ffff:1.2.3.4")),
+            Ok(ip("1.2.3.4"))
+        );
+        assert_eq!(on.choose(s, None, Some(b"example.org")), Err(BadIpParam));
+        assert_eq!(on.choose(s, None, Some(b"1.2.3.4:80")), Err(BadIpParam));
+        // ip= wins over a proxy's header, as in opentracker; without it the header counts.
+        let p = ip("127.0.0.2");
+        assert_eq!(
+            on.choose(p, Some(b"6.6.6.6"), Some(b"1.2.3.4")),
+            Ok(ip("1.2.3.4"))
+        );
+        assert_eq!(on.choose(p, Some(b"6.6.6.6"), None), Ok(ip("6.6.6.6")));
+        assert_eq!(
+            on.choose(ip("::ffff:10.0.0.1"), None, None),
+            Ok(ip("10.0.0.1"))
+        );
+    }
+}
