@@ -96,7 +96,9 @@ if b"failure" in body or b"8:interval" not in body:
 EOF
 }
 
-# One run; sets R_OUT="announces_per_s cpu_cores announces_per_cpu_s errors".
+# One run; sets R_OUT="announces_per_s cpu_cores announces_per_cpu_s read_errors other_errors".
+# wrk counts a "read error" whenever the server closes a connection it hoped to reuse:
+# opentracker closes after every reply, so there it is one per announce and harmless.
 run_one() { # tracker mode
     local tr="$1" mode="$2" wl=() hdr=()
     [ "$tr" = opentracker ] && wl=("$HASHES")
@@ -119,15 +121,15 @@ run_one() { # tracker mode
         END {
             secs = v["duration_us"] / 1e6; rate = v["requests"] / secs
             cpu = (c1 - c0) / hz
-            errs = v["connect"] + v["read"] + v["write"] + v["status"] + v["timeout"]
-            printf "%.0f %.3f %.0f %d\n", rate, cpu / (t1 - t0), (cpu > 0 ? v["requests"] / cpu : 0), errs }')"
+            errs = v["connect"] + v["write"] + v["status"] + v["timeout"]
+            printf "%.0f %.3f %.0f %d %d\n", rate, cpu / (t1 - t0), (cpu > 0 ? v["requests"] / cpu : 0), v["read"], errs }')"
 }
 
 echo "# http: $(machine_line)"
 echo "# wrk -t1 -c$CONNS -d${DURATION}s, tracker on CPU $TRACKER_CPUS ($WORKERS worker(s), cap ${CAP}% of a core; 0 = none), wrk on CPU $TESTER_CPUS"
 echo
-echo "| round | mode | tracker | announces/s | tracker CPU (cores) | announces per CPU-s | wrk errors |"
-echo "|---|---|---|---|---|---|---|"
+echo "| round | mode | tracker | announces/s | tracker CPU (cores) | announces per CPU-s | wrk read errors (server closed) | other wrk errors |"
+echo "|---|---|---|---|---|---|---|---|"
 declare -A RATE PERCPU
 for r in $(seq "$ROUNDS"); do
     k=$(( (r - 1) % ${#TLIST[@]} ))
@@ -136,9 +138,9 @@ for r in $(seq "$ROUNDS"); do
         for tr in "${order[@]}"; do
             log "round $r: $mode $tr"
             run_one "$tr" "$mode"
-            read -r rate cpu percpu errs <<< "$R_OUT"
+            read -r rate cpu percpu rerrs errs <<< "$R_OUT"
             RATE[$tr,$mode,$r]="$rate"; PERCPU[$tr,$mode,$r]="$percpu"
-            echo "| $r | $mode | $tr | $rate | $cpu | $percpu | $errs |"
+            echo "| $r | $mode | $tr | $rate | $cpu | $percpu | $rerrs | $errs |"
         done
     done
 done

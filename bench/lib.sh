@@ -250,5 +250,5 @@ median() { # numbers on stdin -> median
 }
 
 machine_line() {
-    echo "$(date -u +%Y-%m-%d) on $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r)"
+    echo "$(date -u +%Y-%m-%d) on $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }

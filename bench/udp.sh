@@ -58,7 +58,7 @@ if [[ " ${TLIST[*]} " == *" opentracker "* ]]; then
     WL="$(whitelist_file aquatic-udp "$NUM_TORRENTS")"
 fi
 
-# One round of one tracker; sets R_OUT="responses_per_s cpu_fraction responses_per_cpu_s errors_per_s".
+# One round of one tracker; sets R_OUT="responses_per_s cpu_fraction responses_per_cpu_s errors_per_s tester_cpu".
 # (Runs in the main shell, so the EXIT trap stops the tracker whatever happens.)
 run_one() { # tracker
     local tr="$1" wl=() lt="$RUN_DIR/load_test.toml" out="$RUN_DIR/load_test.out"
@@ -77,8 +77,9 @@ number_of_torrents = $NUM_TORRENTS
 EOF
     # Every 5 s the load tester prints "Responses in: X/second" for the last interval: sample
     # the tracker's CPU ticks at each such line so CPU and responses cover the same intervals.
-    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate
+    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate l0="" l1="" lpid=""
     : > "$out"
+    rm -f "$RUN_DIR/load_test.pid"
     while IFS= read -r line; do
         echo "$line" >> "$out"
         case "$line" in
@@ -86,9 +87,11 @@ EOF
                 n=$((n + 1))
                 t1="$(date +%s.%N)"
                 c1="$(cpu_ticks "$TRACKER_PID")"
+                [ -z "$lpid" ] && lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
+                l1="$(cpu_ticks "$lpid" 2>/dev/null || echo 0)"
                 rate="$(echo "$line" | sed 's/Responses in: \([0-9.]*\).*/\1/')"
                 if [ "$n" = 1 ]; then
-                    t0="$t1"; c0="$c1"
+                    t0="$t1"; c0="$c1"; l0="$l1"
                 else
                     sum="$(awk -v s="$sum" -v r="$rate" 'BEGIN { print s + r }')"
                 fi
@@ -97,21 +100,22 @@ EOF
                 [ "$n" -gt 1 ] && errs="$(awk -v s="$errs" -v r="${line##* }" 'BEGIN { print s + r }')"
                 ;;
         esac
-    done < <(timeout $((DURATION + 60)) taskset -c "$TESTER_CPUS" "$AQUATIC_UDP_LOAD_TEST" -c "$lt" 2>&1)
+    done < <(timeout $((DURATION + 60)) bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$RUN_DIR/load_test.pid" \
+        taskset -c "$TESTER_CPUS" "$AQUATIC_UDP_LOAD_TEST" -c "$lt" 2>&1)
     stop_tracker "$TRACKER_PID"
     [ "$n" -ge 2 ] || { tail -20 "$out" >&2; die "load tester printed no intervals against $tr"; }
     R_OUT="$(awk -v n="$((n - 1))" -v s="$sum" -v e="$errs" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
-        -v hz="$CLK_TCK" 'BEGIN {
-        rate = s / n; cpu = (c1 - c0) / hz / (t1 - t0)
-        printf "%.0f %.3f %.0f %.0f\n", rate, cpu, (cpu > 0 ? rate / cpu : 0), e / n }')"
+        -v l0="$l0" -v l1="$l1" -v hz="$CLK_TCK" 'BEGIN {
+        rate = s / n; cpu = (c1 - c0) / hz / (t1 - t0); lcpu = (l1 - l0) / hz / (t1 - t0)
+        printf "%.0f %.3f %.0f %.0f %.3f\n", rate, cpu, (cpu > 0 ? rate / cpu : 0), e / n, lcpu }')"
 }
 
 echo "# udp: $(machine_line)"
 echo "# aquatic_udp_load_test defaults (1 worker, 4 sockets, $NUM_TORRENTS torrents), ${DURATION}s a run, first 5s left out;"
 echo "# tracker on CPU $TRACKER_CPUS with $WORKERS worker(s), load tester on CPU $TESTER_CPUS, IPv$FAM"
 echo
-echo "| round | tracker | responses/s | tracker CPU (cores) | responses per CPU-s | errors/s |"
-echo "|---|---|---|---|---|---|"
+echo "| round | tracker | responses/s | tracker CPU (cores) | responses per CPU-s | errors/s | load tester CPU (cores) |"
+echo "|---|---|---|---|---|---|---|"
 declare -A RATE CPUS PERCPU
 for r in $(seq "$ROUNDS"); do
     # rotate the order so no tracker always goes first
@@ -120,9 +124,9 @@ for r in $(seq "$ROUNDS"); do
     for tr in "${order[@]}"; do
         log "round $r: $tr"
         run_one "$tr"
-        read -r rate cpu percpu errs <<< "$R_OUT"
+        read -r rate cpu percpu errs lcpu <<< "$R_OUT"
         RATE[$tr,$r]="$rate"; CPUS[$tr,$r]="$cpu"; PERCPU[$tr,$r]="$percpu"
-        echo "| $r | $tr | $rate | $cpu | $percpu | $errs |"
+        echo "| $r | $tr | $rate | $cpu | $percpu | $errs | $lcpu |"
     done
 done
 
