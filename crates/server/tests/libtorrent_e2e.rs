@@ -1,0 +1,167 @@
+//! A real BitTorrent client end to end: two libtorrent sessions (Debian's python3-libtorrent)
+//! find each other only through ferrotracker and move a random file between them, once over
+//! HTTP announces and once over UDP. A negative control shows that with a tracker that never
+//! answers, the same two sessions do not find each other.
+//!
+//! The script is `tests/e2e/libtorrent_transfer.py`; it needs `/usr/bin/python3` with
+//! `libtorrent`. `scripts/test.sh` installs it; without it these tests fail, on purpose.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const PYTHON: &str = "/usr/bin/python3";
+/// The script's own deadline for the transfer, and ours for the whole script.
+const TRANSFER_SECS: u64 = 60;
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(TRANSFER_SECS + 40);
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/libtorrent_transfer.py")
+}
+
+fn require_libtorrent() {
+    let out = Command::new(PYTHON)
+        .args(["-c", "import libtorrent"])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{PYTHON} cannot import libtorrent ({}). Run the README test command, \
+             `bash scripts/test.sh`, which installs python3-libtorrent and then runs the tests.",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!(
+            "cannot run {PYTHON} ({e}). Run the README test command, `bash scripts/test.sh`, \
+             which installs python3-libtorrent and then runs the tests."
+        ),
+    }
+}
+
+struct Outcome {
+    code: Option<i32>,
+    output: String,
+}
+
+/// Runs the script, killing it if it outlives the deadline.
+fn run_script(args: &[&str]) -> Outcome {
+    let mut child = Command::new(PYTHON)
+        .arg(script())
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = wait_deadline(&mut child, SCRIPT_DEADLINE);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let output = format!(
+        "{}{}",
+        t_out.join().unwrap_or_default(),
+        t_err.join().unwrap_or_default()
+    );
+    match status {
+        Some(st) => Outcome {
+            code: st.code(),
+            output,
+        },
+        None => panic!("e2e script ran past {SCRIPT_DEADLINE:?}; output:\n{output}"),
+    }
+}
+
+fn info_hash_of(output: &str) -> [u8; 20] {
+    let hex = output
+        .lines()
+        .find_map(|l| l.strip_prefix("info_hash="))
+        .unwrap_or_else(|| panic!("script printed no info_hash; output:\n{output}"))
+        .trim();
+    assert_eq!(hex.len(), 40, "bad info_hash {hex:?}");
+    let mut h = [0u8; 20];
+    for (i, b) in h.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex info_hash");
+    }
+    h
+}
+
+fn transfer(url_of: impl Fn(&Tracker) -> String) {
+    require_libtorrent();
+    let t = Tracker::v4();
+    let url = url_of(&t);
+    let o = run_script(&[&url, "--timeout", &TRANSFER_SECS.to_string()]);
+    assert_eq!(
+        o.code,
+        Some(0),
+        "libtorrent transfer through {url} failed; script output:\n{}\ntracker stderr:\n{}",
+        o.output,
+        t.stderr()
+    );
+    assert!(o.output.contains("OK: "), "{}", o.output);
+    // The tracker's side of the story: the leecher's `completed` reached it (the torrent
+    // records a download), whichever protocol announced it.
+    let h = info_hash_of(&o.output);
+    let s = http_get(t.http4(), &scrape_target(&[h])).scrape();
+    assert_eq!(
+        s.len(),
+        1,
+        "tracker does not know the torrent; output:\n{}",
+        o.output
+    );
+    assert!(
+        s[0].1.downloaded >= 1,
+        "tracker counted no completed download: {:?}; output:\n{}",
+        s[0].1,
+        o.output
+    );
+    eprintln!("{}", o.output);
+}
+
+#[test]
+fn libtorrent_transfer_over_http_announces() {
+    transfer(|t| format!("http://{}/announce", t.http4()));
+}
+
+#[test]
+fn libtorrent_transfer_over_udp_announces() {
+    transfer(|t| format!("udp://{}/announce", t.udp4()));
+}
+
+/// Negative control: a UDP "tracker" that never answers. Without tracker replies the leecher
+/// must not find the seeder (no DHT, LSD, PEX or other discovery leaks into the test).
+#[test]
+fn libtorrent_peers_do_not_meet_without_a_tracker() {
+    require_libtorrent();
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr: SocketAddr = silent.local_addr().expect("addr");
+    let url = format!("udp://{addr}/announce");
+    let o = run_script(&[&url, "--timeout", "6", "--no-tracker-wait"]);
+    assert_eq!(
+        o.code,
+        Some(1),
+        "expected the transfer to fail without a tracker; output:\n{}",
+        o.output
+    );
+    assert!(o.output.contains("leecher did not finish"), "{}", o.output);
+    drop(silent);
+}
