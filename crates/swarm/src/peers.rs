@@ -11,6 +11,8 @@
 pub const FLAG_SEEDING: u8 = 0x80;
 /// Peer has completed while present; sticky, so a download is counted once per presence.
 pub const FLAG_COMPLETED: u8 = 0x40;
+/// Peer was learned from another cluster node (live sync), not announced here.
+pub const FLAG_FROM_SYNC: u8 = 0x10;
 
 /// One stored peer: wire bytes, then flags, then stamp.
 pub trait PeerRecord: Copy + Default + Eq {
@@ -113,6 +115,8 @@ pub struct Upsert {
     pub was_new: bool,
     pub old_flags: u8,
     pub new_flags: u8,
+    /// The stamp the peer had before (0 for a new peer).
+    pub old_stamp: u8,
 }
 
 /// Peers of one family of one torrent, sorted by address+port.
@@ -166,6 +170,7 @@ impl<P: PeerRecord> PeerList<P> {
             was_new: false,
             old_flags: 0,
             new_flags: 0,
+            old_stamp: 0,
         })
     }
 
@@ -177,6 +182,7 @@ impl<P: PeerRecord> PeerList<P> {
             Ok(i) => {
                 let slot = &mut self.slots[i];
                 let old_flags = slot.flags();
+                let old_stamp = slot.stamp();
                 let new_flags = new_flags_in | (old_flags & FLAG_COMPLETED);
                 slot.set_flags_stamp(new_flags, peer.stamp());
                 if old_flags & FLAG_SEEDING != new_flags & FLAG_SEEDING {
@@ -190,6 +196,7 @@ impl<P: PeerRecord> PeerList<P> {
                     was_new: false,
                     old_flags,
                     new_flags,
+                    old_stamp,
                 })
             }
             Err(_) if self.len() >= max_len => None,
@@ -202,6 +209,7 @@ impl<P: PeerRecord> PeerList<P> {
                     was_new: true,
                     old_flags: 0,
                     new_flags: new_flags_in,
+                    old_stamp: 0,
                 })
             }
         }

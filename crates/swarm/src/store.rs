@@ -15,7 +15,8 @@ use ferrotracker_proto::{Event, InfoHash};
 use hashbrown::HashTable;
 
 use crate::peers::{
-    LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, Upsert, FLAG_COMPLETED, FLAG_SEEDING,
+    LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, Upsert, FLAG_COMPLETED, FLAG_FROM_SYNC,
+    FLAG_SEEDING,
 };
 use crate::Rng;
 
@@ -96,6 +97,9 @@ impl Refused {
 pub struct Announced {
     pub counts: Counts,
     pub stored: bool,
+    /// Whether live sync should tell the other nodes (opentracker's rule: a new peer, a
+    /// completion, a re-announce after 10 minutes, every stop).
+    pub sync: bool,
 }
 
 /// Estimated heap per torrent (64-byte entry in a hash table kept 50-90% full, plus control
@@ -188,11 +192,15 @@ pub struct Store {
     /// Seconds per stamp tick, chosen so that a peer timeout is at most `MAX_TIMEOUT_TICKS`.
     tick_secs: u32,
     timeout_ticks: u8,
+    /// Ticks after which a re-announce is worth syncing again (10 minutes).
+    renew_ticks: u8,
 }
 
 /// A timed-out peer must be recognised before its 8-bit stamp wraps, so a timeout spans at most
 /// 100 ticks and a sweep must visit every shard within the remaining 155 ticks.
 const MAX_TIMEOUT_TICKS: u32 = 100;
+/// opentracker's `OT_CLIENT_SYNC_RENEW_BOUNDARY`.
+const SYNC_RENEW_SECS: u32 = 600;
 
 impl Store {
     pub fn new(cfg: StoreConfig) -> Self {
@@ -209,6 +217,7 @@ impl Store {
             cfg,
             tick_secs,
             timeout_ticks,
+            renew_ticks: SYNC_RENEW_SECS.div_ceil(tick_secs).min(255) as u8,
         }
     }
 
@@ -247,6 +256,7 @@ impl Store {
                 return Ok(Announced {
                     counts: Counts::default(),
                     stored: false,
+                    sync: true,
                 });
             };
             let removed = match a.addr {
@@ -271,6 +281,7 @@ impl Store {
             return Ok(Announced {
                 counts: t.counts(),
                 stored: false,
+                sync: true,
             });
         }
 
@@ -319,10 +330,17 @@ impl Store {
                 t.v6.upsert_bounded(p, room)
             }
         };
+        let mut sync = false;
         if let Some(up) = up {
-            if up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0 {
+            let completed_now =
+                up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0;
+            if completed_now {
                 t.downloaded = t.downloaded.saturating_add(1);
             }
+            // opentracker's live-sync rule: new peers, completions, and re-announces of peers
+            // not refreshed for 10 minutes.
+            sync =
+                up.was_new || completed_now || stamp.wrapping_sub(up.old_stamp) >= self.renew_ticks;
         }
         self.account(&mut shard.counts, a.addr, up);
 
@@ -340,7 +358,103 @@ impl Store {
         Ok(Announced {
             counts: t.counts(),
             stored: up.is_some(),
+            sync,
         })
+    }
+
+    /// Applies a peer learned from another cluster node (live sync): `stopped` removes it,
+    /// otherwise it is added or refreshed, marked FROM_SYNC, with no reply. A synced completion
+    /// counts a download here too, as in opentracker. New torrents and peers respect the
+    /// limits. Returns whether the store changed.
+    pub fn apply_sync(
+        &self,
+        info_hash: &InfoHash,
+        addr: PeerAddr,
+        port: u16,
+        seeding: bool,
+        completed: bool,
+        stopped: bool,
+        now: u32,
+    ) -> bool {
+        let hash = self.hasher.hash_one(info_hash);
+        let mut guard = self.lock(info_hash);
+        let shard = &mut *guard;
+        if stopped {
+            let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
+                return false;
+            };
+            let flags = match addr {
+                PeerAddr::V4(ip) => t.v4.remove(Peer4::new(ip, port).key()),
+                PeerAddr::V6(ip) => t.v6.remove(Peer6::new(ip, port).key()),
+            };
+            let Some(flags) = flags else { return false };
+            match addr {
+                PeerAddr::V4(_) => {
+                    shard.counts.peers4 -= 1;
+                    self.live.peers4.fetch_sub(1, Relaxed);
+                }
+                PeerAddr::V6(_) => {
+                    shard.counts.peers6 -= 1;
+                    self.live.peers6.fetch_sub(1, Relaxed);
+                }
+            }
+            if flags & FLAG_SEEDING != 0 {
+                shard.counts.seeders -= 1;
+            }
+            return true;
+        }
+        let t = match shard.torrents.find_mut(hash, |t| t.hash == *info_hash) {
+            Some(t) => t,
+            None => {
+                if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents
+                    || self.over_memory_budget()
+                {
+                    return false;
+                }
+                self.live.torrents.fetch_add(1, Relaxed);
+                let t = Torrent {
+                    hash: *info_hash,
+                    downloaded: 0,
+                    last_active: now,
+                    v4: PeerList::default(),
+                    v6: LazyPeerList::default(),
+                };
+                let hasher = &self.hasher;
+                shard
+                    .torrents
+                    .insert_unique(hash, t, |t| hasher.hash_one(t.hash))
+                    .into_mut()
+            }
+        };
+        t.last_active = now;
+        let stamp = self.tick(now);
+        let mut flags = FLAG_FROM_SYNC;
+        if seeding {
+            flags |= FLAG_SEEDING;
+            if completed {
+                flags |= FLAG_COMPLETED;
+            }
+        }
+        let room = self.room();
+        let up = match addr {
+            PeerAddr::V4(ip) => {
+                let mut p = Peer4::new(ip, port);
+                p.set_flags_stamp(flags, stamp);
+                t.v4.upsert_bounded(p, room)
+            }
+            PeerAddr::V6(ip) => {
+                let mut p = Peer6::new(ip, port);
+                p.set_flags_stamp(flags, stamp);
+                t.v6.upsert_bounded(p, room)
+            }
+        };
+        if let Some(u) = up {
+            if u.new_flags & FLAG_COMPLETED != 0 && u.old_flags & FLAG_COMPLETED == 0 {
+                t.downloaded = t.downloaded.saturating_add(1);
+            }
+        }
+        self.account(&mut shard.counts, addr, up);
+        up.is_some()
     }
 
     /// Estimated heap held by torrents and peers, from the live counts (no lock taken).
@@ -880,6 +994,66 @@ mod tests {
         assert!(go(1, 1).unwrap().stored);
         assert!(!go(1, 2).unwrap().stored);
         assert_eq!(go(2, 1), Err(Refused::OutOfMemoryBudget));
+    }
+
+    #[test]
+    fn sync_decisions_follow_opentracker() {
+        let s = Store::new(StoreConfig::default());
+        let h = hash(4);
+        let mut go = |last: u8, seeding: bool, event: Event, now: u32| {
+            s.announce(
+                &ann(h, last, 1, seeding, event),
+                Want::Both(0),
+                now,
+                &mut Rng::new(1),
+                &mut Vec::new(),
+                &mut Vec::new(),
+            )
+            .unwrap()
+            .sync
+        };
+        assert!(go(1, false, Event::Started, 0), "new peer");
+        assert!(!go(1, false, Event::None, 60), "fresh re-announce");
+        assert!(go(1, true, Event::Completed, 120), "completion");
+        assert!(
+            !go(1, true, Event::None, 300),
+            "within 10 minutes of the last one"
+        );
+        assert!(go(1, true, Event::None, 300 + 660), "older than 10 minutes");
+        assert!(
+            go(9, false, Event::Stopped, 1000),
+            "every stop, even unknown peers"
+        );
+    }
+
+    #[test]
+    fn synced_peers_are_stored_without_reply_and_stop_removes_them() {
+        let s = Store::new(StoreConfig::default());
+        let h = hash(5);
+        assert!(s.apply_sync(&h, PeerAddr::V4([1, 2, 3, 4]), 80, true, true, false, 10));
+        assert!(s.apply_sync(&h, PeerAddr::V6([7; 16]), 81, false, false, false, 10));
+        assert_eq!(
+            s.scrape(&h),
+            Some(Counts {
+                seeders: 1,
+                leechers: 1,
+                downloaded: 1
+            })
+        );
+        let mut flags = 0;
+        s.peers_in_shard(
+            usize::from(h.0[0]) << 4 | usize::from(h.0[1] >> 4),
+            |_, p4, _| flags = p4[0].flags(),
+        );
+        assert_eq!(flags & FLAG_FROM_SYNC, FLAG_FROM_SYNC);
+        assert!(s.apply_sync(&h, PeerAddr::V4([1, 2, 3, 4]), 80, false, false, true, 11));
+        assert!(
+            !s.apply_sync(&h, PeerAddr::V4([1, 2, 3, 4]), 80, false, false, true, 11),
+            "already gone"
+        );
+        assert_eq!(s.scrape(&h).map(|c| (c.seeders, c.leechers)), Some((0, 1)));
+        let t = s.totals();
+        assert_eq!((t.peers4, t.peers6, t.seeders), (0, 1, 0));
     }
 
     #[test]
