@@ -22,8 +22,11 @@ use ferrotracker_core::config::AccessFile;
 
 /// Reads the list at start. A file that can't be read is only a warning, as in opentracker: a
 /// whitelist then refuses everything and a blacklist nothing, until the file can be read.
-pub fn load_initial(file: &AccessFile) -> Access {
+/// The [`Stamp`] is the version of the file that was read, for [`Reloader::spawn`].
+pub fn load_initial(file: &AccessFile) -> (Access, Stamp) {
     let access = Access::new(file.mode, HashList::default());
+    // Taken before reading, so that a change made while the workers start is not missed.
+    let stamp = stamp(&file.path);
     if let Err(e) = load(file, &access, "at start") {
         let meaning = match file.mode {
             Mode::White => "every announce is refused",
@@ -39,7 +42,7 @@ pub fn load_initial(file: &AccessFile) -> Access {
                 .unwrap_or_else(|e| format!("unknown ({e})")),
         );
     }
-    access
+    (access, stamp)
 }
 
 /// The reload thread. Dropping it (or [`Reloader::stop`]) ends the thread.
@@ -49,12 +52,12 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Starts watching `file` for `access`, whose list was loaded from it just before.
-    pub fn spawn(file: AccessFile, access: Arc<Access>) -> io::Result<Reloader> {
+    /// Starts watching `file` for `access`, whose list was loaded from version `loaded` of it.
+    pub fn spawn(file: AccessFile, access: Arc<Access>, loaded: Stamp) -> io::Result<Reloader> {
         let (tx, rx) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("accesslist".into())
-            .spawn(move || watch(&file, &access, &rx))?;
+            .spawn(move || watch(&file, &access, loaded, &rx))?;
         Ok(Reloader {
             tx: Some(tx),
             handle: Some(handle),
@@ -86,8 +89,9 @@ impl Drop for Reloader {
     }
 }
 
-/// What identifies one version of the file; `None` while it can't be stat'ed.
-type Stamp = Option<(u64, u64, u64, i64, i64, i64, i64)>;
+/// What identifies one version of the file (device, inode, size, mtime, ctime); `None` while
+/// it can't be stat'ed.
+pub type Stamp = Option<(u64, u64, u64, i64, i64, i64, i64)>;
 
 fn stamp(path: &Path) -> Stamp {
     let m = fs::metadata(path).ok()?;
@@ -102,9 +106,8 @@ fn stamp(path: &Path) -> Stamp {
     ))
 }
 
-fn watch(file: &AccessFile, access: &Access, rx: &mpsc::Receiver<()>) {
-    // What was loaded (or tried) last, and what the previous poll saw.
-    let mut loaded = stamp(&file.path);
+fn watch(file: &AccessFile, access: &Access, mut loaded: Stamp, rx: &mpsc::Receiver<()>) {
+    // `loaded`: what was read (or tried) last; `seen`: what the previous poll saw.
     let mut seen = loaded;
     loop {
         match rx.recv_timeout(POLL) {
