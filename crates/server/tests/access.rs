@@ -1,0 +1,375 @@
+//! Access lists (`-w`, `-b`, `access.whitelist`, `access.blacklist`) and their reloads, client
+//! addresses from `ip=` and `X-Forwarded-For`, and the `GET /` redirect, against the real
+//! binary over loopback.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use ferrotracker_proto::Event;
+
+/// How long a reload may take to show (the file poll reloads within about 2 s).
+const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
+const STEP: Duration = Duration::from_millis(50);
+const EXIT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// opentracker's reply body for a refused hash.
+const NOT_AUTHORIZED: &[u8] =
+    b"d14:failure reason63:Requested download is not authorized for use with this tracker.e";
+
+fn hex(h: &[u8; 20]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A list file's text holding `hashes`, one per line.
+fn list(hashes: &[[u8; 20]]) -> String {
+    hashes.iter().map(|h| format!("{}\n", hex(h))).collect()
+}
+
+fn with_list(flag: &str, path: &Path) -> Tracker {
+    let p = path.display().to_string();
+    Tracker::start(&["-i", "127.0.0.1", "-p", "0", "-P", "0", flag, &p], None)
+}
+
+/// Whether an HTTP announce for `h` is tracked (true) or refused with opentracker's reply.
+fn http_allowed(t: &Tracker, h: &[u8; 20]) -> bool {
+    let r = http_get(t.http4(), &announce_target(h, 6881, 0, ""));
+    assert_eq!(r.status, 200, "{r:?}");
+    if r.body == NOT_AUTHORIZED {
+        return false;
+    }
+    assert!(r.announce().ports4().contains(&6881), "{:?}", r.body_str());
+    true
+}
+
+/// Whether a UDP announce for `h` is tracked (true) or refused with opentracker's 8-byte reply.
+fn udp_allowed(t: &Tracker, h: &[u8; 20]) -> bool {
+    let mut u = Udp::new(t.udp4());
+    let req = u.announce_request(h, 6882, 0, Event::Started, -1);
+    let reply = u.announce_raw(&req);
+    let mut refused = 1u32.to_be_bytes().to_vec();
+    refused.extend_from_slice(&req.transaction_id.to_be_bytes());
+    if reply == refused {
+        return false;
+    }
+    parse_udp_announce(&reply, req.transaction_id);
+    true
+}
+
+fn wait_for_log(t: &Tracker, needle: &str) {
+    let found = poll_until(RELOAD_DEADLINE, STEP, || {
+        t.stderr().contains(needle).then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "no {needle:?} in the log within {RELOAD_DEADLINE:?}:\n{}",
+        t.stderr()
+    );
+}
+
+fn wait_until_allowed(t: &Tracker, h: &[u8; 20], want: bool) {
+    let ok = poll_until(RELOAD_DEADLINE, STEP, || {
+        (http_allowed(t, h) == want).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "hash {} still {} after {RELOAD_DEADLINE:?}; log:\n{}",
+        hex(h),
+        if want { "refused" } else { "allowed" },
+        t.stderr()
+    );
+}
+
+fn sighup(t: &Tracker) {
+    // By PID: the harness's own running child.
+    let rc = unsafe { libc::kill(t.pid() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn whitelist_admits_listed_hashes_only_over_http_and_udp() {
+    let dir = TempDir::new("white");
+    let (a, b) = (hash(1), hash(2));
+    let text = format!(
+        "# my torrents\n{} ubuntu.iso\r\n\n{}0\n",
+        hex(&a).to_uppercase(),
+        hex(&b)
+    );
+    let path = dir.write("whitelist", &text);
+    let t = with_list("-w", &path);
+    wait_for_log(&t, "1 info_hashes loaded (at start)");
+    // The 41-digit line is skipped, and the log says where.
+    wait_for_log(&t, "first at line 4");
+
+    assert!(http_allowed(&t, &a));
+    assert!(!http_allowed(&t, &b));
+    assert!(udp_allowed(&t, &a));
+    assert!(!udp_allowed(&t, &b));
+
+    // Not checked, as in opentracker: scrapes, and stopped (a peer can always leave).
+    assert_eq!(http_get(t.http4(), &scrape_target(&[b])).scrape(), vec![]);
+    assert_eq!(
+        Udp::new(t.udp4()).scrape(&[a, b]),
+        vec![(2, 0, 0), (0, 0, 0)]
+    );
+    let stopped = http_get(t.http4(), &announce_target(&b, 6881, 0, "&event=stopped"));
+    assert_eq!(stopped.status, 200);
+    assert!(
+        stopped.failure_reason().is_none(),
+        "{:?}",
+        stopped.body_str()
+    );
+    let r = Udp::new(t.udp4()).announce(&b, 6882, 0, Event::Stopped, -1);
+    assert_eq!((r.seeders, r.leechers), (0, 0));
+}
+
+#[test]
+fn blacklist_refuses_listed_hashes_only() {
+    let dir = TempDir::new("black");
+    let (a, b) = (hash(3), hash(4));
+    let path = dir.write("blacklist", &list(&[b]));
+    let t = Tracker::v4_with_config(&format!("access.blacklist {}\n", path.display()));
+    assert!(http_allowed(&t, &a));
+    assert!(!http_allowed(&t, &b));
+    assert!(udp_allowed(&t, &a));
+    assert!(!udp_allowed(&t, &b));
+    wait_for_log(&t, "blacklist");
+}
+
+#[test]
+fn both_list_modes_are_a_config_error() {
+    let f = run_to_exit(
+        &["-i", "127.0.0.1", "-p", "0", "-w", "/tmp/w", "-b", "/tmp/b"],
+        EXIT_DEADLINE,
+    );
+    assert_eq!(f.status.code(), Some(1), "{}", f.stderr);
+    assert!(f.stderr.contains("one mode at a time"), "{}", f.stderr);
+    assert!(!f.stderr.contains("listening on"), "{}", f.stderr);
+}
+
+#[test]
+fn sighup_reloads_the_list() {
+    let dir = TempDir::new("hup");
+    let (a, b) = (hash(5), hash(6));
+    let path = dir.write("whitelist", &list(&[a]));
+    let t = with_list("-w", &path);
+    assert!(http_allowed(&t, &a) && !http_allowed(&t, &b));
+
+    std::fs::write(&path, list(&[b, hash(7)])).unwrap();
+    sighup(&t);
+    wait_for_log(&t, "2 info_hashes loaded (SIGHUP)");
+    assert!(!http_allowed(&t, &a));
+    assert!(http_allowed(&t, &b));
+    assert!(udp_allowed(&t, &b) && !udp_allowed(&t, &a));
+}
+
+#[test]
+fn a_changed_file_is_reloaded_without_sighup() {
+    let dir = TempDir::new("poll");
+    let (a, b, c) = (hash(8), hash(9), hash(10));
+    let path = dir.write("whitelist", &list(&[a]));
+    let t = with_list("-w", &path);
+    assert!(http_allowed(&t, &a) && !http_allowed(&t, &b));
+
+    // Rewritten in place with the same size: only the modification time tells.
+    std::fs::write(&path, list(&[b])).unwrap();
+    wait_until_allowed(&t, &b, true);
+    assert!(!http_allowed(&t, &a));
+    assert!(t.stderr().contains("(changed on disk)"), "{}", t.stderr());
+
+    // Replaced by a rename, as editors and deploy tools do.
+    let tmp = dir.write("whitelist.new", &list(&[c]));
+    std::fs::rename(&tmp, &path).unwrap();
+    wait_until_allowed(&t, &c, true);
+    assert!(!http_allowed(&t, &b));
+}
+
+#[test]
+fn an_unreadable_list_keeps_the_previous_one() {
+    let dir = TempDir::new("keep");
+    let (a, b) = (hash(11), hash(12));
+    let path = dir.write("whitelist", &list(&[a]));
+    let t = with_list("-w", &path);
+    assert!(http_allowed(&t, &a));
+
+    // Gone: SIGHUP can't read it, and neither can the file poll.
+    std::fs::remove_file(&path).unwrap();
+    sighup(&t);
+    wait_for_log(&t, "reload (SIGHUP) failed");
+    assert!(
+        t.stderr()
+            .contains("previous list of 1 info_hashes stays in force"),
+        "{}",
+        t.stderr()
+    );
+    assert!(http_allowed(&t, &a));
+    assert!(udp_allowed(&t, &a));
+    assert!(!http_allowed(&t, &b));
+
+    // A directory where the file was: not readable either.
+    std::fs::create_dir(&path).unwrap();
+    sighup(&t);
+    let failed = poll_until(RELOAD_DEADLINE, STEP, || {
+        (t.stderr().matches("reload (SIGHUP) failed").count() >= 2).then_some(())
+    });
+    assert!(failed.is_some(), "{}", t.stderr());
+    assert!(http_allowed(&t, &a));
+
+    // Back as a file: loaded by the poll.
+    std::fs::remove_dir(&path).unwrap();
+    std::fs::write(&path, list(&[b])).unwrap();
+    wait_until_allowed(&t, &b, true);
+    assert!(!http_allowed(&t, &a));
+}
+
+#[test]
+fn a_missing_whitelist_refuses_everything_until_it_appears() {
+    let dir = TempDir::new("missing");
+    let path = dir.path().join("not-yet");
+    let a = hash(13);
+    let t = with_list("-w", &path);
+    wait_for_log(&t, "every announce is refused");
+    assert!(!http_allowed(&t, &a));
+    assert!(!udp_allowed(&t, &a));
+    std::fs::write(&path, list(&[a])).unwrap();
+    wait_until_allowed(&t, &a, true);
+    assert!(udp_allowed(&t, &a));
+}
+
+#[test]
+fn statedump_load_goes_through_the_whitelist() {
+    let dir = TempDir::new("dump");
+    let (a, b) = (hash(14), hash(15));
+    let minutes = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    let dump = dir.write(
+        "dump",
+        &format!(
+            "{}:{minutes}:5\n{}:{minutes}:7\n",
+            hex(&a).to_uppercase(),
+            hex(&b).to_uppercase()
+        ),
+    );
+    let white = dir.write("whitelist", &list(&[a]));
+    let (d, w) = (dump.display().to_string(), white.display().to_string());
+    let t = Tracker::start(
+        &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-w", &w, "-l", &d],
+        None,
+    );
+    let s = Udp::new(t.udp4()).scrape(&[a, b]);
+    assert_eq!(s, vec![(0, 5, 0), (0, 0, 0)], "{}", t.stderr());
+}
+
+/// The IPv4 peers in an announce reply for `h` (numwant 50), asked from 127.0.0.1.
+fn peers_of(t: &Tracker, h: &[u8; 20]) -> Vec<SocketAddrV4> {
+    http_get(t.http4(), &announce_target(h, 7000, 1, "&numwant=50"))
+        .announce()
+        .peers4()
+}
+
+fn v4(a: [u8; 4], port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(a), port)
+}
+
+#[test]
+fn ip_param_is_honoured_only_when_enabled() {
+    let h = hash(16);
+    let off = Tracker::v4();
+    http_get(off.http4(), &announce_target(&h, 7001, 0, "&ip=10.9.8.7"));
+    let peers = peers_of(&off, &h);
+    assert!(peers.contains(&v4([127, 0, 0, 1], 7001)), "{peers:?}");
+    assert!(!peers.contains(&v4([10, 9, 8, 7], 7001)), "{peers:?}");
+
+    let on = Tracker::v4_with_config("tracker.allow_ip_param on\n");
+    http_get(on.http4(), &announce_target(&h, 7001, 0, "&ip=10.9.8.7"));
+    let peers = peers_of(&on, &h);
+    assert!(peers.contains(&v4([10, 9, 8, 7], 7001)), "{peers:?}");
+    assert!(!peers.contains(&v4([127, 0, 0, 1], 7001)), "{peers:?}");
+    // An IPv6 ip= goes to the IPv6 list.
+    let r = http_get(on.http4(), &announce_target(&h, 7002, 0, "&ip=2001:db8::7"));
+    assert!(r.announce().peers6().iter().any(|p| p.port() == 7002));
+    // Not an address: 400, as opentracker.
+    let bad = http_get(on.http4(), &announce_target(&h, 7003, 0, "&ip=example.org"));
+    assert_eq!(bad.status, 400, "{:?}", bad.body_str());
+}
+
+fn announce_with_xff(t: &Tracker, from: [u8; 4], h: &[u8; 20], port: u16, xff: &str) {
+    let mut c = Http::connect_from(IpAddr::from(from), t.http4());
+    let target = announce_target(h, port, 0, "");
+    c.send(
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {xff}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    let r = c.read_response();
+    assert_eq!(r.status, 200, "{:?}", r.body_str());
+    assert!(r.failure_reason().is_none(), "{:?}", r.body_str());
+}
+
+#[test]
+fn x_forwarded_for_is_believed_only_from_proxies() {
+    let t = Tracker::v4_with_config("access.proxy 127.0.0.2/32\naccess.proxy 10.0.0.0/8\n");
+    let h = hash(17);
+    // Through the proxy: the rightmost address that is not a trusted proxy. The client wrote
+    // 6.6.6.6 itself; the proxy chain appended 9.9.9.9 and 10.0.0.1.
+    announce_with_xff(&t, [127, 0, 0, 2], &h, 7010, "6.6.6.6, 9.9.9.9, 10.0.0.1");
+    // A spoofing attempt straight from an untrusted address: the header is ignored.
+    announce_with_xff(&t, [127, 0, 0, 1], &h, 7011, "8.8.8.8");
+    // A proxy without the header: its own address.
+    let mut c = Http::connect_from(IpAddr::from([127, 0, 0, 2]), t.http4());
+    assert_eq!(c.get(&announce_target(&h, 7012, 0, "")).status, 200);
+
+    let peers = peers_of(&t, &h);
+    assert!(peers.contains(&v4([9, 9, 9, 9], 7010)), "{peers:?}");
+    assert!(peers.contains(&v4([127, 0, 0, 1], 7011)), "{peers:?}");
+    assert!(peers.contains(&v4([127, 0, 0, 2], 7012)), "{peers:?}");
+    for p in &peers {
+        assert!(
+            ![[6, 6, 6, 6], [8, 8, 8, 8], [10, 0, 0, 1]].contains(&p.ip().octets()),
+            "forged or proxy address recorded: {peers:?}"
+        );
+    }
+}
+
+#[test]
+fn blessed_nets_are_trusted_proxies_too() {
+    let t = Tracker::start(
+        &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-A", "127.0.0.3"],
+        None,
+    );
+    let h = hash(18);
+    announce_with_xff(&t, [127, 0, 0, 3], &h, 7020, "1.2.3.4");
+    announce_with_xff(&t, [127, 0, 0, 1], &h, 7021, "1.2.3.5");
+    let peers = peers_of(&t, &h);
+    assert!(peers.contains(&v4([1, 2, 3, 4], 7020)), "{peers:?}");
+    assert!(peers.contains(&v4([127, 0, 0, 1], 7021)), "{peers:?}");
+}
+
+#[test]
+fn root_redirects_when_configured_else_404() {
+    let url = "https://example.org/tracker-info?x=1";
+    for t in [
+        Tracker::start(&["-i", "127.0.0.1", "-p", "0", "-r", url], None),
+        Tracker::start(
+            &["-i", "127.0.0.1", "-p", "0"],
+            Some(&format!("tracker.redirect_url {url}\n")),
+        ),
+    ] {
+        let r = http_get(t.tcp[0], "/");
+        assert_eq!(r.status, 302, "{r:?}");
+        assert_eq!(r.header("location"), Some(url), "{r:?}");
+        // Keep-alive: the connection serves on after a redirect.
+        let mut c = Http::connect(t.tcp[0]);
+        assert_eq!(c.get("/").status, 302);
+        assert_eq!(c.get("/").status, 302);
+    }
+    let t = Tracker::start(&["-i", "127.0.0.1", "-p", "0"], None);
+    assert_eq!(http_get(t.tcp[0], "/").status, 404);
+    let mut c = Http::connect(t.tcp[0]);
+    assert_eq!(c.get("/").status, 404);
+}
