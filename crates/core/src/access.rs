@@ -326,6 +326,25 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_random_bytes() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"0123456789abcdefABCDEFxyz# \r\n\t\x00\xff";
+        for len in 0..600 {
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let p = HashList::parse(&text);
+            assert!(p.list.len() <= len / 40 + 1);
+            assert!(p.list.0.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
     fn readers_see_whole_lists_while_another_thread_replaces() {
         let even: Vec<InfoHash> = (0..64u8).map(|i| InfoHash([i * 2; 20])).collect();
         let odd: Vec<InfoHash> = (0..64u8).map(|i| InfoHash([i * 2 + 1; 20])).collect();

@@ -145,6 +145,25 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_random_headers() {
+        let t = nets(&["10.0.0.0/8", "::1"]);
+        let alphabet = b"0123456789abcdef.:,[] \txX\xff\x00/";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for len in 0..400 {
+            let h: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let _ = forwarded_client(&h, &t);
+            let _ = parse_ip(&h);
+        }
+    }
+
+    #[test]
     fn forwarded_for_only_from_proxies() {
         let r = rules(&["127.0.0.2"], false);
         let xff = Some(&b"6.6.6.6"[..]);
