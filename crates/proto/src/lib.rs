@@ -12,6 +12,7 @@
 pub mod bencode;
 pub mod http;
 pub mod query;
+pub mod sync;
 pub mod types;
 pub mod udp;
 
