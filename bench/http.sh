@@ -81,7 +81,7 @@ cap_setup() {
 cap_cleanup() {
     [ -n "$CGROUP" ] && [ -d "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null || true
 }
-trap 'cap_cleanup; bench_cleanup' EXIT
+trap 'bench_cleanup; cap_cleanup' EXIT
 cap_setup
 
 check_announce() { # host:port
