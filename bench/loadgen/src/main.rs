@@ -39,6 +39,8 @@ fn main() {
         "127.0.0.1:0".parse().unwrap()
     };
     let sock = UdpSocket::bind(bind).expect("bind");
+    // Room for a whole window of replies with peers in them: a lost reply costs a timeout.
+    let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(8 << 20);
     sock.connect(target).expect("connect");
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -112,7 +114,13 @@ fn main() {
     while t < torrents {
         let n = (torrents - t).min(74);
         let hashes: Vec<InfoHash> = (t..t + n).map(|i| hash(seed, i)).collect();
+        let mut tries = 0;
         loop {
+            tries += 1;
+            if tries > 50 {
+                eprintln!("no scrape reply for torrents {t}..{} after 50 tries", t + n);
+                std::process::exit(1);
+            }
             buf.clear();
             udp::encode_scrape(&mut buf, conn, t, &hashes);
             sock.send(&buf).unwrap();
