@@ -49,12 +49,26 @@ impl Batch {
             send_addrs: vec![zero_addr; BATCH].into_boxed_slice(),
         };
         for i in 0..BATCH {
+            // Touch every page now: fixed buffers belong to the idle footprint, not to the
+            // memory that grows with the peers stored.
+            b.recv_bufs[i].fill(1);
             b.iovecs[i] = libc::iovec {
                 iov_base: b.recv_bufs[i].as_mut_ptr().cast(),
                 iov_len: RECV_SIZE,
             };
         }
         b
+    }
+
+    /// One reply buffer per batch slot, touched like the receive buffers.
+    pub fn reply_buffers() -> Vec<Vec<u8>> {
+        (0..BATCH)
+            .map(|_| {
+                let mut v = vec![1u8; RECV_SIZE];
+                v.clear();
+                v
+            })
+            .collect()
     }
 
     /// Receives up to `BATCH` datagrams without blocking; returns how many (0 when none are

@@ -96,7 +96,7 @@ pub fn run(
     let mut conns: Slab<Conn> = Slab::new();
     let mut pool: Vec<Box<[u8; MAX_REQUEST_BYTES]>> = Vec::new();
     let mut batch = Batch::new();
-    let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
+    let mut replies = Batch::reply_buffers();
     let mut last_tick = Instant::now();
     let mut udp_pending = vec![false; udp.len()];
     // Connections whose streamed reply yielded its turn without blocking (served after events).
