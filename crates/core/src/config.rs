@@ -65,6 +65,27 @@ pub struct Config {
     /// Seconds an HTTP connection may sit idle (opentracker's `OT_CLIENT_TIMEOUT`); key
     /// `http.idle_timeout`.
     pub http_idle_timeout: u32,
+    /// Seconds from the first byte of a request head to its end; key `http.request_timeout`.
+    /// Slow (byte-at-a-time) clients are closed by it.
+    pub http_request_timeout: u32,
+    /// Open HTTP connections in the whole process; beyond it, new ones get a 503 and are
+    /// closed; key `http.max_connections`.
+    pub http_max_connections: u32,
+    /// Open HTTP connections per client address (IPv6: per /64), 0 = no limit; key
+    /// `http.max_connections_per_ip`.
+    pub http_max_connections_per_ip: u32,
+    /// Requests per second per client address (IPv6: per /64), 0 = no rate limit (the
+    /// default); key `ratelimit.requests_per_second`.
+    pub ratelimit_per_second: u32,
+    /// Requests an idle address may send at once; 0 = twice the rate; key `ratelimit.burst`.
+    pub ratelimit_burst: u32,
+    /// Addresses the rate limiter tracks at once (bounds its memory); key
+    /// `ratelimit.max_addresses`.
+    pub ratelimit_max_addresses: u32,
+    /// Apply the rate limit to UDP datagrams; key `ratelimit.udp` (default on).
+    pub ratelimit_udp: bool,
+    /// Apply the rate limit to HTTP requests; key `ratelimit.http` (default on).
+    pub ratelimit_http: bool,
     /// Stats page path without the leading '/'; key `access.stats_path` (default `stats`).
     pub stats_path: String,
     /// Nets that may read `/stats` and `/metrics`; key `access.stats` (repeatable).
@@ -130,6 +151,14 @@ impl Default for Config {
             redirect_url: None,
             http_keepalive: true,
             http_idle_timeout: 30,
+            http_request_timeout: 10,
+            http_max_connections: 100_000,
+            http_max_connections_per_ip: 128,
+            ratelimit_per_second: 0,
+            ratelimit_burst: 0,
+            ratelimit_max_addresses: 100_000,
+            ratelimit_udp: true,
+            ratelimit_http: true,
             stats_path: "stats".to_string(),
             stats_nets: Nets::default(),
             blessed: Nets::default(),
@@ -187,6 +216,9 @@ impl Config {
             ("tracker.torrent_timeout", self.torrent_timeout),
             ("tracker.numwant_max", self.numwant_max),
             ("http.idle_timeout", self.http_idle_timeout),
+            ("http.request_timeout", self.http_request_timeout),
+            ("http.max_connections", self.http_max_connections),
+            ("ratelimit.max_addresses", self.ratelimit_max_addresses),
         ];
         for (key, value) in at_least_one {
             if value < 1 {
@@ -515,6 +547,18 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "tracker.workers" => cfg.workers = parse_number(&need(value)?, 0)?,
         "http.keepalive" => cfg.http_keepalive = parse_bool(&need(value)?)?,
         "http.idle_timeout" => cfg.http_idle_timeout = parse_number(&need(value)?, 1)?,
+        "http.request_timeout" => cfg.http_request_timeout = parse_number(&need(value)?, 1)?,
+        "http.max_connections" => cfg.http_max_connections = parse_number(&need(value)?, 1)?,
+        "http.max_connections_per_ip" => {
+            cfg.http_max_connections_per_ip = parse_number(&need(value)?, 0)?
+        }
+        "ratelimit.requests_per_second" => {
+            cfg.ratelimit_per_second = parse_number(&need(value)?, 0)?
+        }
+        "ratelimit.burst" => cfg.ratelimit_burst = parse_number(&need(value)?, 0)?,
+        "ratelimit.max_addresses" => cfg.ratelimit_max_addresses = parse_number(&need(value)?, 1)?,
+        "ratelimit.udp" => cfg.ratelimit_udp = parse_bool(&need(value)?)?,
+        "ratelimit.http" => cfg.ratelimit_http = parse_bool(&need(value)?)?,
         "access.whitelist" => set_access_list(cfg, Mode::White, &need(value)?)?,
         "access.blacklist" => set_access_list(cfg, Mode::Black, &need(value)?)?,
         "access.fifo_add" | "access.fifo_delete" => {
@@ -777,6 +821,17 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \ttracker.workers N         event loops; 0 = one per CPU core (default 0)
 \thttp.keepalive on|off     keep HTTP connections open between requests (default on)
 \thttp.idle_timeout SECS    close idle HTTP connections after this long (default 30)
+\thttp.request_timeout SECS a request head must arrive within this long of its first
+\t          byte (and of the connection), else the connection is closed (default 10)
+\thttp.max_connections N    open HTTP connections in all; beyond, new ones get a 503
+\t          (default 100000)
+\thttp.max_connections_per_ip N  open HTTP connections per client address (IPv6: per /64);
+\t          beyond, a 503; 0 = no limit (default 128)
+\tratelimit.requests_per_second N  per client address (IPv6: per /64), token bucket;
+\t          UDP beyond it is dropped unanswered, HTTP gets a 429; 0 = off (default 0)
+\tratelimit.burst N         requests an idle address may send at once (default 2x rate)
+\tratelimit.max_addresses N addresses tracked at once, idle ones evicted (default 100000)
+\tratelimit.udp on|off, ratelimit.http on|off  which protocols are limited (default on)
 \ttracker.full_scrape on|off  answer GET /scrape without info_hash with every torrent (default on)
 \taccess.stats ip[/bits]    may read /stats and /metrics (repeatable; default: loopback only)
 \taccess.stats_open on|off  everyone may read /stats and /metrics (default off)
@@ -1491,6 +1546,67 @@ access.proxy ::1
             text_err("access.fifo_add /run/ot/add").to_string(),
             "test.conf:1: access.fifo_add: not supported yet (dynamic access lists (FIFOs) arrive in a later release)"
         );
+    }
+
+    #[test]
+    fn connection_and_rate_limit_keys() {
+        let d = Config::default();
+        assert_eq!(
+            (
+                d.http_request_timeout,
+                d.http_max_connections,
+                d.http_max_connections_per_ip
+            ),
+            (10, 100_000, 128)
+        );
+        assert_eq!(d.ratelimit_per_second, 0, "rate limiting is off by default");
+        assert!(d.ratelimit_udp && d.ratelimit_http);
+        let cfg = text(
+            "http.request_timeout 3\nhttp.max_connections 500\nhttp.max_connections_per_ip 0\n\
+             ratelimit.requests_per_second 20\nratelimit.burst 50\nratelimit.max_addresses 9\n\
+             ratelimit.udp off\nratelimit.http on\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                cfg.http_request_timeout,
+                cfg.http_max_connections,
+                cfg.http_max_connections_per_ip
+            ),
+            (3, 500, 0)
+        );
+        assert_eq!(
+            (
+                cfg.ratelimit_per_second,
+                cfg.ratelimit_burst,
+                cfg.ratelimit_max_addresses
+            ),
+            (20, 50, 9)
+        );
+        assert!(!cfg.ratelimit_udp && cfg.ratelimit_http);
+        for bad in [
+            "http.request_timeout 0",
+            "http.max_connections 0",
+            "ratelimit.max_addresses 0",
+            "ratelimit.burst -1",
+            "ratelimit.udp sometimes",
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            assert_eq!(text_err(bad).key, key, "{bad}");
+        }
+        let u = usage();
+        for key in [
+            "http.request_timeout",
+            "http.max_connections",
+            "http.max_connections_per_ip",
+            "ratelimit.requests_per_second",
+            "ratelimit.burst",
+            "ratelimit.max_addresses",
+            "ratelimit.udp",
+            "ratelimit.http",
+        ] {
+            assert!(u.contains(key), "{key}");
+        }
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub struct Counters {
     pub refused_full: u64,
     /// Announces answered without storing the peer (peer-per-torrent or memory limit).
     pub peers_not_stored: u64,
+    /// HTTP connections answered 503 and closed at accept: `http.max_connections` reached.
+    pub conn_limited: u64,
+    /// HTTP connections answered 503 and closed at accept: `http.max_connections_per_ip`.
+    pub conn_limited_ip: u64,
+    /// Failed `accept` calls other than "would block" (EMFILE, ENFILE, ENOBUFS, ...).
+    pub accept_errors: u64,
+    /// HTTP connections closed after `http.idle_timeout` without a request.
+    pub http_idle_timeouts: u64,
+    /// HTTP connections closed because a request head took over `http.request_timeout`.
+    pub http_request_timeouts: u64,
+    /// UDP datagrams dropped unanswered by the per-address rate limit.
+    pub udp_rate_limited: u64,
+    /// HTTP requests answered 429 by the per-address rate limit.
+    pub http_rate_limited: u64,
     /// Announces by the number of peers asked for (HTTP and UDP; a missing or negative numwant
     /// counts as the configured default).
     pub numwants: [u64; NUMWANT_BUCKETS],
@@ -65,6 +79,13 @@ impl Default for Counters {
             completed: 0,
             refused_full: 0,
             peers_not_stored: 0,
+            conn_limited: 0,
+            conn_limited_ip: 0,
+            accept_errors: 0,
+            http_idle_timeouts: 0,
+            http_request_timeouts: 0,
+            udp_rate_limited: 0,
+            http_rate_limited: 0,
             numwants: [0; NUMWANT_BUCKETS],
         }
     }
@@ -94,6 +115,13 @@ impl Counters {
         self.completed += o.completed;
         self.refused_full += o.refused_full;
         self.peers_not_stored += o.peers_not_stored;
+        self.conn_limited += o.conn_limited;
+        self.conn_limited_ip += o.conn_limited_ip;
+        self.accept_errors += o.accept_errors;
+        self.http_idle_timeouts += o.http_idle_timeouts;
+        self.http_request_timeouts += o.http_request_timeouts;
+        self.udp_rate_limited += o.udp_rate_limited;
+        self.http_rate_limited += o.http_rate_limited;
         for (a, b) in self.numwants.iter_mut().zip(o.numwants.iter()) {
             *a += b;
         }

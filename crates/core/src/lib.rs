@@ -8,6 +8,7 @@ pub mod connid;
 pub mod counters;
 pub mod fullscrape;
 pub mod nets;
+pub mod ratelimit;
 pub mod statedump;
 pub mod stats;
 pub mod tracker;

@@ -321,6 +321,32 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         ],
     );
     family(
+        "ferrotracker_refused_total",
+        "counter",
+        "Clients turned away by a connection or rate limit: HTTP connections answered 503 at accept (total or per-address limit), HTTP requests answered 429 and UDP datagrams dropped by the per-address rate limit.",
+        &[
+            (r#"limit="connections""#, c.conn_limited),
+            (r#"limit="connections_per_ip""#, c.conn_limited_ip),
+            (r#"limit="rate",proto="http""#, c.http_rate_limited),
+            (r#"limit="rate",proto="udp""#, c.udp_rate_limited),
+        ],
+    );
+    family(
+        "ferrotracker_http_timeouts_total",
+        "counter",
+        "HTTP connections closed by a timeout: idle (http.idle_timeout) or a request head too slow (http.request_timeout).",
+        &[
+            (r#"kind="idle""#, c.http_idle_timeouts),
+            (r#"kind="request""#, c.http_request_timeouts),
+        ],
+    );
+    family(
+        "ferrotracker_accept_errors_total",
+        "counter",
+        "Failed accept calls (e.g. EMFILE: out of file descriptors).",
+        &[("", c.accept_errors)],
+    );
+    family(
         "ferrotracker_tcp_connections_total",
         "counter",
         "TCP connections accepted.",
@@ -498,6 +524,11 @@ fn everything(s: &Snapshot, out: &mut String) {
         ("403 Access Denied", c.http_403),
         ("404 Not found", c.http_404),
         ("500 Internal Server Error", c.http_500),
+        ("429 Too Many Requests", c.http_rate_limited),
+        (
+            "503 Service Unavailable",
+            c.conn_limited + c.conn_limited_ip,
+        ),
     ];
     for (code, n) in errors {
         let _ = writeln!(out, "      <count code=\"{code}\">{n}</count>");
@@ -651,7 +682,7 @@ mod tests {
         assert!(x.contains("    <tcp>\n      <accept>7200</accept>\n      <announce>3600</announce>\n      <scrape>10</scrape>\n    </tcp>\n    <udp>\n      <overall>36000</overall>\n      <connect>100</connect>\n      <announce>200</announce>\n      <scrape>20</scrape>\n      <missmatch>3</missmatch>\n    </udp>\n"));
         assert!(x.contains("      <count interval=\"00\">0</count>\n"));
         assert!(x.contains("      <count interval=\"44\">0</count>\n    </renew>\n"));
-        assert!(x.contains("      <count code=\"302 Redirect\">1</count>\n      <count code=\"400 Parse Error\">2</count>\n      <count code=\"400 Invalid Parameter\">3</count>\n      <count code=\"400 Invalid Parameter (compact=0)\">0</count>\n      <count code=\"400 Not Modest\">0</count>\n      <count code=\"402 Payment Required\">0</count>\n      <count code=\"403 Access Denied\">4</count>\n      <count code=\"404 Not found\">6</count>\n      <count code=\"500 Internal Server Error\">7</count>\n    </http_error>\n"));
+        assert!(x.contains("      <count code=\"302 Redirect\">1</count>\n      <count code=\"400 Parse Error\">2</count>\n      <count code=\"400 Invalid Parameter\">3</count>\n      <count code=\"400 Invalid Parameter (compact=0)\">0</count>\n      <count code=\"400 Not Modest\">0</count>\n      <count code=\"402 Payment Required\">0</count>\n      <count code=\"403 Access Denied\">4</count>\n      <count code=\"404 Not found\">6</count>\n      <count code=\"500 Internal Server Error\">7</count>\n      <count code=\"429 Too Many Requests\">0</count>\n      <count code=\"503 Service Unavailable\">0</count>\n    </http_error>\n"));
         assert!(x.ends_with(
             "    <mutex_stall>\n      <count>0</count>\n    </mutex_stall>\n  </debug>\n</stats>"
         ));
@@ -764,6 +795,9 @@ mod tests {
         assert!(out.contains("ferrotracker_leechers 8\n"));
         assert!(out.contains("ferrotracker_torrents 3\n"));
         assert!(out.contains("ferrotracker_completed_total 14\n"));
+        assert!(out.contains("ferrotracker_refused_total{limit=\"rate\",proto=\"udp\"} 0\n"));
+        assert!(out.contains("ferrotracker_http_timeouts_total{kind=\"request\"} 0\n"));
+        assert!(out.contains("ferrotracker_accept_errors_total 0\n"));
         for line in out.lines() {
             if line.starts_with('#') {
                 assert!(line.starts_with("# HELP ") || line.starts_with("# TYPE "));

@@ -217,6 +217,7 @@ pub fn status_text(status: u16) -> &'static str {
         403 => "Access Denied",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
@@ -521,7 +522,7 @@ mod tests {
         write_error(&mut out, 400, "bad", false);
         let text = b"HTTP/1.1 400 Invalid Request\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\nd14:failure reason3:bade";
         assert_eq!(out, text);
-        for s in [200, 302, 400, 403, 404, 405, 500, 503] {
+        for s in [200, 302, 400, 403, 404, 405, 429, 500, 503] {
             assert_ne!(status_text(s), "Unknown");
         }
     }

@@ -9,12 +9,13 @@ mod udp_batch;
 mod worker;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrotracker_core::config::{self, Command, Config, Proto};
+use ferrotracker_core::ratelimit::{AddressCounts, RateConfig, RateLimiter};
 use ferrotracker_core::{Counters, Settings, Tracker};
 use mio::{Poll, Waker};
 
@@ -68,6 +69,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ])?;
+    raise_open_files_limit(cfg.http_max_connections);
     let bound = bind::bind_all(&cfg.listen, workers)?;
     // Bind first (ports below 1024 too), then give up root, then open the files the config
     // names, relative to the new root, as opentracker does.
@@ -84,6 +86,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
 
     let mut key = [0u8; 16];
     getrandom::getrandom(&mut key).context("reading random bytes for the connection-id key")?;
+    // Keys the per-address maps, so that no one can aim many addresses at one shard.
+    let mut limits_key = [0u8; 16];
+    getrandom::getrandom(&mut limits_key).context("reading random bytes")?;
     let start_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
@@ -120,6 +125,25 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         shutdown: AtomicBool::new(false),
         http_keepalive: cfg.http_keepalive,
         http_idle_timeout: cfg.http_idle_timeout,
+        http_request_timeout: cfg.http_request_timeout,
+        http_max_connections: cfg.http_max_connections as usize,
+        http_open: AtomicUsize::new(0),
+        per_ip: AddressCounts::new(cfg.http_max_connections_per_ip, limits_key),
+        ratelimit: (cfg.ratelimit_per_second > 0).then(|| {
+            RateLimiter::new(
+                RateConfig {
+                    per_second: cfg.ratelimit_per_second,
+                    burst: match cfg.ratelimit_burst {
+                        0 => cfg.ratelimit_per_second.saturating_mul(2),
+                        b => b,
+                    },
+                    max_addresses: cfg.ratelimit_max_addresses as usize,
+                },
+                limits_key,
+            )
+        }),
+        ratelimit_udp: cfg.ratelimit_udp,
+        ratelimit_http: cfg.ratelimit_http,
         counters: (0..workers)
             .map(|_| Mutex::new(Counters::default()))
             .collect(),
@@ -259,6 +283,38 @@ fn wait_for_signal(
     Ok(())
 }
 
+/// Raises the soft open-files limit to the hard one (each HTTP connection is a descriptor), and
+/// warns when even that is below `http.max_connections`: `accept` would then fail with EMFILE
+/// before the configured limit answers 503.
+fn raise_open_files_limit(max_connections: u32) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    // Listening sockets, epoll, files: a few hundred descriptors besides connections.
+    let need = u64::from(max_connections) + 256;
+    if lim.rlim_cur < need {
+        tracing::warn!(
+            "open-files limit {} is below http.max_connections {max_connections} plus overhead: connections beyond it fail to be accepted (raise `ulimit -n` or lower http.max_connections)",
+            lim.rlim_cur
+        );
+    }
+}
+
 /// Expires peers and torrents, one shard at a time, every `sweep_interval_secs`.
 fn sweep_loop(shared: &Shared) {
     let store = &shared.tracker.store;
@@ -291,6 +347,8 @@ struct LimitWatch {
     last: Option<Instant>,
     refused: u64,
     not_stored: u64,
+    /// Connection limits, HTTP rate limit, UDP rate limit: as last seen.
+    turned_away: [u64; 3],
 }
 
 const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -316,6 +374,27 @@ impl LimitWatch {
                 store.estimated_bytes() >> 20
             );
         }
+        let turned_away = [
+            c.conn_limited + c.conn_limited_ip,
+            c.http_rate_limited,
+            c.udp_rate_limited,
+        ];
+        let d: Vec<u64> = turned_away
+            .iter()
+            .zip(self.turned_away)
+            .map(|(now, before)| now.saturating_sub(before))
+            .collect();
+        if self.last.is_some() && d.iter().any(|&n| n > 0) {
+            tracing::warn!(
+                "limits turned clients away in the last {}s: {} HTTP connections answered 503 (http.max_connections {}, http.max_connections_per_ip), {} HTTP requests answered 429 and {} UDP datagrams dropped (ratelimit.*)",
+                LIMIT_LOG_EVERY.as_secs(),
+                d[0],
+                shared.http_max_connections,
+                d[1],
+                d[2]
+            );
+        }
+        self.turned_away = turned_away;
         self.refused = c.refused_full;
         self.not_stored = c.peers_not_stored;
         self.last = Some(now);

@@ -105,6 +105,13 @@ impl Batch {
         Ok(n as usize)
     }
 
+    /// Whether datagram `i` of the last `recv` was longer than `RECV_SIZE` (and so cut).
+    pub fn truncated(&self, i: usize) -> bool {
+        self.hdrs.get(i).is_some_and(|h| {
+            h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || h.msg_len as usize > RECV_SIZE
+        })
+    }
+
     /// Datagram `i` of the last `recv`: its bytes and source, or `None` for an address family
     /// we don't serve.
     pub fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {

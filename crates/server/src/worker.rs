@@ -8,11 +8,12 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotracker_core::fullscrape::{FullScrape, Progress};
+use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
 use ferrotracker_core::{After, Counters, Tracker, Worker};
 use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
@@ -30,6 +31,18 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     pub http_keepalive: bool,
     pub http_idle_timeout: u32,
+    /// Seconds a request head may take from its first byte (and a new connection from accept).
+    pub http_request_timeout: u32,
+    /// Open HTTP connections allowed in the whole process.
+    pub http_max_connections: usize,
+    /// Open HTTP connections now, all workers together: changed on accept and close only.
+    pub http_open: AtomicUsize,
+    /// Open HTTP connections per client address (`http.max_connections_per_ip`).
+    pub per_ip: AddressCounts,
+    /// The per-address rate limit, when `ratelimit.requests_per_second` is set.
+    pub ratelimit: Option<RateLimiter>,
+    pub ratelimit_udp: bool,
+    pub ratelimit_http: bool,
     /// Each worker's counters, published about once a second for stats.
     pub counters: Vec<Mutex<Counters>>,
 }
@@ -42,7 +55,53 @@ impl Shared {
         self.start_unix
             .wrapping_add(self.start.elapsed().as_secs() as u32)
     }
+
+    /// Milliseconds since start: the rate limiter's clock.
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// The rate limiter, if it applies to UDP.
+    fn udp_limiter(&self) -> Option<&RateLimiter> {
+        self.ratelimit.as_ref().filter(|_| self.ratelimit_udp)
+    }
+
+    /// The rate limiter, if it applies to HTTP.
+    fn http_limiter(&self) -> Option<&RateLimiter> {
+        self.ratelimit.as_ref().filter(|_| self.ratelimit_http)
+    }
+
+    /// Counts a new connection from `ip` against both connection limits; on refusal nothing
+    /// stays counted. Every `Ok` is paired with a [`Shared::release`] when the connection closes.
+    fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.http_open.fetch_add(1, Ordering::Relaxed) >= self.http_max_connections {
+            self.http_open.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refusal::Total);
+        }
+        if !self.per_ip.acquire(ip) {
+            self.http_open.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refusal::PerAddress);
+        }
+        Ok(())
+    }
+
+    fn release(&self, ip: IpAddr) {
+        self.http_open.fetch_sub(1, Ordering::Relaxed);
+        self.per_ip.release(ip);
+    }
 }
+
+/// Which connection limit turned a client away.
+#[derive(Clone, Copy)]
+enum Refusal {
+    Total,
+    PerAddress,
+}
+
+/// Failure reasons of the limits (bencoded in the reply body, so clients can show them).
+pub const BUSY: &str = "tracker busy: too many open connections, try again later";
+pub const BUSY_ADDRESS: &str = "too many open connections from your address";
+pub const RATE_LIMITED: &str = "too many requests from your address, slow down";
 
 pub const WAKER: Token = Token(usize::MAX - 1);
 const CONN_BASE: usize = 1 << 20;
@@ -51,6 +110,11 @@ const MAX_PENDING_OUT: usize = 64 * 1024;
 const TICK: Duration = Duration::from_millis(500);
 /// Chunks of a streamed reply made per turn of the event loop (each about 32 KiB).
 const CHUNKS_PER_TURN: usize = 4;
+/// How long, after SIGTERM/SIGINT, a worker keeps answering requests that have arrived and
+/// flushing replies before it exits.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// A worker logs a failing `accept` at most this often.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
 
 struct Conn {
     stream: TcpStream,
@@ -61,7 +125,11 @@ struct Conn {
     skip: usize,
     out: Vec<u8>,
     out_pos: usize,
+    /// When the connection is closed if nothing happens: `http.request_timeout` after the first
+    /// byte of a request head (or after accept), else `http.idle_timeout` after the last reply.
     deadline: u32,
+    /// `deadline` is a request deadline (for counting which timeout closed the connection).
+    reading_request: bool,
     close_after_write: bool,
     wants_write: bool,
     /// A streamed reply (full scrape, tpbs, statedump) being sent: its next chunk is made only
@@ -103,6 +171,13 @@ pub fn run(
     let mut streaming: Vec<usize> = Vec::new();
     let mut streaming_now: Vec<usize> = Vec::new();
     let mut udp_batches = 0u64;
+    let mut accept_blocked = vec![false; tcp.len()];
+    let mut accept_log = Throttle::default();
+    let busy = [BUSY, BUSY_ADDRESS].map(|reason| {
+        let mut v = Vec::new();
+        http::write_error(&mut v, 503, reason, false);
+        v
+    });
 
     while !shared.shutdown.load(Ordering::Relaxed) {
         let wait = if udp_pending.contains(&true) || !streaming.is_empty() {
@@ -121,13 +196,15 @@ pub fn run(
             if ev.token() == WAKER {
                 continue;
             } else if t < udp_base {
-                accept_all(
+                accept_blocked[t] = accept_all(
                     &shared,
                     &mut poll,
                     &tcp[t],
                     &mut conns,
                     &mut pool,
                     &mut w.counters,
+                    &busy,
+                    &mut accept_log,
                 );
             } else if t < CONN_BASE {
                 let i = t - udp_base;
@@ -149,7 +226,7 @@ pub fn run(
                     None => continue,
                 };
                 if !keep {
-                    close(&mut poll, &mut conns, &mut pool, key);
+                    close(&shared, &mut poll, &mut conns, &mut pool, key);
                 }
             }
         }
@@ -163,7 +240,7 @@ pub fn run(
                 _ => continue,
             };
             if !keep {
-                close(&mut poll, &mut conns, &mut pool, key);
+                close(&shared, &mut poll, &mut conns, &mut pool, key);
             }
         }
         for (i, sock) in udp.iter().enumerate() {
@@ -187,7 +264,30 @@ pub fn run(
                 .map(|(k, _)| k)
                 .collect();
             for k in expired {
-                close(&mut poll, &mut conns, &mut pool, k);
+                if let Some(c) = conns.get(k) {
+                    if c.reading_request {
+                        w.counters.http_request_timeouts += 1;
+                    } else {
+                        w.counters.http_idle_timeouts += 1;
+                    }
+                }
+                close(&shared, &mut poll, &mut conns, &mut pool, k);
+            }
+            // A listener that failed to accept (EMFILE...) has connections left in its
+            // backlog but gets no new readiness edge for them: retry here, not per event.
+            for (i, l) in tcp.iter().enumerate() {
+                if accept_blocked[i] {
+                    accept_blocked[i] = accept_all(
+                        &shared,
+                        &mut poll,
+                        l,
+                        &mut conns,
+                        &mut pool,
+                        &mut w.counters,
+                        &busy,
+                        &mut accept_log,
+                    );
+                }
             }
             if let Some(m) = shared.counters.get(index) {
                 *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
@@ -195,6 +295,31 @@ pub fn run(
             shared.tracker.publish(index, &w.counters);
         }
     }
+
+    // Shutdown: stop accepting, answer what has already arrived, flush, then return.
+    for l in tcp.iter_mut() {
+        let _ = poll.registry().deregister(l);
+    }
+    drop(tcp);
+    for sock in &udp {
+        serve_udp(
+            &shared,
+            &mut w,
+            sock,
+            &mut batch,
+            &mut replies,
+            &mut udp_batches,
+        );
+    }
+    drain(
+        &shared,
+        &mut w,
+        &mut poll,
+        &mut events,
+        &mut conns,
+        &mut pool,
+    );
+
     if let Some(m) = shared.counters.get(index) {
         *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
     }
@@ -205,6 +330,10 @@ pub fn run(
     Ok(())
 }
 
+/// Accepts until the backlog is empty. Returns true if `accept` failed (EMFILE and friends:
+/// the connection stays in the backlog, and the caller retries on its next tick rather than
+/// spinning or logging per event).
+#[allow(clippy::too_many_arguments)]
 fn accept_all(
     shared: &Shared,
     poll: &mut Poll,
@@ -212,11 +341,28 @@ fn accept_all(
     conns: &mut Slab<Conn>,
     pool: &mut Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
     counters: &mut Counters,
-) {
+    busy: &[Vec<u8>; 2],
+    log: &mut Throttle,
+) -> bool {
     loop {
         match listener.accept() {
             Ok((mut stream, addr)) => {
                 counters.tcp_accepts += 1;
+                let ip = addr.ip().to_canonical();
+                if let Err(why) = shared.admit(ip) {
+                    let reply = match why {
+                        Refusal::Total => {
+                            counters.conn_limited += 1;
+                            &busy[0]
+                        }
+                        Refusal::PerAddress => {
+                            counters.conn_limited_ip += 1;
+                            &busy[1]
+                        }
+                    };
+                    refuse(stream, reply);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let entry = conns.vacant_entry();
                 let token = Token(CONN_BASE + entry.key());
@@ -225,6 +371,7 @@ fn accept_all(
                     .register(&mut stream, token, Interest::READABLE)
                     .is_err()
                 {
+                    shared.release(ip);
                     continue;
                 }
                 let buf = pool
@@ -232,13 +379,17 @@ fn accept_all(
                     .unwrap_or_else(|| Box::new([0u8; MAX_REQUEST_BYTES]));
                 entry.insert(Conn {
                     stream,
-                    ip: addr.ip().to_canonical(),
+                    ip,
                     buf,
                     filled: 0,
                     skip: 0,
                     out: Vec::new(),
                     out_pos: 0,
-                    deadline: shared.now() + shared.http_idle_timeout,
+                    // A silent new connection is both idle and a request not yet begun: the
+                    // shorter timeout applies.
+                    deadline: shared.now()
+                        + shared.http_request_timeout.min(shared.http_idle_timeout),
+                    reading_request: shared.http_request_timeout <= shared.http_idle_timeout,
                     close_after_write: false,
                     wants_write: false,
                     body: None,
@@ -246,29 +397,122 @@ fn accept_all(
                     queued: false,
                 });
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                // EMFILE and friends: the connection stays in the backlog; try again next event.
-                tracing::warn!("accept failed: {e}");
-                return;
+                counters.accept_errors += 1;
+                if let Some(more) = log.ready(Instant::now(), ACCEPT_LOG_EVERY) {
+                    tracing::warn!(
+                        "accept failed: {e} ({more} more failures since the last such line; \
+                         see http.max_connections and the open-files limit)"
+                    );
+                }
+                return true;
             }
         }
     }
 }
 
+/// Answers a connection that a limit turned away with `reply` (a whole 503) and closes it.
+/// The socket's send buffer is empty, so the write does not block; whatever the client has
+/// already sent is read first so that the close sends FIN after the reply rather than a reset.
+fn refuse(stream: TcpStream, reply: &[u8]) {
+    let mut s = &stream;
+    let _ = s.write(reply);
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 2048];
+    let _ = s.read(&mut sink);
+}
+
+/// At most one log line per interval; counts what it held back.
+#[derive(Default)]
+struct Throttle {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl Throttle {
+    /// `Some(lines held back since the last one)` if a line may be logged now.
+    fn ready(&mut self, now: Instant, every: Duration) -> Option<u64> {
+        if self.last.is_some_and(|t| now.duration_since(t) < every) {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
 fn close(
+    shared: &Shared,
     poll: &mut Poll,
     conns: &mut Slab<Conn>,
     pool: &mut Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
     key: usize,
 ) {
     if let Some(mut c) = conns.try_remove(key) {
+        shared.release(c.ip);
         let _ = poll.registry().deregister(&mut c.stream);
         let _ = c.stream.shutdown(Shutdown::Both);
         if pool.len() < 1024 {
             pool.push(c.buf);
         }
+    }
+}
+
+/// The shutdown tail of a worker: answers every request that has already arrived (with
+/// `Connection: close`), waits for requests whose head is partly there, and flushes replies,
+/// until every connection is done or [`SHUTDOWN_GRACE`] has passed; then closes the rest.
+fn drain(
+    shared: &Shared,
+    w: &mut Worker,
+    poll: &mut Poll,
+    events: &mut Events,
+    conns: &mut Slab<Conn>,
+    pool: &mut Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
+) {
+    let end = Instant::now() + SHUTDOWN_GRACE;
+    let mut streaming: Vec<usize> = Vec::new();
+    let mut todo: Vec<usize> = conns.iter().map(|(k, _)| k).collect();
+    loop {
+        for key in todo.drain(..) {
+            let keep = match conns.get_mut(key) {
+                Some(c) => {
+                    c.queued = false;
+                    serve_conn(shared, w, poll, key, c, &mut streaming)
+                        && !(c.filled == 0 && c.out_pos >= c.out.len() && c.body.is_none())
+                }
+                None => continue,
+            };
+            if !keep {
+                close(shared, poll, conns, pool, key);
+            }
+        }
+        let now = Instant::now();
+        if conns.is_empty() || now >= end {
+            break;
+        }
+        let wait = if streaming.is_empty() {
+            (end - now).min(Duration::from_millis(50))
+        } else {
+            Duration::ZERO
+        };
+        if let Err(e) = poll.poll(events, Some(wait)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+        todo.append(&mut streaming);
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if ev.token() != WAKER && t >= CONN_BASE {
+                todo.push(t - CONN_BASE);
+            }
+        }
+    }
+    let left: Vec<usize> = conns.iter().map(|(k, _)| k).collect();
+    for key in left {
+        close(shared, poll, conns, pool, key);
     }
 }
 
@@ -385,10 +629,27 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
             return;
         }
         match http::parse_request(&c.buf[..c.filled]) {
-            Ok(Parsed::Incomplete) => return,
+            Ok(Parsed::Incomplete) => {
+                if !c.reading_request {
+                    // The first bytes of a request head: it has request_timeout to complete.
+                    c.reading_request = true;
+                    c.deadline = now + shared.http_request_timeout;
+                }
+                return;
+            }
             Ok(Parsed::Complete(mut req)) => {
-                req.keep_alive &= shared.http_keepalive;
+                // Replies during shutdown say `Connection: close`.
+                req.keep_alive &= shared.http_keepalive && !shared.shutdown.load(Ordering::Relaxed);
                 let (head, body) = (req.head_len, req.body_len);
+                c.reading_request = false;
+                if let Some(rl) = shared.http_limiter() {
+                    if !rl.allow(c.ip, shared.now_ms()) {
+                        w.counters.http_rate_limited += 1;
+                        http::write_error(&mut c.out, 429, RATE_LIMITED, false);
+                        c.close_after_write = true;
+                        return;
+                    }
+                }
                 let after = shared.tracker.handle_http(w, &req, c.ip, now, &mut c.out);
                 match after {
                     After::KeepOpen => {}
@@ -461,11 +722,32 @@ fn serve_udp(
         };
         *batches += 1;
         let now = shared.now();
+        let limiter = shared.udp_limiter();
+        let now_ms = if limiter.is_some() {
+            shared.now_ms()
+        } else {
+            0
+        };
         for (i, reply) in replies.iter_mut().enumerate().take(n) {
-            match batch.datagram(i) {
-                Some((data, src)) => shared.tracker.handle_udp(w, data, src, now, reply),
-                None => reply.clear(),
+            reply.clear();
+            let Some((data, src)) = batch.datagram(i) else {
+                continue;
+            };
+            if let Some(rl) = limiter {
+                // Never answered: a reply to a forged source would be the attack.
+                if !rl.allow(src.ip(), now_ms) {
+                    w.counters.udp_packets += 1;
+                    w.counters.udp_rate_limited += 1;
+                    continue;
+                }
             }
+            if batch.truncated(i) {
+                // Larger than any BEP 15 request we serve: dropped, counted as bad.
+                w.counters.udp_packets += 1;
+                w.counters.udp_bad_packets += 1;
+                continue;
+            }
+            shared.tracker.handle_udp(w, data, src, now, reply);
         }
         batch.send(fd, replies, n);
         if n < BATCH {
