@@ -129,6 +129,8 @@ pub struct Config {
     /// Record announces under the `ip=` query parameter; key `tracker.allow_ip_param`
     /// (default off: any client could otherwise announce someone else's address).
     pub allow_ip_param: bool,
+    /// Live sync with other nodes: `livesync.*`, `-s`.
+    pub livesync: LiveSyncConfig,
 }
 
 /// An access-list file and what it means.
@@ -176,6 +178,7 @@ impl Default for Config {
             access_list: None,
             proxy_nets: Nets::default(),
             allow_ip_param: false,
+            livesync: LiveSyncConfig::default(),
         }
     }
 }
@@ -238,6 +241,7 @@ impl Config {
                 ConfigErrorKind::BadValue(why),
             ));
         }
+        self.livesync.validate()?;
         Ok(())
     }
 }
@@ -469,9 +473,6 @@ fn apply_flag(
     cfg: &mut Config,
     ip: &mut IpAddr,
 ) -> Result<(), ConfigErrorKind> {
-    if let Some(feature) = unsupported_flag(flag) {
-        return Err(ConfigErrorKind::NotSupportedYet(feature));
-    }
     let Some(value) = value.to_str() else {
         return Err(ConfigErrorKind::BadValue("not valid UTF-8".to_string()));
     };
@@ -503,6 +504,16 @@ fn apply_flag(
         'u' => cfg.user = Some(parse_user(value)?),
         'w' => set_access_list(cfg, Mode::White, value)?,
         'b' => set_access_list(cfg, Mode::Black, value)?,
+        's' => {
+            let port = parse_port(value).map_err(|_| bad(format!("bad port `{value}`")))?;
+            // opentracker binds live sync at the current -i address; the default `::` means
+            // every interface, which for this IPv4-only protocol is 0.0.0.0.
+            let ip = match *ip {
+                IpAddr::V6(a) if a.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                other => other,
+            };
+            cfg.livesync.set_listen(SocketAddr::new(ip, port))?;
+        }
         _ => unreachable!("parse_args only passes flags that take a value"),
     }
     Ok(())
@@ -572,9 +583,7 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "tracker.full_scrape" => cfg.full_scrape = parse_bool(&need(value)?)?,
         "access.proxy" => cfg.proxy_nets.push(parse_net(&need(value)?)?),
         "tracker.allow_ip_param" => cfg.allow_ip_param = parse_bool(&need(value)?)?,
-        "livesync.cluster.listen" | "livesync.cluster.node_ip" => {
-            return Err(ConfigErrorKind::NotSupportedYet(FEATURE_LIVESYNC))
-        }
+        k if k.starts_with("livesync.") => apply_livesync_key(k, &need(value)?, cfg)?,
         "tracker.rootdir" => cfg.rootdir = Some(parse_path(&need(value)?)?),
         "tracker.user" => cfg.user = Some(parse_user(&need(value)?)?),
         "tracker.statedump" => cfg.statedump_file = Some(parse_path(&need(value)?)?),
@@ -591,13 +600,145 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
     Ok(())
 }
 
-/// Flags recognised from opentracker but not delivered yet, with the feature they belong to.
-fn unsupported_flag(flag: char) -> Option<&'static str> {
-    match flag {
-        's' => Some(FEATURE_LIVESYNC),
-        _ => None,
+/// Live sync (spec §9): opentracker's multicast cluster mode, plus ferrotracker's unicast
+/// peers and shared key (extensions opentracker nodes do not understand; off by default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSyncConfig {
+    /// Where to listen (`livesync.cluster.listen IP[:PORT]` or `-i IP -s PORT`, port 9696);
+    /// `None` = live sync off. In multicast mode an IPv4 interface address.
+    pub listen: Option<SocketAddr>,
+    /// Nets whose packets are accepted (`livesync.cluster.node_ip`, repeatable); `-A` nets and
+    /// unicast peers are accepted too ([`Config::livesync_nodes`]).
+    pub nodes: Nets,
+    /// Unicast mode (`livesync.cluster.peer IP[:PORT]`, repeatable): every packet goes to each
+    /// of these instead of the multicast group. A peer equal to `listen` (this node) is skipped,
+    /// so every node can share one list.
+    pub peers: Vec<SocketAddr>,
+    /// Shared key of the authenticated extension (`livesync.cluster.key HEX`).
+    pub key: Option<Vec<u8>>,
+    /// Destination port of multicast packets (`livesync.cluster.send_port`). opentracker
+    /// always sends to 9696, whatever port it listens on; so does the default.
+    pub send_port: u16,
+    /// Seconds a partly filled packet may wait (`livesync.flush_delay`, opentracker: 15).
+    pub flush_delay: u32,
+}
+
+impl Default for LiveSyncConfig {
+    fn default() -> Self {
+        LiveSyncConfig {
+            listen: None,
+            nodes: Nets::default(),
+            peers: Vec::new(),
+            key: None,
+            send_port: LIVESYNC_PORT,
+            flush_delay: 15,
+        }
     }
 }
+
+impl LiveSyncConfig {
+    /// opentracker allows one listen statement (`-s` included).
+    fn set_listen(&mut self, addr: SocketAddr) -> Result<(), ConfigErrorKind> {
+        if self.listen.is_some() {
+            return Err(bad("live sync listen address given twice".to_string()));
+        }
+        self.listen = Some(addr);
+        Ok(())
+    }
+
+    /// Multicast mode is IPv4 (as opentracker); the other keys need a listen address.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let Some(listen) = self.listen else {
+            let given = [
+                (!self.nodes.is_empty(), "livesync.cluster.node_ip"),
+                (!self.peers.is_empty(), "livesync.cluster.peer"),
+                (self.key.is_some(), "livesync.cluster.key"),
+            ];
+            return match given.iter().find(|(g, _)| *g) {
+                Some((_, key)) => Err(ConfigError::general(
+                    key,
+                    ConfigErrorKind::BadValue(
+                        "live sync needs livesync.cluster.listen (or -s)".to_string(),
+                    ),
+                )),
+                None => Ok(()),
+            };
+        };
+        if self.peers.is_empty() && listen.is_ipv6() {
+            return Err(ConfigError::general(
+                "livesync.cluster.listen",
+                ConfigErrorKind::BadValue(format!(
+                    "{listen}: multicast live sync is IPv4 only (as opentracker); list the nodes \
+                     with livesync.cluster.peer for unicast over IPv6"
+                )),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Whose live-sync packets are accepted: `livesync.cluster.node_ip` and `-A` nets (opentracker's
+    /// -A grants every permission) and the unicast peers.
+    pub fn livesync_nodes(&self) -> Nets {
+        let l = &self.livesync;
+        let mut n = l.nodes.clone();
+        for net in &self.blessed.0 {
+            n.push(*net);
+        }
+        for p in &l.peers {
+            n.push(Net::new(p.ip(), if p.is_ipv4() { 32 } else { 128 }));
+        }
+        n
+    }
+}
+
+/// One `livesync.*` line.
+fn apply_livesync_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigErrorKind> {
+    let l = &mut cfg.livesync;
+    match key {
+        "livesync.cluster.listen" => l.set_listen(parse_livesync_addr(value)?)?,
+        "livesync.cluster.node_ip" => l.nodes.push(parse_net(value)?),
+        "livesync.cluster.peer" => l.peers.push(parse_livesync_addr(value)?),
+        "livesync.cluster.key" => l.key = Some(parse_key(value)?),
+        "livesync.cluster.send_port" => {
+            l.send_port = parse_port(value).map_err(|_| bad(format!("bad port `{value}`")))?
+        }
+        "livesync.flush_delay" => l.flush_delay = parse_number(value, 1)?,
+        _ => return Err(ConfigErrorKind::UnknownKey),
+    }
+    Ok(())
+}
+
+/// As a listen address, but the port defaults to 9696.
+fn parse_livesync_addr(text: &str) -> Result<SocketAddr, ConfigErrorKind> {
+    match text.parse::<IpAddr>() {
+        Ok(ip) => Ok(SocketAddr::new(ip, LIVESYNC_PORT)),
+        Err(_) => parse_listen_addr(text),
+    }
+}
+
+/// A shared key: 32 to 128 hex digits (16 to 64 bytes), e.g. `openssl rand -hex 32`.
+fn parse_key(text: &str) -> Result<Vec<u8>, ConfigErrorKind> {
+    let digits = text.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    if digits.len() % 2 != 0 || !(32..=128).contains(&digits.len()) {
+        return Err(bad(
+            "a key is 32 to 128 hex digits (16 to 64 bytes), e.g. `openssl rand -hex 32`".into(),
+        ));
+    }
+    digits
+        .chunks_exact(2)
+        .map(|p| match p {
+            [a, b] => Some(hex(*a)? << 4 | hex(*b)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| bad("a key is hex digits only".into()))
+}
+
+/// Live sync's default port, also where opentracker sends (spec §9).
+pub const LIVESYNC_PORT: u16 = 9696;
 
 /// `-w`/`-b`/`access.whitelist`/`access.blacklist`. A later one of the same mode replaces the
 /// path (as opentracker); the other mode is an error, since opentracker is compiled with one or
@@ -779,11 +920,10 @@ pub const DEFAULT_PORT: u16 = 6969;
 pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 const FEATURE_DYNAMIC_ACCESS_LISTS: &str = "dynamic access lists (FIFOs)";
-const FEATURE_LIVESYNC: &str = "live-sync clusters";
 
 const USAGE: &str = "\
 Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-A ip[/bits]] [-f config]
-                    [-w whitelist | -b blacklist] [-v] [-h]
+                    [-w whitelist | -b blacklist] [-s livesyncport] [-v] [-h]
 
 Flags are applied in order: -i sets the address for the -p/-P after it, and -f reads its file
 at that point, so its listens come between the flags around it.
@@ -803,7 +943,7 @@ at that point, so its listens come between the flags around it.
 \t-w file   track only the info_hashes listed in this file (reloaded on SIGHUP and
 \t          when it changes)
 \t-b file   refuse the info_hashes listed in this file (reloaded likewise)
-\t-s port   opentracker's live-sync flag: recognised but not supported yet
+\t-s port   live sync at the last -i address (IPv4; default 0.0.0.0) on this port
 If nothing is bound, ferrotracker listens on TCP and UDP port 6969 at the last -i address.
 
 Config file (-f): one `key value` per line; lines starting with # are comments. There are no
@@ -848,7 +988,17 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \taccess.blacklist FILE     as -b (one list mode at a time)
 \taccess.proxy ip[/bits]    believe X-Forwarded-For from these proxies (repeatable)
 \ttracker.allow_ip_param on|off  record announces under their ip= parameter (default off)
-\taccess.fifo_*, livesync.*: not supported yet
+\tlivesync.cluster.listen IP[:PORT]  live sync with other nodes (opentracker's cluster
+\t          mode: multicast to 224.0.23.5 on this interface; port 9696)
+\tlivesync.cluster.node_ip ip[/bits]  accept live-sync packets from these (repeatable; -A too)
+\tlivesync.cluster.send_port PORT  multicast destination port (default 9696, as opentracker
+\t          whatever port it listens on)
+\tlivesync.cluster.peer IP[:PORT]  unicast mode: send to each listed node instead of
+\t          multicast (repeatable; not in opentracker; listed nodes are accepted)
+\tlivesync.cluster.key HEX  authenticate packets with this shared key (32-128 hex digits;
+\t          not in opentracker: opentracker nodes can't join a keyed cluster)
+\tlivesync.flush_delay SECS  longest wait before a partly filled packet is sent (default 15)
+\taccess.fifo_*: not supported yet
 
 Example: ferrotracker -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
 ";
@@ -1100,16 +1250,62 @@ mod tests {
     }
 
     #[test]
-    fn refused_flags() {
-        let e = run_err("-s x");
+    fn livesync_flag_and_keys() {
+        assert_eq!(Config::default().livesync.listen, None);
         assert_eq!(
-            e,
-            ConfigError::flag("-s", ConfigErrorKind::NotSupportedYet("live-sync clusters"))
+            run("-s 9697").livesync.listen,
+            Some("0.0.0.0:9697".parse().unwrap())
         );
         assert_eq!(
-            run_err("-s 9696").to_string(),
-            "-s: not supported yet (live-sync clusters arrive in a later release)"
+            run("-i 10.0.0.1 -s 9696").livesync.listen,
+            Some("10.0.0.1:9696".parse().unwrap())
         );
+        assert_eq!(run_err("-s x").key, "-s");
+        assert!(run_err("-s 1 -s 2").to_string().contains("twice"));
+        assert!(run_err("-i ::1 -s 9696").to_string().contains("IPv4 only"));
+        let cfg = text(
+            "livesync.cluster.listen 10.0.0.1\nlivesync.cluster.node_ip 10.0.0.0/24\n\
+             livesync.cluster.peer 10.0.0.2:9000\nlivesync.cluster.peer 10.0.0.3\n\
+             livesync.cluster.key 000102030405060708090a0b0c0d0e0F\nlivesync.flush_delay 2\n\
+             livesync.cluster.send_port 9697\n",
+        )
+        .unwrap();
+        let l = &cfg.livesync;
+        assert_eq!(l.listen, Some("10.0.0.1:9696".parse().unwrap()));
+        assert_eq!(l.peers.len(), 2);
+        assert_eq!(l.peers[1], "10.0.0.3:9696".parse().unwrap());
+        assert_eq!(l.key.as_deref(), Some(&(0..16).collect::<Vec<u8>>()[..]));
+        assert_eq!((l.flush_delay, l.send_port), (2, 9697));
+        let nodes = cfg.livesync_nodes();
+        assert!(nodes.contains("10.0.0.200".parse().unwrap()));
+        assert!(nodes.contains("10.0.0.3".parse().unwrap()));
+        assert!(!nodes.contains("10.0.1.1".parse().unwrap()));
+        cfg.validate().unwrap();
+        for bad in [
+            "livesync.cluster.key 0011",
+            "livesync.cluster.key zz0102030405060708090a0b0c0d0e0f",
+            "livesync.flush_delay 0",
+            "livesync.cluster.listen nowhere",
+            "livesync.cluster.bogus 1",
+            "livesync.cluster.listen 1.2.3.4\nlivesync.cluster.listen 1.2.3.4",
+        ] {
+            assert!(text(bad).is_err(), "{bad}");
+        }
+        // Keys without a listen address, and multicast over IPv6, are refused by validate.
+        let mut c = text("livesync.cluster.node_ip 10.0.0.2").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("needs livesync.cluster.listen"));
+        c = text("livesync.cluster.listen [::1]:9696").unwrap();
+        assert!(c.validate().is_err());
+        c = text("livesync.cluster.listen [::1]:9696\nlivesync.cluster.peer [::1]:9697").unwrap();
+        assert!(c.validate().is_ok(), "unicast over IPv6 is fine");
+        // -A nets may sync, as in opentracker.
+        assert!(run("-A 192.168.0.0/16 -s 9696")
+            .livesync_nodes()
+            .contains("192.168.1.1".parse().unwrap()));
     }
 
     #[test]
@@ -1530,8 +1726,6 @@ access.proxy ::1
         for (key, feature) in [
             ("access.fifo_add", "dynamic access lists (FIFOs)"),
             ("access.fifo_delete", "dynamic access lists (FIFOs)"),
-            ("livesync.cluster.listen", "live-sync clusters"),
-            ("livesync.cluster.node_ip", "live-sync clusters"),
         ] {
             let e = text_err(&format!("tracker.interval 5\n{key} something\n"));
             assert_eq!(e.kind, ConfigErrorKind::NotSupportedYet(feature), "{key}");
@@ -1805,6 +1999,12 @@ access.proxy ::1
             "access.blacklist",
             "access.proxy",
             "tracker.allow_ip_param",
+            "livesync.cluster.listen",
+            "livesync.cluster.node_ip",
+            "livesync.cluster.peer",
+            "livesync.cluster.key",
+            "livesync.cluster.send_port",
+            "livesync.flush_delay",
         ] {
             assert!(u.contains(key), "{key}");
         }

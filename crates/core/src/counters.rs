@@ -1,6 +1,8 @@
 //! Per-worker event counters. Each worker owns its own (no shared cache line is written per
 //! request); stats add them up.
 
+use crate::livesync::SyncCounters;
+
 /// Buckets of the numwant histogram (`/stats?mode=numwants`): 0..=200, larger values land in 200.
 pub const NUMWANT_BUCKETS: usize = 201;
 
@@ -53,6 +55,8 @@ pub struct Counters {
     /// Announces by the number of peers asked for (HTTP and UDP; a missing or negative numwant
     /// counts as the configured default).
     pub numwants: [u64; NUMWANT_BUCKETS],
+    /// Live sync (the sync thread's own slot, and workers' hand-off drops).
+    pub sync: SyncCounters,
 }
 
 impl Default for Counters {
@@ -87,6 +91,7 @@ impl Default for Counters {
             udp_rate_limited: 0,
             http_rate_limited: 0,
             numwants: [0; NUMWANT_BUCKETS],
+            sync: SyncCounters::default(),
         }
     }
 }
@@ -125,6 +130,7 @@ impl Counters {
         for (a, b) in self.numwants.iter_mut().zip(o.numwants.iter()) {
             *a += b;
         }
+        self.sync.add(&o.sync);
     }
 
     /// Counts one announce asking for `n` peers.

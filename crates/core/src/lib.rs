@@ -7,6 +7,7 @@ pub mod config;
 pub mod connid;
 pub mod counters;
 pub mod fullscrape;
+pub mod livesync;
 pub mod nets;
 pub mod ratelimit;
 pub mod statedump;

@@ -229,7 +229,7 @@ pub fn render(mode: Mode, s: &Snapshot, store: &Store, out: &mut String) -> Resu
         ),
         Mode::Syncs => mrtg(
             out,
-            0,
+            c.sync.peers_received,
             0,
             format_args!(
                 "opentracker connections, {} conns/s :: {} success/s.",
@@ -403,6 +403,46 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         "Sum of the downloaded counts of the torrents in the store.",
         &[("", t.downloaded)],
     );
+    let y = &c.sync;
+    family(
+        "ferrotracker_livesync_packets_total",
+        "counter",
+        "Live-sync packets sent to and accepted from other cluster nodes.",
+        &[
+            (r#"direction="sent""#, y.packets_sent),
+            (r#"direction="received""#, y.packets_received),
+        ],
+    );
+    family(
+        "ferrotracker_livesync_peers_total",
+        "counter",
+        "Peers (entries) in live-sync packets sent and accepted.",
+        &[
+            (r#"direction="sent""#, y.peers_sent),
+            (r#"direction="received""#, y.peers_received),
+        ],
+    );
+    family(
+        "ferrotracker_livesync_refused_total",
+        "counter",
+        "Live-sync packets refused: from an address that is not a node, our own echo, a bad or missing MAC, a replayed (stale) packet, not a live-sync packet.",
+        &[
+            (r#"reason="source""#, y.refused_source),
+            (r#"reason="echo""#, y.refused_echo),
+            (r#"reason="mac""#, y.refused_mac),
+            (r#"reason="stale""#, y.refused_stale),
+            (r#"reason="malformed""#, y.refused_malformed),
+        ],
+    );
+    family(
+        "ferrotracker_livesync_dropped_total",
+        "counter",
+        "Live-sync entries dropped because the hand-off to the sync thread was full, and datagrams the socket failed to send.",
+        &[
+            (r#"what="queue_full""#, y.dropped_queue_full),
+            (r#"what="send_error""#, y.send_errors),
+        ],
+    );
     family(
         "ferrotracker_uptime_seconds",
         "gauge",
@@ -496,7 +536,7 @@ fn everything(s: &Snapshot, out: &mut String) {
     );
     let _ = write!(
         out,
-        "  <connections>\n    <tcp>\n      <accept>{}</accept>\n      <announce>{}</announce>\n      <scrape>{}</scrape>\n    </tcp>\n    <udp>\n      <overall>{}</overall>\n      <connect>{}</connect>\n      <announce>{}</announce>\n      <scrape>{}</scrape>\n      <missmatch>{}</missmatch>\n    </udp>\n    <livesync>\n      <count>0</count>\n    </livesync>\n  </connections>\n",
+        "  <connections>\n    <tcp>\n      <accept>{}</accept>\n      <announce>{}</announce>\n      <scrape>{}</scrape>\n    </tcp>\n    <udp>\n      <overall>{}</overall>\n      <connect>{}</connect>\n      <announce>{}</announce>\n      <scrape>{}</scrape>\n      <missmatch>{}</missmatch>\n    </udp>\n    <livesync>\n      <count>{}</count>\n    </livesync>\n  </connections>\n",
         c.tcp_accepts,
         c.http_announces,
         c.http_scrapes,
@@ -504,7 +544,8 @@ fn everything(s: &Snapshot, out: &mut String) {
         c.udp_connects,
         c.udp_announces,
         c.udp_scrapes,
-        c.udp_bad_connection_id
+        c.udp_bad_connection_id,
+        c.sync.peers_received
     );
     out.push_str("  <debug>\n    <renew>\n");
     for i in 0..45 {

@@ -18,6 +18,7 @@ use crate::client_ip;
 use crate::connid::ConnectionIds;
 use crate::counters::Counters;
 use crate::fullscrape::{self, FullScrape, Progress};
+use crate::livesync::{self, Handoff};
 use crate::nets::Nets;
 use crate::stats::{self, Snapshot};
 
@@ -61,6 +62,9 @@ pub struct Settings {
     pub access: Arc<Access>,
     /// Where HTTP announces take the client address from (`X-Forwarded-For`, `ip=`).
     pub client_ip: client_ip::Rules,
+    /// Live sync is on: announces that opentracker would sync are queued in
+    /// `Worker::sync_out` for the server to hand to its sync thread ([`Tracker::hand_off_sync`]).
+    pub livesync: bool,
 }
 
 impl Default for Settings {
@@ -81,6 +85,7 @@ impl Default for Settings {
             max_memory_mb: 0,
             access: Arc::new(Access::open()),
             client_ip: client_ip::Rules::default(),
+            livesync: false,
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct Tracker {
     published: Mutex<Vec<Counters>>,
     /// `everything`'s `tracker_id`: derived from the secret key, which it does not reveal.
     tracker_id: u32,
+    /// Live-sync entries on their way from the workers to the sync thread.
+    pub sync_handoff: Handoff,
 }
 
 /// What one worker owns: its random generator, reusable buffers and counters.
@@ -106,6 +113,8 @@ pub struct Worker {
     /// it returned [`After::Stream`]; the server takes it and drives it with
     /// [`Tracker::continue_stream`].
     pub stream: Option<Box<FullScrape>>,
+    /// Live-sync entries of this worker's announces since the last hand-off.
+    pub sync_out: Vec<ferrotracker_proto::sync::Entry>,
     out4: Vec<u8>,
     out6: Vec<u8>,
     body: Vec<u8>,
@@ -118,6 +127,7 @@ impl Worker {
             counters: Counters::default(),
             index: 0,
             stream: None,
+            sync_out: Vec::new(),
             out4: Vec::with_capacity(200 * 6),
             out6: Vec::with_capacity(200 * 18),
             body: Vec::with_capacity(4096),
@@ -163,6 +173,21 @@ impl Tracker {
             conn_ids: ConnectionIds::new(conn_id_key),
             published: Mutex::new(Vec::new()),
             tracker_id,
+            sync_handoff: Handoff::default(),
+        }
+    }
+
+    /// This node's id: `everything`'s `tracker_id` and the live-sync packets' sender id.
+    pub fn tracker_id(&self) -> u32 {
+        self.tracker_id
+    }
+
+    /// Hands the worker's queued live-sync entries to the sync thread (the server calls this
+    /// once per event-loop turn); entries that find no room are dropped and counted.
+    pub fn hand_off_sync(&self, w: &mut Worker) {
+        if !w.sync_out.is_empty() {
+            let dropped = self.sync_handoff.give(w.index, &mut w.sync_out);
+            w.counters.sync.dropped_queue_full += dropped as u64;
         }
     }
 
@@ -372,6 +397,11 @@ impl Tracker {
         ) {
             Ok(done) => {
                 w.counters.peers_not_stored += u64::from(!done.stored && a.event != Event::Stopped);
+                if done.sync && self.settings.livesync {
+                    w.sync_out.push(livesync::entry_for(
+                        info_hash, client, a.port, a.seeding, a.event,
+                    ));
+                }
                 done.counts
             }
             Err(refused) => {
@@ -631,6 +661,15 @@ impl Tracker {
                     Ok(done) => {
                         w.counters.peers_not_stored +=
                             u64::from(!done.stored && a.event != Event::Stopped);
+                        if done.sync && self.settings.livesync {
+                            w.sync_out.push(livesync::entry_for(
+                                a.info_hash,
+                                ip,
+                                a.port,
+                                a.seeding,
+                                a.event,
+                            ));
+                        }
                         done.counts
                     }
                     Err(refused) => {

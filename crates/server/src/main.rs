@@ -3,6 +3,7 @@
 
 mod accessfile;
 mod bind;
+mod livesync;
 mod persist;
 mod privs;
 mod udp_batch;
@@ -71,6 +72,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     ])?;
     raise_open_files_limit(cfg.http_max_connections);
     let bound = bind::bind_all(&cfg.listen, workers)?;
+    let sync_sockets = livesync::bind(&cfg)?;
     // Bind first (ports below 1024 too), then give up root, then open the files the config
     // names, relative to the new root, as opentracker does.
     if let Some(d) = privs::drop_privileges(cfg.rootdir.as_deref(), cfg.user.as_deref())? {
@@ -117,6 +119,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             proxies: cfg.proxies(),
             allow_ip_param: cfg.allow_ip_param,
         },
+        livesync: sync_sockets.is_some(),
     };
     let shared = Arc::new(Shared {
         tracker: Tracker::new(settings, key),
@@ -197,6 +200,16 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
 
+    let syncer = match sync_sockets {
+        Some(s) => Some(livesync::Syncer::spawn(
+            Arc::clone(&shared),
+            s,
+            &cfg,
+            workers,
+        )?),
+        None => None,
+    };
+
     let sweeper = {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -241,6 +254,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             Err(_) => tracing::error!("worker panicked"),
             Ok(Ok(())) => {}
         }
+    }
+    if let Some(s) = syncer {
+        s.stop();
     }
     let _ = sweeper.join();
     if let Some(d) = dumper {

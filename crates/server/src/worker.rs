@@ -255,6 +255,7 @@ pub fn run(
                 );
             }
         }
+        shared.tracker.hand_off_sync(&mut w);
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             let now = shared.now();
@@ -319,6 +320,7 @@ pub fn run(
         &mut conns,
         &mut pool,
     );
+    shared.tracker.hand_off_sync(&mut w);
 
     if let Some(m) = shared.counters.get(index) {
         *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;

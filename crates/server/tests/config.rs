@@ -70,10 +70,7 @@ fn sighup_does_not_stop_the_tracker() {
 #[test]
 fn unsupported_config_keys_exit_nonzero_naming_file_line_and_key() {
     // The opentracker features not delivered yet (the list shrinks as they land).
-    for (key, value) in [
-        ("access.fifo_add", "/tmp/fifo"),
-        ("livesync.cluster.listen", "224.0.23.5:9696"),
-    ] {
+    for (key, value) in [("access.fifo_add", "/tmp/fifo")] {
         let dir = TempDir::new("unsupported");
         let path = dir.write(
             "tracker.conf",
@@ -100,23 +97,14 @@ fn unsupported_config_keys_exit_nonzero_naming_file_line_and_key() {
     }
 }
 
+/// `-s` (live sync) is real now; multicast at an IPv6 address is refused, as opentracker does.
 #[test]
-fn unsupported_flags_exit_nonzero() {
-    let args = ["-s", "9696"];
-    let mut argv = vec!["-i", "127.0.0.1", "-p", "0"];
-    argv.extend_from_slice(&args);
+fn livesync_flag_over_ipv6_exits_nonzero() {
+    let argv = ["-i", "::1", "-p", "0", "-s", "9696"];
     let f = run_to_exit(&argv, EXIT_DEADLINE);
-    assert!(!f.status.success(), "{args:?}: exited {:?}", f.status);
-    assert!(
-        f.stderr.contains("not supported yet"),
-        "{args:?}: {}",
-        f.stderr
-    );
-    assert!(
-        f.stderr.contains(args[0]),
-        "{args:?}: flag not named in {}",
-        f.stderr
-    );
+    assert!(!f.status.success(), "{argv:?}: exited {:?}", f.status);
+    assert!(f.stderr.contains("IPv4 only"), "{argv:?}: {}", f.stderr);
+    assert!(!f.stderr.contains("listening on"), "{}", f.stderr);
 }
 
 #[test]
