@@ -175,13 +175,20 @@ fn hash(seed: u64, i: u32) -> InfoHash {
 
 fn connect(sock: &UdpSocket) -> u64 {
     let mut buf = Vec::new();
-    let mut rbuf = [0u8; 64];
+    let mut rbuf = [0u8; 2048];
     for _ in 0..50 {
         buf.clear();
         udp::encode_connect(&mut buf, 0xc0ffee);
         sock.send(&buf).expect("send");
-        if let Ok(n) = sock.recv(&mut rbuf) {
-            if let Ok(Response::Connect { connection_id, .. }) = udp::parse_response(&rbuf[..n]) {
+        // Late announce replies may still be queued: skip them until the connect reply.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            let Ok(n) = sock.recv(&mut rbuf) else { break };
+            if let Ok(Response::Connect {
+                connection_id,
+                transaction_id: 0xc0ffee,
+            }) = udp::parse_response(&rbuf[..n])
+            {
                 return connection_id;
             }
         }
