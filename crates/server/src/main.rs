@@ -346,6 +346,13 @@ fn sweep_loop(shared: &Shared) {
         }
         next = now + every;
         let swept = store.sweep_all(shared.now());
+        // Give the pages of freed peer lists back to the OS: grown and shrunk swarms leave free
+        // chunks all over the heap, which glibc keeps resident until asked.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         if swept.peers > 0 || swept.torrents > 0 {
             tracing::debug!(
                 "sweep: {} peers and {} torrents expired",
