@@ -1,0 +1,75 @@
+//! HTTP request framing (`http::parse_request`), routing, and the query parser of whatever route
+//! the request takes (announce, scrape, stats).
+//!
+//! Beyond "no panic": a complete head lies inside the input and the 8 KiB window, its path and
+//! query borrow from it, the head alone parses to the same request, and any shorter prefix of it
+//! is `Incomplete` (a request that arrives in pieces must not be refused on the way).
+#![no_main]
+
+use ferrotracker_core::stats;
+use ferrotracker_proto::http::{self, Parsed, Route, MAX_REQUEST_BYTES};
+use ferrotracker_proto::query;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let req = match http::parse_request(data) {
+        Ok(Parsed::Complete(req)) => req,
+        Ok(Parsed::Incomplete) => {
+            assert!(data.len() < MAX_REQUEST_BYTES, "Incomplete past the window");
+            return;
+        }
+        Err(e) => {
+            assert!(matches!(e.status(), 400 | 500));
+            return;
+        }
+    };
+    assert!(req.head_len <= data.len() && req.head_len <= MAX_REQUEST_BYTES);
+    assert!(req.body_len <= MAX_REQUEST_BYTES);
+    let head = &data[..req.head_len];
+    assert!(within(head, req.path));
+    if let Some(q) = req.query {
+        assert!(within(head, q));
+    }
+    if let Some(x) = req.x_forwarded_for {
+        assert!(within(head, x));
+    }
+
+    // Framing depends on the head only, and every strict prefix of it asks for more bytes.
+    assert_eq!(http::parse_request(head), Ok(Parsed::Complete(req)));
+    for cut in [
+        req.head_len - 1,
+        req.head_len / 2,
+        req.head_len.saturating_sub(2),
+    ] {
+        assert_eq!(
+            http::parse_request(&head[..cut]),
+            Ok(Parsed::Incomplete),
+            "prefix of {cut} bytes of a complete {}-byte head",
+            req.head_len
+        );
+    }
+
+    let q = req.query.unwrap_or_default();
+    match http::route(&req, b"stats") {
+        Route::Announce => {
+            let _ = query::parse_announce(q);
+        }
+        Route::Scrape => {
+            let _ = query::parse_scrape(q);
+        }
+        Route::Stats => {
+            if let Err(e) = stats::parse_query(q) {
+                assert!(!e.reason().is_empty());
+            }
+        }
+        Route::FullScrape => assert!(req.query.is_none()),
+        Route::Root => assert!(req.path.is_empty()),
+        Route::NotFound => {}
+    }
+});
+
+/// Whether `part` is a sub-slice of `whole` (same memory, not just equal bytes).
+fn within(whole: &[u8], part: &[u8]) -> bool {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    part.is_empty() || (p >= w && p + part.len() <= w + whole.len())
+}
