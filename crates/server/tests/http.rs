@@ -641,3 +641,44 @@ fn peers_expire_after_the_configured_timeout() {
     });
     assert!(emptied.is_some(), "peer 8001 never expired");
 }
+
+/// Many clients at once over both protocols and several connections: every announce is
+/// answered correctly and every peer is counted exactly once.
+#[test]
+fn concurrent_clients_over_http_and_udp_are_all_counted() {
+    const THREADS: u16 = 4;
+    const PER_THREAD: u16 = 150;
+    let t = Tracker::v4();
+    let h = hash(50);
+    let (http, udp) = (t.http4(), t.udp4());
+    let mut handles = Vec::new();
+    for n in 0..THREADS {
+        handles.push(std::thread::spawn(move || {
+            let mut c = Http::connect(http);
+            for i in 0..PER_THREAD {
+                let port = 20_000 + n * PER_THREAD + i;
+                let r = c.get(&announce_target(&h, port, 10, "")).announce();
+                let p = r.ports4();
+                assert!(p.contains(&port) || p.len() == 50, "{port} not in {p:?}");
+                assert!(p.len() <= 50 && distinct(&p), "{p:?}");
+            }
+        }));
+        handles.push(std::thread::spawn(move || {
+            let mut c = Udp::new(udp);
+            for i in 0..PER_THREAD {
+                let port = 40_000 + n * PER_THREAD + i;
+                let r = c.announce(&h, port, 0, ferrotracker_proto::Event::Started, -1);
+                let peers = compact4(&r.raw_peers);
+                assert!(peers.len() <= 50, "{}", peers.len());
+            }
+        }));
+    }
+    for th in handles {
+        th.join().expect("client thread panicked");
+    }
+    let total = i64::from(THREADS * PER_THREAD);
+    let s = http_get(t.http4(), &scrape_target(&[h])).scrape();
+    assert_eq!((s[0].1.complete, s[0].1.incomplete), (total, total));
+    let mut u = Udp::new(t.udp4());
+    assert_eq!(u.scrape(&[h]), vec![(total as u32, 0, total as u32)]);
+}

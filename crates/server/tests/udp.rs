@@ -135,12 +135,12 @@ fn udp_numwant() {
     let t = Tracker::v4();
     let h = hash(6);
     let mut c = Udp::new(t.udp4());
-    for p in 0..70u16 {
+    for p in 0..210u16 {
         c.announce(&h, 30_000 + p, 1, Event::Started, 0);
     }
     let r = c.announce(&h, 30_000, 1, Event::None, 0);
     assert!(r.raw_peers.is_empty(), "num_want 0 gives no peers");
-    assert_eq!(r.leechers, 70);
+    assert_eq!(r.leechers, 210);
     let r = c.announce(&h, 30_000, 1, Event::None, 5);
     let p = ports(&r.raw_peers);
     assert_eq!(p.len(), 5);
@@ -148,7 +148,22 @@ fn udp_numwant() {
     let r = c.announce(&h, 30_000, 1, Event::None, -1);
     assert_eq!(ports(&r.raw_peers).len(), 50, "-1 gives the default 50");
     let r = c.announce(&h, 30_000, 1, Event::None, 1000);
-    assert_eq!(ports(&r.raw_peers), (30_000..30_070).collect::<Vec<_>>());
+    let p = ports(&r.raw_peers);
+    assert_eq!(p.len(), 200, "IPv4 replies are capped at 200 peers");
+    assert!(p.windows(2).all(|w| w[0] != w[1]), "duplicates: {p:?}");
+    assert!(p.iter().all(|x| (30_000..30_210).contains(x)), "{p:?}");
+}
+
+#[test]
+fn udp_numwant_larger_than_swarm_returns_everyone() {
+    let t = Tracker::v4();
+    let h = hash(14);
+    let mut c = Udp::new(t.udp4());
+    for p in 0..20u16 {
+        c.announce(&h, 31_000 + p, 1, Event::Started, 0);
+    }
+    let r = c.announce(&h, 31_000, 1, Event::None, 1000);
+    assert_eq!(ports(&r.raw_peers), (31_000..31_020).collect::<Vec<_>>());
 }
 
 #[test]
