@@ -148,6 +148,47 @@ struct Torrent {
 }
 
 impl Torrent {
+    fn new(hash: InfoHash, downloaded: u32, last_active: u32) -> Self {
+        Torrent {
+            hash,
+            downloaded,
+            last_active,
+            v4: PeerList::default(),
+            v6: LazyPeerList::default(),
+        }
+    }
+
+    /// Inserts or refreshes one peer; a new one only while its list holds fewer than `room`.
+    fn upsert(
+        &mut self,
+        addr: PeerAddr,
+        port: u16,
+        flags: u8,
+        stamp: u8,
+        room: usize,
+    ) -> Option<Upsert> {
+        match addr {
+            PeerAddr::V4(ip) => {
+                let mut p = Peer4::new(ip, port);
+                p.set_flags_stamp(flags, stamp);
+                self.v4.upsert_bounded(p, room)
+            }
+            PeerAddr::V6(ip) => {
+                let mut p = Peer6::new(ip, port);
+                p.set_flags_stamp(flags, stamp);
+                self.v6.upsert_bounded(p, room)
+            }
+        }
+    }
+
+    /// Removes one peer; its flags if it was there.
+    fn remove(&mut self, addr: PeerAddr, port: u16) -> Option<u8> {
+        match addr {
+            PeerAddr::V4(ip) => self.v4.remove(Peer4::new(ip, port).key()),
+            PeerAddr::V6(ip) => self.v6.remove(Peer6::new(ip, port).key()),
+        }
+    }
+
     fn counts(&self) -> Counts {
         Counts {
             seeders: self.v4.seeders() + self.v6.seeders(),
@@ -259,24 +300,8 @@ impl Store {
                     sync: true,
                 });
             };
-            let removed = match a.addr {
-                PeerAddr::V4(ip) => t.v4.remove(Peer4::new(ip, a.port).key()).map(|f| (f, true)),
-                PeerAddr::V6(ip) => {
-                    t.v6.remove(Peer6::new(ip, a.port).key())
-                        .map(|f| (f, false))
-                }
-            };
-            if let Some((flags, v4)) = removed {
-                if v4 {
-                    shard.counts.peers4 -= 1;
-                    self.live.peers4.fetch_sub(1, Relaxed);
-                } else {
-                    shard.counts.peers6 -= 1;
-                    self.live.peers6.fetch_sub(1, Relaxed);
-                }
-                if flags & FLAG_SEEDING != 0 {
-                    shard.counts.seeders -= 1;
-                }
+            if let Some(flags) = t.remove(a.addr, a.port) {
+                self.forget(&mut shard.counts, a.addr, flags);
             }
             return Ok(Announced {
                 counts: t.counts(),
@@ -285,30 +310,7 @@ impl Store {
             });
         }
 
-        let t = match shard.torrents.find_mut(hash, |t| t.hash == a.info_hash) {
-            Some(t) => t,
-            None => {
-                if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents {
-                    return Err(Refused::TooManyTorrents);
-                }
-                if self.over_memory_budget() {
-                    return Err(Refused::OutOfMemoryBudget);
-                }
-                self.live.torrents.fetch_add(1, Relaxed);
-                let t = Torrent {
-                    hash: a.info_hash,
-                    downloaded: 0,
-                    last_active: now,
-                    v4: PeerList::default(),
-                    v6: LazyPeerList::default(),
-                };
-                let hasher = &self.hasher;
-                shard
-                    .torrents
-                    .insert_unique(hash, t, |t| hasher.hash_one(t.hash))
-                    .into_mut()
-            }
-        };
+        let t = self.find_or_create(&mut shard.torrents, hash, &a.info_hash, now)?;
         t.last_active = now;
         let stamp = self.tick(now);
         let mut flags = if a.seeding { FLAG_SEEDING } else { 0 };
@@ -317,19 +319,7 @@ impl Store {
             flags |= FLAG_COMPLETED;
         }
         // Known peers are always refreshed; new ones only within the limits.
-        let room = self.room();
-        let up = match a.addr {
-            PeerAddr::V4(ip) => {
-                let mut p = Peer4::new(ip, a.port);
-                p.set_flags_stamp(flags, stamp);
-                t.v4.upsert_bounded(p, room)
-            }
-            PeerAddr::V6(ip) => {
-                let mut p = Peer6::new(ip, a.port);
-                p.set_flags_stamp(flags, stamp);
-                t.v6.upsert_bounded(p, room)
-            }
-        };
+        let up = t.upsert(a.addr, a.port, flags, stamp, self.room());
         let mut sync = false;
         if let Some(up) = up {
             let completed_now =
@@ -383,48 +373,14 @@ impl Store {
             let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
                 return false;
             };
-            let flags = match addr {
-                PeerAddr::V4(ip) => t.v4.remove(Peer4::new(ip, port).key()),
-                PeerAddr::V6(ip) => t.v6.remove(Peer6::new(ip, port).key()),
+            let Some(flags) = t.remove(addr, port) else {
+                return false;
             };
-            let Some(flags) = flags else { return false };
-            match addr {
-                PeerAddr::V4(_) => {
-                    shard.counts.peers4 -= 1;
-                    self.live.peers4.fetch_sub(1, Relaxed);
-                }
-                PeerAddr::V6(_) => {
-                    shard.counts.peers6 -= 1;
-                    self.live.peers6.fetch_sub(1, Relaxed);
-                }
-            }
-            if flags & FLAG_SEEDING != 0 {
-                shard.counts.seeders -= 1;
-            }
+            self.forget(&mut shard.counts, addr, flags);
             return true;
         }
-        let t = match shard.torrents.find_mut(hash, |t| t.hash == *info_hash) {
-            Some(t) => t,
-            None => {
-                if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents
-                    || self.over_memory_budget()
-                {
-                    return false;
-                }
-                self.live.torrents.fetch_add(1, Relaxed);
-                let t = Torrent {
-                    hash: *info_hash,
-                    downloaded: 0,
-                    last_active: now,
-                    v4: PeerList::default(),
-                    v6: LazyPeerList::default(),
-                };
-                let hasher = &self.hasher;
-                shard
-                    .torrents
-                    .insert_unique(hash, t, |t| hasher.hash_one(t.hash))
-                    .into_mut()
-            }
+        let Ok(t) = self.find_or_create(&mut shard.torrents, hash, info_hash, now) else {
+            return false;
         };
         t.last_active = now;
         let stamp = self.tick(now);
@@ -435,19 +391,7 @@ impl Store {
                 flags |= FLAG_COMPLETED;
             }
         }
-        let room = self.room();
-        let up = match addr {
-            PeerAddr::V4(ip) => {
-                let mut p = Peer4::new(ip, port);
-                p.set_flags_stamp(flags, stamp);
-                t.v4.upsert_bounded(p, room)
-            }
-            PeerAddr::V6(ip) => {
-                let mut p = Peer6::new(ip, port);
-                p.set_flags_stamp(flags, stamp);
-                t.v6.upsert_bounded(p, room)
-            }
-        };
+        let up = t.upsert(addr, port, flags, stamp, self.room());
         if let Some(u) = up {
             if u.new_flags & FLAG_COMPLETED != 0 && u.old_flags & FLAG_COMPLETED == 0 {
                 t.downloaded = t.downloaded.saturating_add(1);
@@ -612,22 +556,13 @@ impl Store {
         {
             return false;
         }
-        if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents || self.over_memory_budget() {
-            return false;
+        match self.find_or_create(&mut shard.torrents, hash, info_hash, last_active) {
+            Ok(t) => {
+                t.downloaded = downloaded;
+                true
+            }
+            Err(_) => false,
         }
-        self.live.torrents.fetch_add(1, Relaxed);
-        let t = Torrent {
-            hash: *info_hash,
-            downloaded,
-            last_active,
-            v4: PeerList::default(),
-            v6: LazyPeerList::default(),
-        };
-        let hasher = &self.hasher;
-        shard
-            .torrents
-            .insert_unique(hash, t, |t| hasher.hash_one(t.hash));
-        true
     }
 
     /// Puts back a peer from a statedump's peer section, stamped `now` so it lives one more
@@ -649,21 +584,51 @@ impl Store {
         let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
             return false;
         };
-        let room = self.room();
-        let up = match addr {
-            PeerAddr::V4(ip) => {
-                let mut p = Peer4::new(ip, port);
-                p.set_flags_stamp(flags, stamp);
-                t.v4.upsert_bounded(p, room)
-            }
-            PeerAddr::V6(ip) => {
-                let mut p = Peer6::new(ip, port);
-                p.set_flags_stamp(flags, stamp);
-                t.v6.upsert_bounded(p, room)
-            }
-        };
+        let up = t.upsert(addr, port, flags, stamp, self.room());
         self.account(&mut shard.counts, addr, up);
         up.is_some()
+    }
+
+    /// The torrent `info_hash` of this shard's table, created (within the torrent and memory
+    /// limits) if it is new.
+    fn find_or_create<'t>(
+        &self,
+        table: &'t mut HashTable<Torrent>,
+        hash: u64,
+        info_hash: &InfoHash,
+        now: u32,
+    ) -> Result<&'t mut Torrent, Refused> {
+        let hasher = &self.hasher;
+        match table.entry(hash, |t| t.hash == *info_hash, |t| hasher.hash_one(t.hash)) {
+            hashbrown::hash_table::Entry::Occupied(o) => Ok(o.into_mut()),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents {
+                    return Err(Refused::TooManyTorrents);
+                }
+                if self.over_memory_budget() {
+                    return Err(Refused::OutOfMemoryBudget);
+                }
+                self.live.torrents.fetch_add(1, Relaxed);
+                Ok(v.insert(Torrent::new(*info_hash, 0, now)).into_mut())
+            }
+        }
+    }
+
+    /// Keeps the counts in step with a removed peer.
+    fn forget(&self, c: &mut ShardCounts, addr: PeerAddr, flags: u8) {
+        match addr {
+            PeerAddr::V4(_) => {
+                c.peers4 -= 1;
+                self.live.peers4.fetch_sub(1, Relaxed);
+            }
+            PeerAddr::V6(_) => {
+                c.peers6 -= 1;
+                self.live.peers6.fetch_sub(1, Relaxed);
+            }
+        }
+        if flags & FLAG_SEEDING != 0 {
+            c.seeders -= 1;
+        }
     }
 
     /// Peers a list may hold for a new one to be stored now.
@@ -1000,7 +965,7 @@ mod tests {
     fn sync_decisions_follow_opentracker() {
         let s = Store::new(StoreConfig::default());
         let h = hash(4);
-        let mut go = |last: u8, seeding: bool, event: Event, now: u32| {
+        let go = |last: u8, seeding: bool, event: Event, now: u32| {
             s.announce(
                 &ann(h, last, 1, seeding, event),
                 Want::Both(0),
