@@ -341,9 +341,13 @@ pub fn run(
     if let Some(m) = shared.counters.get(index) {
         *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
     }
-    tracing::debug!(
-        "worker {index}: {} datagrams in {udp_batches} receive batches",
-        w.counters.udp_packets
+    // Per-worker share of the load: the scaling benchmark reads these lines.
+    let c = &w.counters;
+    tracing::info!(
+        "worker {index}: {} UDP datagrams in {udp_batches} receive batches, {} HTTP announces, {} TCP connections",
+        c.udp_packets,
+        c.http_announces,
+        c.tcp_accepts
     );
     Ok(())
 }
