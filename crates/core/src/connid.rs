@@ -2,8 +2,8 @@
 //!
 //! An id proves that the client received our connect reply at that address, so it cannot be
 //! forged (the key is secret and random per process) nor used from another address. An id is
-//! accepted in the window it was made and the next one, i.e. for 60 to 120 seconds, which is
-//! what BEP 15 asks ("about two minutes"). Unlike opentracker's, ids expire.
+//! accepted in the window it was made and the two after it, i.e. for 120 to 180 seconds, so it
+//! always outlives BEP 15's two minutes. Unlike opentracker's, ids expire.
 
 use std::hash::Hasher;
 use std::net::IpAddr;
@@ -38,10 +38,12 @@ impl ConnectionIds {
         self.hash(ip, now / WINDOW_SECS)
     }
 
-    /// Whether `id` was made for `ip` in this window or the previous one.
+    /// Whether `id` was made for `ip` in this window or one of the two before it.
     pub fn check(&self, id: u64, ip: IpAddr, now: u32) -> bool {
         let w = now / WINDOW_SECS;
-        id == self.hash(ip, w) || (w > 0 && id == self.hash(ip, w - 1))
+        id == self.hash(ip, w)
+            || (w > 0 && id == self.hash(ip, w - 1))
+            || (w > 1 && id == self.hash(ip, w - 2))
     }
 
     fn hash(&self, ip: IpAddr, window: u32) -> u64 {
@@ -66,9 +68,11 @@ mod tests {
         let id = c.make(ip, 1000);
         assert!(c.check(id, ip, 1000));
         assert!(c.check(id, ip, 1000 + 59));
-        // Made 40 s into its window: valid to the end of the next one (80 s), then refused.
-        assert!(c.check(id, ip, 1079), "still valid in the next window");
-        assert!(!c.check(id, ip, 1080));
+        // Made 40 s into its window: valid to the end of the second next one (140 s, more than
+        // BEP 15's two minutes), then refused.
+        assert!(c.check(id, ip, 1000 + 120), "valid for two minutes");
+        assert!(c.check(id, ip, 1139));
+        assert!(!c.check(id, ip, 1140));
         assert!(!c.check(id, "127.0.0.2".parse().unwrap(), 1000));
         assert!(!c.check(id ^ 1, ip, 1000));
         // v4 and its v4-mapped v6 form are one address.

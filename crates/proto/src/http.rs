@@ -113,6 +113,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
             return Ok(Parsed::Incomplete)
         }
         Ok(httparse::Status::Partial) => return Err(HttpError::TooLarge),
+        // A full window of short headers is first of all too large (opentracker's 500).
+        Err(httparse::Error::TooManyHeaders) if window.len() >= MAX_REQUEST_BYTES => {
+            return Err(HttpError::TooLarge)
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
         Err(_) => return Err(HttpError::BadRequest),
     };
@@ -476,6 +480,8 @@ mod tests {
         .concat();
         assert_eq!(parse_request(&many), Err(HttpError::TooManyHeaders));
         assert_eq!(HttpError::TooLarge.status(), 500);
+        let huge = [&b"GET / HTTP/1.1\r\n"[..], &b"A: b\r\n".repeat(2000)].concat();
+        assert_eq!(parse_request(&huge), Err(HttpError::TooLarge));
     }
 
     #[test]
