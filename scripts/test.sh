@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need on a fresh Debian/Ubuntu machine, then runs
-# every test of the workspace (unit tests, black-box tests of the binary over 127.0.0.1,
-# 127.0.0.2 and [::1], and the libtorrent end-to-end transfers over HTTP and UDP).
+# The one test command: installs what the tests need on a fresh Debian/Ubuntu machine, runs a
+# bounded fuzz smoke run of every parser (scripts/fuzz-smoke.sh), then every test of the
+# workspace (unit tests, black-box tests of the binary over 127.0.0.1, 127.0.0.2 and [::1], live
+# sync in network namespaces, and the libtorrent end-to-end transfers over HTTP and UDP).
 #
 # usage: bash scripts/test.sh [extra cargo test arguments, e.g. -- --nocapture]
 #
@@ -48,5 +49,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "scripts/test.sh: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
     exit 1
 fi
+
+# A bounded fuzz smoke run first (every cargo-fuzz target a few seconds from its seeds; installs
+# cargo-fuzz when missing): any crash fails the run. Long runs: fuzz/README.md.
+FUZZ_SMOKE_SECONDS="${FUZZ_SMOKE_SECONDS:-5}" bash scripts/fuzz-smoke.sh
 
 exec cargo test --workspace --release "$@"
