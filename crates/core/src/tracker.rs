@@ -367,7 +367,6 @@ impl Tracker {
             bencode::write_failure(body, NOT_AUTHORIZED);
             return finish_ok(body, req.keep_alive, out);
         }
-        let body = &mut w.body;
         let addr = peer_addr(client);
         let numwant = q
             .numwant
@@ -382,34 +381,14 @@ impl Tracker {
             seeding: q.left == Some(0),
             event: q.event,
         };
-        if a.seeding && a.event == Event::Completed {
-            w.counters.completed += 1;
-        }
-        w.out4.clear();
-        w.out6.clear();
-        let c = match self.store.announce(
-            &a,
-            Want::Both(numwant),
-            now,
-            &mut w.rng,
-            &mut w.out4,
-            &mut w.out6,
-        ) {
-            Ok(done) => {
-                w.counters.peers_not_stored += u64::from(!done.stored && a.event != Event::Stopped);
-                if done.sync && self.settings.livesync {
-                    w.sync_out.push(livesync::entry_for(
-                        info_hash, client, a.port, a.seeding, a.event,
-                    ));
-                }
-                done.counts
-            }
+        let c = match self.record(w, &a, client, Want::Both(numwant), now) {
+            Ok(c) => c,
             Err(refused) => {
-                w.counters.refused_full += 1;
                 http::write_error(out, 503, refused.reason(), req.keep_alive);
                 return;
             }
         };
+        let body = &mut w.body;
         let interval = self.interval(&mut w.rng);
         if a.event == Event::Stopped {
             // opentracker's stopped reply: no `downloaded`, an empty list of the client's family.
@@ -645,35 +624,9 @@ impl Tracker {
                     seeding: r.left == 0,
                     event: r.event,
                 };
-                if a.seeding && a.event == Event::Completed {
-                    w.counters.completed += 1;
-                }
-                w.out4.clear();
-                w.out6.clear();
-                let c = match self.store.announce(
-                    &a,
-                    Want::SameFamily(want.min(cap)),
-                    now,
-                    &mut w.rng,
-                    &mut w.out4,
-                    &mut w.out6,
-                ) {
-                    Ok(done) => {
-                        w.counters.peers_not_stored +=
-                            u64::from(!done.stored && a.event != Event::Stopped);
-                        if done.sync && self.settings.livesync {
-                            w.sync_out.push(livesync::entry_for(
-                                a.info_hash,
-                                ip,
-                                a.port,
-                                a.seeding,
-                                a.event,
-                            ));
-                        }
-                        done.counts
-                    }
+                let c = match self.record(w, &a, ip, Want::SameFamily(want.min(cap)), now) {
+                    Ok(c) => c,
                     Err(refused) => {
-                        w.counters.refused_full += 1;
                         udp::write_error(out, r.transaction_id, refused.reason().as_bytes());
                         out.truncate(packet.len());
                         return;
@@ -694,6 +647,46 @@ impl Tracker {
                     let c = self.store.scrape(&h).unwrap_or_default();
                     udp::write_scrape_entry(out, c.seeders, c.downloaded, c.leechers);
                 }
+            }
+        }
+    }
+
+    /// Records one announce for either protocol: counts a completion, leaves the reply's peers
+    /// in the worker's `out4`/`out6`, queues the live-sync entry, and counts what the store's
+    /// limits held back.
+    fn record(
+        &self,
+        w: &mut Worker,
+        a: &Announce,
+        client: IpAddr,
+        want: Want,
+        now: u32,
+    ) -> Result<Counts, ferrotracker_swarm::Refused> {
+        if a.seeding && a.event == Event::Completed {
+            w.counters.completed += 1;
+        }
+        w.out4.clear();
+        w.out6.clear();
+        match self
+            .store
+            .announce(a, want, now, &mut w.rng, &mut w.out4, &mut w.out6)
+        {
+            Ok(done) => {
+                w.counters.peers_not_stored += u64::from(!done.stored && a.event != Event::Stopped);
+                if done.sync && self.settings.livesync {
+                    w.sync_out.push(livesync::entry_for(
+                        a.info_hash,
+                        client,
+                        a.port,
+                        a.seeding,
+                        a.event,
+                    ));
+                }
+                Ok(done.counts)
+            }
+            Err(refused) => {
+                w.counters.refused_full += 1;
+                Err(refused)
             }
         }
     }
