@@ -157,6 +157,18 @@ pub fn parse_request(packet: &[u8]) -> Result<Request<'_>, RequestError> {
     }
 }
 
+/// The info_hash an announce, or the first one a scrape, is about, read without validating the
+/// rest: a receive batch uses it to warm the store's caches before the requests are parsed
+/// and served. `None` for anything else.
+pub fn peek_info_hash(packet: &[u8]) -> Option<InfoHash> {
+    let hash = match u32_at(packet, 8)? {
+        ACTION_ANNOUNCE if packet.len() >= ANNOUNCE_MIN_LEN => packet.get(16..36)?,
+        ACTION_SCRAPE => packet.get(16..36)?,
+        _ => return None,
+    };
+    Some(InfoHash(hash.try_into().ok()?))
+}
+
 fn parse_announce(p: &[u8], connection_id: u64, transaction_id: u32) -> Option<AnnounceRequest> {
     if p.len() < ANNOUNCE_MIN_LEN {
         return None;
@@ -599,6 +611,15 @@ mod tests {
         let check = |b: &[u8]| {
             if let Ok(Request::Scrape(s)) = parse_request(b) {
                 assert_eq!(s.info_hashes().count(), s.len());
+            }
+            // The prefetch peek names the hash the request is about, whenever it parses.
+            match parse_request(b) {
+                Ok(Request::Announce(a)) => assert_eq!(peek_info_hash(b), Some(a.info_hash)),
+                Ok(Request::Scrape(s)) => assert_eq!(peek_info_hash(b), s.info_hashes().next()),
+                Ok(Request::Connect { .. }) => assert_eq!(peek_info_hash(b), None),
+                Err(_) => {
+                    let _ = peek_info_hash(b);
+                }
             }
             if let Ok(Response::Scrape { entries, .. }) = parse_response(b) {
                 let _ = scrape_entries(entries).count();

@@ -112,6 +112,15 @@ impl Batch {
         })
     }
 
+    /// The bytes of datagram `i` of the last `recv` (cut at `RECV_SIZE`).
+    pub fn payload(&self, i: usize) -> &[u8] {
+        let len = self
+            .hdrs
+            .get(i)
+            .map_or(0, |h| (h.msg_len as usize).min(RECV_SIZE));
+        self.recv_bufs.get(i).map_or(&[], |b| &b[..len])
+    }
+
     /// Datagram `i` of the last `recv`: its bytes and source, or `None` for an address family
     /// we don't serve.
     pub fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {

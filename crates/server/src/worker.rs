@@ -16,6 +16,8 @@ use ferrotracker_core::fullscrape::{FullScrape, Progress};
 use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
 use ferrotracker_core::{After, Counters, Tracker, Worker};
 use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
+use ferrotracker_proto::{udp, InfoHash};
+use ferrotracker_swarm::PREFETCH_BATCH;
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -747,6 +749,16 @@ fn serve_udp(
             }
         };
         *batches += 1;
+        // Warm the store for the whole batch first, so its cache misses overlap.
+        let mut hashes = [InfoHash([0; 20]); PREFETCH_BATCH];
+        let mut k = 0;
+        for i in 0..n.min(PREFETCH_BATCH) {
+            if let Some(h) = udp::peek_info_hash(batch.payload(i)) {
+                hashes[k] = h;
+                k += 1;
+            }
+        }
+        shared.tracker.store.prefetch(&hashes[..k]);
         let now = shared.now();
         let limiter = shared.udp_limiter();
         let now_ms = if limiter.is_some() {

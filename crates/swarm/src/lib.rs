@@ -5,9 +5,10 @@
 pub mod peers;
 pub mod rng;
 pub mod store;
+mod table;
 
 pub use rng::Rng;
 pub use store::{
     split_amount, Announce, Announced, Counts, PeerAddr, Refused, Store, StoreConfig, Swept,
-    Totals, Want, SHARDS,
+    Totals, Want, PREFETCH_BATCH, SHARDS,
 };

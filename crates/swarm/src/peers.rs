@@ -158,6 +158,19 @@ impl<P: PeerRecord> PeerList<P> {
         &self.slots[..self.len as usize]
     }
 
+    /// Calls `fetch` with the addresses a lookup touches first: the middle record (where the
+    /// binary search starts), and the first and last (small lists fit in those lines).
+    pub fn prefetch(&self, fetch: impl Fn(usize)) {
+        let n = self.len as usize;
+        if n > 0 {
+            let base = self.slots.as_ptr() as usize;
+            let size = core::mem::size_of::<P>();
+            fetch(base + n / 2 * size);
+            fetch(base);
+            fetch(base + (n - 1) * size);
+        }
+    }
+
     fn find(&self, key: P::Key) -> Result<usize, usize> {
         self.as_slice().binary_search_by(|p| p.key().cmp(&key))
     }
@@ -270,13 +283,26 @@ impl<P: PeerRecord> PeerList<P> {
             }
             return;
         }
-        let (n64, a64) = (n as u64, amount as u64);
-        let start = rng.below(n64);
-        for i in 0..a64 {
-            let lo = i * n64 / a64;
-            let hi = (i + 1) * n64 / a64;
-            let idx = (start + lo + rng.below(hi - lo)) % n64;
-            out.extend_from_slice(peers[idx as usize].wire());
+        // Stratum i is [i*n/amount, (i+1)*n/amount), walked without a division per peer:
+        // each is `step` or `step + 1` long as the remainder accumulates.
+        let (step, rem) = (n / amount, n % amount);
+        let start = rng.below(n as u64) as usize;
+        let (mut lo, mut acc) = (0usize, 0usize);
+        for _ in 0..amount {
+            acc += rem;
+            let mut len = step;
+            if acc >= amount {
+                acc -= amount;
+                len += 1;
+            }
+            let mut idx = start + lo + rng.below(len as u64) as usize;
+            if idx >= n {
+                idx -= n;
+            }
+            if let Some(p) = peers.get(idx) {
+                out.extend_from_slice(p.wire());
+            }
+            lo += len;
         }
     }
 

@@ -7,23 +7,25 @@
 //! periodic pass over one shard at a time, never by scanning on the request path.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Mutex, MutexGuard};
 
 use ferrotracker_proto::{Event, InfoHash};
-use hashbrown::HashTable;
 
 use crate::peers::{
     LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, Upsert, FLAG_COMPLETED, FLAG_FROM_SYNC,
     FLAG_SEEDING,
 };
+use crate::table::{prefetch, slot_bytes, Table};
 use crate::Rng;
 
 /// Number of shards (a power of two). 4096 keeps each shard's table small, so a burst of new
 /// torrents rehashes little at a time, and makes two workers meeting on one lock unlikely.
 pub const SHARDS: usize = 4096;
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+/// Most hashes [`Store::prefetch`] takes at once (a receive batch).
+pub const PREFETCH_BATCH: usize = 64;
 
 /// A peer's address: the family decides which list it lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,7 +202,7 @@ impl Torrent {
 
 #[derive(Default)]
 struct Shard {
-    torrents: HashTable<Torrent>,
+    torrents: Table<Torrent>,
     counts: ShardCounts,
 }
 
@@ -212,8 +214,34 @@ struct ShardCounts {
     seeders: u64,
 }
 
-#[repr(align(128))]
-struct Padded(Mutex<Shard>);
+/// A shard on its own cache line pair: the first line holds the lock, the table header, the
+/// counts, and the table's address and size ([`Table::hint`]) as one atomic word that
+/// [`Store::prefetch`] reads without the lock.
+#[repr(C, align(128))]
+#[derive(Default)]
+struct Padded {
+    /// Slot array address (cache-line aligned) | log2 of its slot count; 0 while empty.
+    hint: AtomicUsize,
+    shard: Mutex<Shard>,
+}
+
+impl Padded {
+    #[inline]
+    fn lock(&self) -> MutexGuard<'_, Shard> {
+        // Poisoning can only follow a panic in another worker; the shard data stays consistent
+        // because every mutation completes before any fallible step.
+        self.shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Republishes the table's address after it may have moved (insert, sweep).
+    #[inline]
+    fn publish(&self, table: &Table<Torrent>) {
+        let (base, mask) = table.hint();
+        // The base is 64-byte aligned, so its low 6 bits carry log2(slots) (0 when empty).
+        self.hint
+            .store(base | (mask.count_ones() as usize), Relaxed);
+    }
+}
 
 #[repr(align(128))]
 #[derive(Default)]
@@ -248,9 +276,7 @@ impl Store {
         let peer_timeout = cfg.peer_timeout.max(1);
         let tick_secs = peer_timeout.div_ceil(MAX_TIMEOUT_TICKS).max(1);
         let timeout_ticks = peer_timeout.div_ceil(tick_secs) as u8;
-        let shards = (0..SHARDS)
-            .map(|_| Padded(Mutex::new(Shard::default())))
-            .collect();
+        let shards = (0..SHARDS).map(|_| Padded::default()).collect();
         Store {
             shards,
             live: Live::default(),
@@ -290,7 +316,8 @@ impl Store {
         out6: &mut Vec<u8>,
     ) -> Result<Announced, Refused> {
         let hash = self.hasher.hash_one(a.info_hash);
-        let mut shard = self.lock(&a.info_hash);
+        let p = self.shard_of(&a.info_hash);
+        let mut shard = p.lock();
         let shard = &mut *shard;
         if a.event == Event::Stopped {
             let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == a.info_hash) else {
@@ -310,7 +337,7 @@ impl Store {
             });
         }
 
-        let t = self.find_or_create(&mut shard.torrents, hash, &a.info_hash, now)?;
+        let t = self.find_or_create(p, &mut shard.torrents, hash, &a.info_hash, now)?;
         t.last_active = now;
         let stamp = self.tick(now);
         let mut flags = if a.seeding { FLAG_SEEDING } else { 0 };
@@ -367,7 +394,8 @@ impl Store {
         now: u32,
     ) -> bool {
         let hash = self.hasher.hash_one(info_hash);
-        let mut guard = self.lock(info_hash);
+        let p = self.shard_of(info_hash);
+        let mut guard = p.lock();
         let shard = &mut *guard;
         if stopped {
             let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
@@ -379,7 +407,7 @@ impl Store {
             self.forget(&mut shard.counts, addr, flags);
             return true;
         }
-        let Ok(t) = self.find_or_create(&mut shard.torrents, hash, info_hash, now) else {
+        let Ok(t) = self.find_or_create(p, &mut shard.torrents, hash, info_hash, now) else {
             return false;
         };
         t.last_active = now;
@@ -415,7 +443,7 @@ impl Store {
     /// Counts of one torrent, if it is known.
     pub fn scrape(&self, info_hash: &InfoHash) -> Option<Counts> {
         let hash = self.hasher.hash_one(info_hash);
-        let shard = self.lock(info_hash);
+        let shard = self.shard_of(info_hash).lock();
         shard
             .torrents
             .find(hash, |t| t.hash == *info_hash)
@@ -428,7 +456,7 @@ impl Store {
         let Some(p) = self.shards.get(index) else {
             return Swept::default();
         };
-        let mut shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shard = p.lock();
         let shard = &mut *shard;
         let now_tick = self.tick(now);
         let (timeout_ticks, peer_timeout, torrent_timeout) = (
@@ -438,26 +466,30 @@ impl Store {
         );
         let mut swept = Swept::default();
         let (mut p4, mut p6, mut s) = (0u64, 0u64, 0u64);
-        shard.torrents.retain(|t| {
-            let (r4, s4) = t.v4.expire(now_tick, timeout_ticks);
-            let (r6, s6) = t.v6.expire(now_tick, timeout_ticks);
-            p4 += u64::from(r4);
-            p6 += u64::from(r6);
-            s += u64::from(s4 + s6);
-            let idle = now.saturating_sub(t.last_active);
-            let dead = idle >= torrent_timeout
-                || (t.v4.is_empty()
-                    && t.v6.is_empty()
-                    && t.downloaded == 0
-                    && idle >= peer_timeout);
-            if dead {
-                p4 += t.v4.len() as u64;
-                p6 += t.v6.len() as u64;
-                s += u64::from(t.v4.seeders() + t.v6.seeders());
-                swept.torrents += 1;
-            }
-            !dead
-        });
+        let hasher = &self.hasher;
+        shard.torrents.retain(
+            |t| {
+                let (r4, s4) = t.v4.expire(now_tick, timeout_ticks);
+                let (r6, s6) = t.v6.expire(now_tick, timeout_ticks);
+                p4 += u64::from(r4);
+                p6 += u64::from(r6);
+                s += u64::from(s4 + s6);
+                let idle = now.saturating_sub(t.last_active);
+                let dead = idle >= torrent_timeout
+                    || (t.v4.is_empty()
+                        && t.v6.is_empty()
+                        && t.downloaded == 0
+                        && idle >= peer_timeout);
+                if dead {
+                    p4 += t.v4.len() as u64;
+                    p6 += t.v6.len() as u64;
+                    s += u64::from(t.v4.seeders() + t.v6.seeders());
+                    swept.torrents += 1;
+                }
+                !dead
+            },
+            |t| hasher.hash_one(t.hash),
+        );
         shard.counts.peers4 -= p4;
         shard.counts.peers6 -= p6;
         self.live.peers4.fetch_sub(p4, Relaxed);
@@ -465,12 +497,7 @@ impl Store {
         self.live.torrents.fetch_sub(swept.torrents, Relaxed);
         shard.counts.seeders -= s;
         swept.peers = p4 + p6;
-        if shard.torrents.capacity() > 64 && shard.torrents.len() * 4 < shard.torrents.capacity() {
-            let hasher = &self.hasher;
-            shard
-                .torrents
-                .shrink_to(shard.torrents.len() * 2, |t| hasher.hash_one(t.hash));
-        }
+        p.publish(&shard.torrents);
         swept
     }
 
@@ -489,7 +516,7 @@ impl Store {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for p in self.shards.iter() {
-            let s = p.0.lock().unwrap_or_else(|e| e.into_inner());
+            let s = p.lock();
             t.torrents += s.torrents.len() as u64;
             t.peers4 += s.counts.peers4;
             t.peers6 += s.counts.peers6;
@@ -509,7 +536,7 @@ impl Store {
         let Some(p) = self.shards.get(index) else {
             return;
         };
-        let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = p.lock();
         for t in shard.torrents.iter() {
             f(&t.hash, t.counts());
         }
@@ -525,7 +552,7 @@ impl Store {
         let Some(p) = self.shards.get(index) else {
             return;
         };
-        let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = p.lock();
         for t in shard.torrents.iter() {
             f(&t.hash, t.counts(), t.last_active, t.v4.as_slice());
         }
@@ -537,7 +564,7 @@ impl Store {
         let Some(p) = self.shards.get(index) else {
             return;
         };
-        let shard = p.0.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = p.lock();
         for t in shard.torrents.iter() {
             f(&t.hash, t.v4.as_slice(), t.v6.as_slice());
         }
@@ -548,7 +575,8 @@ impl Store {
     /// whether it was added.
     pub fn restore_torrent(&self, info_hash: &InfoHash, last_active: u32, downloaded: u32) -> bool {
         let hash = self.hasher.hash_one(info_hash);
-        let mut shard = self.lock(info_hash);
+        let p = self.shard_of(info_hash);
+        let mut shard = p.lock();
         if shard
             .torrents
             .find(hash, |t| t.hash == *info_hash)
@@ -556,7 +584,7 @@ impl Store {
         {
             return false;
         }
-        match self.find_or_create(&mut shard.torrents, hash, info_hash, last_active) {
+        match self.find_or_create(p, &mut shard.torrents, hash, info_hash, last_active) {
             Ok(t) => {
                 t.downloaded = downloaded;
                 true
@@ -579,7 +607,7 @@ impl Store {
         let hash = self.hasher.hash_one(info_hash);
         let stamp = self.tick(now);
         let flags = flags & (FLAG_SEEDING | FLAG_COMPLETED);
-        let mut guard = self.lock(info_hash);
+        let mut guard = self.shard_of(info_hash).lock();
         let shard = &mut *guard;
         let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
             return false;
@@ -589,19 +617,19 @@ impl Store {
         up.is_some()
     }
 
-    /// The torrent `info_hash` of this shard's table, created (within the torrent and memory
+    /// The torrent `info_hash` of shard `p`'s table, created (within the torrent and memory
     /// limits) if it is new.
     fn find_or_create<'t>(
         &self,
-        table: &'t mut HashTable<Torrent>,
+        p: &Padded,
+        table: &'t mut Table<Torrent>,
         hash: u64,
         info_hash: &InfoHash,
         now: u32,
     ) -> Result<&'t mut Torrent, Refused> {
-        let hasher = &self.hasher;
-        match table.entry(hash, |t| t.hash == *info_hash, |t| hasher.hash_one(t.hash)) {
-            hashbrown::hash_table::Entry::Occupied(o) => Ok(o.into_mut()),
-            hashbrown::hash_table::Entry::Vacant(v) => {
+        let i = match table.position(hash, |t| t.hash == *info_hash) {
+            Some(i) => i,
+            None => {
                 if self.live.torrents.load(Relaxed) >= self.cfg.max_torrents {
                     return Err(Refused::TooManyTorrents);
                 }
@@ -609,9 +637,15 @@ impl Store {
                     return Err(Refused::OutOfMemoryBudget);
                 }
                 self.live.torrents.fetch_add(1, Relaxed);
-                Ok(v.insert(Torrent::new(*info_hash, 0, now)).into_mut())
+                let hasher = &self.hasher;
+                let i = table.insert(hash, Torrent::new(*info_hash, 0, now), |t| {
+                    hasher.hash_one(t.hash)
+                });
+                p.publish(table);
+                i
             }
-        }
+        };
+        Ok(table.at_mut(i))
     }
 
     /// Keeps the counts in step with a removed peer.
@@ -667,8 +701,8 @@ impl Store {
     pub fn heap_bytes(&self) -> usize {
         let mut n = 0;
         for p in self.shards.iter() {
-            let s = p.0.lock().unwrap_or_else(|e| e.into_inner());
-            n += s.torrents.capacity() * (core::mem::size_of::<Torrent>() + 1);
+            let s = p.lock();
+            n += s.torrents.capacity() * slot_bytes::<Torrent>();
             n += s
                 .torrents
                 .iter()
@@ -683,13 +717,38 @@ impl Store {
         (now / self.tick_secs) as u8
     }
 
+    /// The shard of `h`: the top bits of the info_hash.
     #[inline]
-    fn lock(&self, h: &InfoHash) -> MutexGuard<'_, Shard> {
+    fn shard_of(&self, h: &InfoHash) -> &Padded {
         let top = u32::from_be_bytes([h.0[0], h.0[1], h.0[2], h.0[3]]);
-        let idx = (top >> (32 - SHARD_BITS)) as usize;
-        // Poisoning can only follow a panic in another worker; the shard data stays consistent
-        // because every mutation above completes before any fallible step.
-        self.shards[idx].0.lock().unwrap_or_else(|e| e.into_inner())
+        &self.shards[(top >> (32 - SHARD_BITS)) as usize]
+    }
+
+    /// Warms the caches for announces and scrapes of `hashes` about to be served, so that a
+    /// batch's memory misses overlap instead of stalling one request after another. In three
+    /// passes, each touching only what the previous one fetched: the shard lines; the torrent's
+    /// slot, from the table address the shard publishes; under the lock, the torrent's peer
+    /// list. Changes nothing; up to [`PREFETCH_BATCH`] hashes are used.
+    pub fn prefetch(&self, hashes: &[InfoHash]) {
+        let hashes = &hashes[..hashes.len().min(PREFETCH_BATCH)];
+        let mut keys = [0u64; PREFETCH_BATCH];
+        for (h, k) in hashes.iter().zip(keys.iter_mut()) {
+            prefetch(self.shard_of(h) as *const Padded as usize);
+            *k = self.hasher.hash_one(h);
+        }
+        for (h, &k) in hashes.iter().zip(keys.iter()) {
+            let hint = self.shard_of(h).hint.load(Relaxed);
+            if hint != 0 {
+                let (base, mask) = (hint & !63, (1usize << (hint & 63)) - 1);
+                prefetch(base + (k as usize & mask) * slot_bytes::<Torrent>());
+            }
+        }
+        for (h, &k) in hashes.iter().zip(keys.iter()) {
+            let shard = self.shard_of(h).lock();
+            if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
+                t.v4.prefetch(prefetch);
+            }
+        }
     }
 }
 
@@ -1022,8 +1081,52 @@ mod tests {
     }
 
     #[test]
+    fn shard_hint_follows_its_table_and_hot_fields_share_a_line() {
+        let s = Store::new(StoreConfig::default());
+        // Hashes 0..40 all land in shard 0 (the top 12 bits are zero): the table grows.
+        for n in 0..40u32 {
+            run(
+                &s,
+                &ann(hash(n), 1, 1000, false, Event::Started),
+                Want::SameFamily(5),
+                100,
+            );
+            // Prefetching changes nothing, whatever the batch holds.
+            s.prefetch(&[hash(n), hash(n + 1), hash(u32::MAX)]);
+            let p = &s.shards[0];
+            let base = p as *const Padded as usize;
+            let g = p.lock();
+            let (addr, mask) = g.torrents.hint();
+            let hint = p.hint.load(Relaxed);
+            assert_eq!((hint & !63, (1usize << (hint & 63)) - 1), (addr, mask));
+            assert_eq!(g.torrents.len(), n as usize + 1);
+            let end = |f: usize, size: usize| f - base + size;
+            assert!(
+                end(
+                    &g.counts as *const _ as usize,
+                    core::mem::size_of::<ShardCounts>()
+                ) <= 64
+            );
+            assert!(
+                end(
+                    &g.torrents as *const _ as usize,
+                    core::mem::size_of::<Table<Torrent>>()
+                ) <= 64
+            );
+        }
+        assert_eq!(s.totals().peers4, 40);
+        s.sweep_all(100 + 10 * 86_400);
+        assert_eq!(
+            s.shards[0].hint.load(Relaxed),
+            0,
+            "an emptied table is freed"
+        );
+    }
+
+    #[test]
     fn torrent_entry_is_one_cache_line() {
         assert_eq!(core::mem::size_of::<Torrent>(), 64);
+        assert_eq!(slot_bytes::<Torrent>(), 64);
     }
 
     #[test]
