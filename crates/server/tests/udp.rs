@@ -394,3 +394,72 @@ fn udp_peers_expire_after_the_configured_timeout() {
     assert_eq!((gone.leechers, gone.seeders), (1, 0));
     assert_eq!(c.scrape(&[h]), vec![(0, 0, 1)]);
 }
+
+/// A socket busy for whole turns is served without epoll, then registered again once idle: after
+/// a flood, lone requests must still be answered at once (not only when more traffic comes).
+#[test]
+fn lone_requests_are_answered_after_a_flood() {
+    // One worker: the flood and the lone requests meet the same socket.
+    let mut t = Tracker::v4_with_config("tracker.workers 1\n");
+    let server = t.udp4();
+    let mut connect = Vec::new();
+    pudp::encode_connect(&mut connect, 7);
+    let stop = Instant::now() + Duration::from_millis(800);
+    let floods: Vec<_> = (0..2)
+        .map(|_| {
+            let connect = connect.clone();
+            std::thread::spawn(move || {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 64];
+                let (mut sent, mut got) = (0u64, 0u64);
+                while Instant::now() < stop {
+                    for _ in 0..32 {
+                        sent += u64::from(s.send_to(&connect, server).is_ok());
+                    }
+                    while s.recv(&mut buf).is_ok() {
+                        got += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                while s.recv(&mut buf).is_ok() {
+                    got += 1;
+                }
+                (sent, got)
+            })
+        })
+        .collect();
+    let (sent, got) = floods
+        .into_iter()
+        .map(|f| f.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert!(got > 1000 && got <= sent, "sent {sent}, answered {got}");
+
+    // Quiet now: each lone connect is answered within a second, on the first try.
+    std::thread::sleep(Duration::from_millis(300));
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 64];
+    for i in 0..10u32 {
+        let mut pkt = Vec::new();
+        pudp::encode_connect(&mut pkt, 1000 + i);
+        let asked = Instant::now();
+        c.send_to(&pkt, server).unwrap();
+        let n = c
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("lone connect {i} unanswered after the flood: {e}"));
+        assert_eq!((n, &buf[4..8]), (16, &(1000 + i).to_be_bytes()[..]));
+        assert!(asked.elapsed() < Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.stop_with(libc::SIGTERM, Duration::from_secs(10));
+    // How the flood was served (busy spells depend on the machine's speed), for the test log.
+    let log = t.stderr();
+    eprintln!(
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("UDP datagrams"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
