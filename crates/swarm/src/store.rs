@@ -200,10 +200,13 @@ impl Torrent {
     }
 }
 
+/// Laid out so that the counts and the table's header share the shard's first cache line with
+/// the lock, and a table's inline torrent fills the second.
 #[derive(Default)]
+#[repr(C)]
 struct Shard {
-    torrents: Table<Torrent>,
     counts: ShardCounts,
+    torrents: Table<Torrent>,
 }
 
 /// Peer counts of one shard, kept beside its table so stats need no walk.
@@ -737,10 +740,14 @@ impl Store {
             *k = self.hasher.hash_one(h);
         }
         for (h, &k) in hashes.iter().zip(keys.iter()) {
-            let hint = self.shard_of(h).hint.load(Relaxed);
+            let p = self.shard_of(h);
+            let hint = p.hint.load(Relaxed);
             if hint != 0 {
                 let (base, mask) = (hint & !63, (1usize << (hint & 63)) - 1);
                 prefetch(base + (k as usize & mask) * slot_bytes::<Torrent>());
+            } else {
+                // No slot array: a torrent here is inline, in the shard's second line.
+                prefetch(p as *const Padded as usize + 64);
             }
         }
         for (h, &k) in hashes.iter().zip(keys.iter()) {
@@ -1107,12 +1114,10 @@ mod tests {
                     core::mem::size_of::<ShardCounts>()
                 ) <= 64
             );
-            assert!(
-                end(
-                    &g.torrents as *const _ as usize,
-                    core::mem::size_of::<Table<Torrent>>()
-                ) <= 64
-            );
+            // The table's header (slot array pointer and length) ends the first line; its inline
+            // torrent is the second; nothing spills past the pair.
+            assert!(end(&g.torrents as *const _ as usize, 24) <= 64);
+            assert_eq!(core::mem::size_of::<Padded>(), 128);
         }
         assert_eq!(s.totals().peers4, 40);
         s.sweep_all(100 + 10 * 86_400);

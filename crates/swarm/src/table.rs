@@ -7,9 +7,9 @@
 //!   can prefetch a torrent's cache line for a whole batch of requests before serving any of
 //!   them; hashbrown keeps its control bytes and buckets behind a private pointer, and its
 //!   lookup is two dependent cache misses (control group, then bucket) instead of one;
-//! - a shard holding one torrent needs 2 slots (128 bytes), where hashbrown's smallest table
-//!   has 4 buckets plus 20 control bytes: with 4096 shards and few torrents that is most of
-//!   the table memory.
+//! - a shard holding one torrent keeps it inline, in the shard's own second cache line, and
+//!   allocates nothing, where hashbrown's smallest table has 4 buckets plus 20 control bytes:
+//!   with 4096 shards and few torrents that is most of the table memory.
 //!
 //! Torrents are only ever removed by [`Table::retain`] (the sweep), which rebuilds the table
 //! when anything went, so no tombstones or backward shifts are needed.
@@ -18,16 +18,25 @@
 #[repr(align(64))]
 struct Slot<T>(Option<T>);
 
+/// Invariant: either no slot array and at most one entry, in `one`; or a slot array holding
+/// all `len` entries (at least two) and `one` empty.
+#[repr(C)]
 pub(crate) struct Table<T> {
     slots: Box<[Slot<T>]>,
     len: usize,
+    /// The entry of a table that holds exactly one.
+    one: Option<T>,
 }
+
+/// The index [`Table::position`] gives the inline entry.
+const INLINE: usize = usize::MAX;
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
         Table {
             slots: Box::new([]),
             len: 0,
+            one: None,
         }
     }
 }
@@ -56,13 +65,14 @@ impl<T> Table<T> {
         self.len
     }
 
-    /// Slots allocated (each one cache line).
+    /// Slots allocated on the heap (each one cache line); 0 for an inline entry.
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
 
     /// The slot array's address and index mask: where the lookup for `hash` starts is
-    /// `address + (hash & mask) * SLOT_BYTES`. (0, 0) while nothing is allocated.
+    /// `address + (hash & mask) * SLOT_BYTES`. (0, 0) while nothing is allocated (an inline
+    /// entry lives in the table itself).
     pub fn hint(&self) -> (usize, usize) {
         if self.slots.is_empty() {
             (0, 0)
@@ -75,7 +85,7 @@ impl<T> Table<T> {
     #[inline]
     pub fn position(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<usize> {
         if self.slots.is_empty() {
-            return None;
+            return self.one.as_ref().filter(|t| eq(t)).map(|_| INLINE);
         }
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
@@ -91,21 +101,29 @@ impl<T> Table<T> {
 
     #[inline]
     pub fn find(&self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&T> {
-        let i = self.position(hash, eq)?;
-        self.slots[i].0.as_ref()
+        match self.position(hash, eq)? {
+            INLINE => self.one.as_ref(),
+            i => self.slots[i].0.as_ref(),
+        }
     }
 
     #[inline]
     pub fn find_mut(&mut self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&mut T> {
-        let i = self.position(hash, eq)?;
-        self.slots[i].0.as_mut()
+        match self.position(hash, eq)? {
+            INLINE => self.one.as_mut(),
+            i => self.slots[i].0.as_mut(),
+        }
     }
 
     /// The entry at an index that [`Table::position`] or [`Table::insert`] returned (and no
     /// change since).
     #[inline]
     pub fn at_mut(&mut self, i: usize) -> &mut T {
-        match &mut self.slots[i].0 {
+        let entry = match i {
+            INLINE => &mut self.one,
+            i => &mut self.slots[i].0,
+        };
+        match entry {
             Some(t) => t,
             None => unreachable!("position and insert return occupied slots"),
         }
@@ -114,7 +132,16 @@ impl<T> Table<T> {
     /// Inserts `value`, whose key the caller has checked is absent, growing the table first if
     /// it is full (rehashing every entry with `rehash`). Returns its index.
     pub fn insert(&mut self, hash: u64, value: T, rehash: impl Fn(&T) -> u64) -> usize {
-        if self.len >= max_len(self.slots.len()) {
+        if self.slots.is_empty() {
+            let Some(first) = self.one.take() else {
+                self.one = Some(value);
+                self.len = 1;
+                return INLINE;
+            };
+            // A second entry: both move to a slot array.
+            self.slots = empty_slots(cap_for(2));
+            self.place(rehash(&first), first);
+        } else if self.len >= max_len(self.slots.len()) {
             self.rebuild(cap_for(self.len + 1), &rehash);
         }
         self.len += 1;
@@ -134,10 +161,7 @@ impl<T> Table<T> {
 
     /// Moves every entry into a new array of `cap` slots.
     fn rebuild(&mut self, cap: usize, rehash: &impl Fn(&T) -> u64) {
-        let old = std::mem::replace(
-            &mut self.slots,
-            (0..cap).map(|_| Slot(None)).collect::<Box<[_]>>(),
-        );
+        let old = std::mem::replace(&mut self.slots, empty_slots(cap));
         for slot in old.into_vec() {
             if let Some(t) = slot.0 {
                 let h = rehash(&t);
@@ -155,6 +179,10 @@ impl<T> Table<T> {
         rehash: impl Fn(&T) -> u64,
     ) -> usize {
         let mut removed = 0;
+        if self.one.as_mut().is_some_and(|t| !keep(t)) {
+            self.one = None;
+            removed += 1;
+        }
         for slot in self.slots.iter_mut() {
             if let Some(t) = slot.0.as_mut() {
                 if !keep(t) {
@@ -165,9 +193,11 @@ impl<T> Table<T> {
         }
         if removed > 0 {
             self.len -= removed;
-            if self.len == 0 {
-                self.slots = Box::new([]);
-            } else {
+            if self.len <= 1 && !self.slots.is_empty() {
+                // Back to inline (or to nothing).
+                let slots = std::mem::take(&mut self.slots);
+                self.one = slots.into_vec().into_iter().find_map(|s| s.0);
+            } else if !self.slots.is_empty() {
                 self.rebuild(cap_for(self.len), &rehash);
             }
         }
@@ -175,8 +205,14 @@ impl<T> Table<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().filter_map(|s| s.0.as_ref())
+        self.one
+            .iter()
+            .chain(self.slots.iter().filter_map(|s| s.0.as_ref()))
     }
+}
+
+fn empty_slots<T>(cap: usize) -> Box<[Slot<T>]> {
+    (0..cap).map(|_| Slot(None)).collect()
 }
 
 /// Bytes of one slot holding a `T` (a cache line for the store's torrents).
@@ -216,7 +252,7 @@ mod tests {
             assert!(t.position(h(k), |&v| v == k).is_none());
             let i = t.insert(h(k), k, |&v| h(v));
             assert_eq!(*t.at_mut(i), k);
-            assert!(t.len() <= max_len(t.capacity()));
+            assert!(t.len() <= max_len(t.capacity()) || (t.len(), t.capacity()) == (1, 0));
         }
         assert_eq!(t.len(), 1000);
         // Present keys are found again, not inserted twice.
@@ -242,19 +278,37 @@ mod tests {
     }
 
     #[test]
-    fn small_tables_keep_a_free_slot() {
+    fn small_tables_keep_a_free_slot_and_one_entry_inline() {
         assert_eq!(
             (cap_for(0), cap_for(1), cap_for(2), cap_for(3), cap_for(4)),
             (2, 2, 4, 4, 8)
         );
         let mut t: Table<u64> = Table::default();
-        t.insert(7, 1, |_| 7);
-        assert_eq!(t.capacity(), 2);
-        // A missing key probing a table with one entry ends on the free slot.
+        assert_eq!(t.insert(7, 1, |_| 7), INLINE);
+        assert_eq!(
+            (t.len(), t.capacity(), t.hint()),
+            (1, 0, (0, 0)),
+            "one entry allocates nothing"
+        );
+        assert_eq!(t.find(7, |&v| v == 1), Some(&1));
         assert!(t.find(7, |&v| v == 2).is_none());
+        t.insert(7, 2, |_| 7);
+        assert_eq!((t.len(), t.capacity()), (2, 4));
+        let mut both: Vec<u64> = t.iter().copied().collect();
+        both.sort_unstable();
+        assert_eq!(both, vec![1, 2]);
+        t.insert(7, 3, |_| 7);
+        // A missing key probing a full run ends on the free slot.
+        assert!(t.find(7, |&v| v == 4).is_none());
         let (base, mask) = t.hint();
-        assert_eq!(mask, 1);
+        assert_eq!(mask, 3);
         assert_eq!(base % 64, 0, "slots start on a cache line");
+        // Swept down to one entry: back inline, the array freed.
+        assert_eq!(t.retain(|v| *v == 2, |_| 7), 2);
+        assert_eq!((t.len(), t.capacity(), t.hint()), (1, 0, (0, 0)));
+        assert_eq!(t.find_mut(7, |&v| v == 2), Some(&mut 2));
+        assert_eq!(t.retain(|_| false, |_| 7), 1);
+        assert_eq!((t.len(), t.iter().count()), (0, 0));
         assert_eq!(slot_bytes::<u64>(), 64);
     }
 }
