@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use ferrotracker_proto::sync::{self, Builder, Entry, Family, Key, SyncError};
 use ferrotracker_proto::{Event, InfoHash};
+use ferrotracker_swarm::SyncedPeer;
 
 use crate::nets::Nets;
 use crate::tracker::{peer_addr, Tracker};
@@ -268,15 +269,15 @@ impl LiveSync {
             if !e.stopped() && !access.allows(&e.info_hash) {
                 continue;
             }
-            tracker.store.apply_sync(
-                &e.info_hash,
-                peer_addr(e.ip),
-                e.port,
-                e.seeding(),
-                e.completed(),
-                e.stopped(),
-                now,
-            );
+            let peer = SyncedPeer {
+                info_hash: e.info_hash,
+                addr: peer_addr(e.ip),
+                port: e.port,
+                seeding: e.seeding(),
+                completed: e.completed(),
+                stopped: e.stopped(),
+            };
+            tracker.store.apply_sync(&peer, now);
             applied += 1;
         }
         Ok(applied)

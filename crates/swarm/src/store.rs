@@ -34,6 +34,17 @@ pub enum PeerAddr {
     V6([u8; 16]),
 }
 
+/// A peer learned from another cluster node (live sync), for [`Store::apply_sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncedPeer {
+    pub info_hash: InfoHash,
+    pub addr: PeerAddr,
+    pub port: u16,
+    pub seeding: bool,
+    pub completed: bool,
+    pub stopped: bool,
+}
+
 /// One announce, already parsed and validated by the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct Announce {
@@ -386,16 +397,15 @@ impl Store {
     /// otherwise it is added or refreshed, marked FROM_SYNC, with no reply. A synced completion
     /// counts a download here too, as in opentracker. New torrents and peers respect the
     /// limits. Returns whether the store changed.
-    pub fn apply_sync(
-        &self,
-        info_hash: &InfoHash,
-        addr: PeerAddr,
-        port: u16,
-        seeding: bool,
-        completed: bool,
-        stopped: bool,
-        now: u32,
-    ) -> bool {
+    pub fn apply_sync(&self, peer: &SyncedPeer, now: u32) -> bool {
+        let SyncedPeer {
+            ref info_hash,
+            addr,
+            port,
+            seeding,
+            completed,
+            stopped,
+        } = *peer;
         let hash = self.hasher.hash_one(info_hash);
         let p = self.shard_of(info_hash);
         let mut guard = p.lock();
@@ -1061,8 +1071,28 @@ mod tests {
     fn synced_peers_are_stored_without_reply_and_stop_removes_them() {
         let s = Store::new(StoreConfig::default());
         let h = hash(5);
-        assert!(s.apply_sync(&h, PeerAddr::V4([1, 2, 3, 4]), 80, true, true, false, 10));
-        assert!(s.apply_sync(&h, PeerAddr::V6([7; 16]), 81, false, false, false, 10));
+        assert!(s.apply_sync(
+            &SyncedPeer {
+                info_hash: h,
+                addr: PeerAddr::V4([1, 2, 3, 4]),
+                port: 80,
+                seeding: true,
+                completed: true,
+                stopped: false
+            },
+            10
+        ));
+        assert!(s.apply_sync(
+            &SyncedPeer {
+                info_hash: h,
+                addr: PeerAddr::V6([7; 16]),
+                port: 81,
+                seeding: false,
+                completed: false,
+                stopped: false
+            },
+            10
+        ));
         assert_eq!(
             s.scrape(&h),
             Some(Counts {
@@ -1077,9 +1107,29 @@ mod tests {
             |_, p4, _| flags = p4[0].flags(),
         );
         assert_eq!(flags & FLAG_FROM_SYNC, FLAG_FROM_SYNC);
-        assert!(s.apply_sync(&h, PeerAddr::V4([1, 2, 3, 4]), 80, false, false, true, 11));
+        assert!(s.apply_sync(
+            &SyncedPeer {
+                info_hash: h,
+                addr: PeerAddr::V4([1, 2, 3, 4]),
+                port: 80,
+                seeding: false,
+                completed: false,
+                stopped: true
+            },
+            11
+        ));
         assert!(
-            !s.apply_sync(&h, PeerAddr::V4([1, 2, 3, 4]), 80, false, false, true, 11),
+            !s.apply_sync(
+                &SyncedPeer {
+                    info_hash: h,
+                    addr: PeerAddr::V4([1, 2, 3, 4]),
+                    port: 80,
+                    seeding: false,
+                    completed: false,
+                    stopped: true
+                },
+                11
+            ),
             "already gone"
         );
         assert_eq!(s.scrape(&h).map(|c| (c.seeders, c.leechers)), Some((0, 1)));
