@@ -7,6 +7,7 @@ TOOLS="${FT_BENCH_TOOLS:-$HOME/.cache/ferrotracker-bench}"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 FT_BIN="${FT_BIN:-$TARGET/release/ferrotracker}"
 LOADGEN="${FT_LOADGEN:-$TARGET/release/ferrotracker-loadgen}"
+NULL_UDP="${FT_NULL_UDP:-$TARGET/release/ferrotracker-null-udp}"
 OPENTRACKER="${FT_OPENTRACKER:-$(command -v opentracker || echo /usr/bin/opentracker)}"
 AQUATIC_UDP="$TOOLS/bin/aquatic_udp"
 AQUATIC_HTTP="$TOOLS/bin/aquatic_http"
@@ -47,6 +48,7 @@ build_ferrotracker() {
 have_tracker() { # name
     case "$1" in
         ferrotracker) [ -x "$FT_BIN" ] ;;
+        null) [ -x "$NULL_UDP" ] ;;
         opentracker) [ -x "$OPENTRACKER" ] ;;
         aquatic_udp) [ -x "$AQUATIC_UDP" ] ;;
         aquatic_http) [ -x "$AQUATIC_HTTP" ] ;;
@@ -152,7 +154,7 @@ whitelist_file() { # kind count [seed]  (kind: loadgen | aquatic-udp)
 }
 
 # start_tracker NAME FAMILY [CPULIST] [WORKERS] [WHITELIST_FILES...]
-#   NAME: ferrotracker | opentracker | aquatic_udp
+#   NAME: ferrotracker | opentracker | aquatic_udp | null (the do-nothing UDP responder, a floor)
 #   FAMILY: 4 (127.0.0.1) or 6 ([::1]); CPULIST: taskset list, "" for none;
 #   WORKERS: ferrotracker tracker.workers / aquatic socket_workers (0 = default).
 #   WHITELIST_FILES (opentracker): concatenated into its whitelist.
@@ -185,6 +187,20 @@ start_tracker() {
             [ -n "$a" ] || { cat "$dir/stderr" >&2; die "ferrotracker did not start"; }
             TRACKER_UDP="$a"
             TRACKER_HTTP="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/stderr" | sed -n 's/.*listening on tcp \([^ ]*\).*/\1/p' | head -1)"
+            ;;
+        null)
+            "${pin[@]}" "$NULL_UDP" "$host:0" 2> "$dir/stderr" &
+            TRACKER_PID=$!
+            BENCH_PIDS+=("$TRACKER_PID")
+            local a=""
+            for _ in $(seq 100); do
+                a="$(sed -n 's/^listening on udp \([^ ]*\).*/\1/p' "$dir/stderr" | head -1)"
+                [ -n "$a" ] && break
+                kill -0 "$TRACKER_PID" 2>/dev/null || break
+                sleep 0.1
+            done
+            [ -n "$a" ] || { cat "$dir/stderr" >&2; die "ferrotracker-null-udp did not start"; }
+            TRACKER_UDP="$a"
             ;;
         opentracker)
             [ "$fam" = 6 ] && die "Debian's opentracker is IPv4-only"

@@ -13,7 +13,8 @@
 # usage: bench/udp.sh [--rounds N] [--duration SECS] [--trackers LIST] [--workers N]
 #                     [--tracker-cpus LIST] [--tester-cpus LIST] [--ipv6]
 #   --rounds 5, --duration 15 (a multiple of 5, >= 10), --trackers: those installed of
-#   ferrotracker,aquatic_udp,opentracker; --workers 1 (tracker.workers / socket_workers;
+#   ferrotracker,aquatic_udp,opentracker (`null` adds ferrotracker-null-udp, a do-nothing responder
+#   on ferrotracker's batched sockets: the kernel's floor); --workers 1 (tracker.workers / socket_workers;
 #   opentracker always has one event thread); --tracker-cpus 0, --tester-cpus 1 (taskset lists).
 #   --ipv6 loads [::1] (opentracker is skipped: Debian's build is IPv4-only).
 set -euo pipefail

@@ -202,9 +202,11 @@ pub fn dechunk(mut framed: &[u8]) -> Option<Vec<u8>> {
     loop {
         let eol = framed.windows(2).position(|w| w == b"\r\n")?;
         let size = usize::from_str_radix(std::str::from_utf8(framed.get(..eol)?).ok()?, 16).ok()?;
-        let data = framed.get(eol + 2..eol + 2 + size)?;
+        // A size near usize::MAX must not overflow: such a chunk is simply not there.
+        let end = (eol + 2).checked_add(size)?;
+        let data = framed.get(eol + 2..end)?;
         body.extend_from_slice(data);
-        let rest = framed.get(eol + 2 + size..)?;
+        let rest = framed.get(end..)?;
         framed = rest.strip_prefix(b"\r\n")?;
         if size == 0 {
             return framed.is_empty().then_some(body);
@@ -489,5 +491,6 @@ mod tests {
         assert_eq!(dechunk(b"3\r\nabc\r\n0\r\n\r\n"), Some(b"abc".to_vec()));
         assert_eq!(dechunk(b"3\r\nabc\r\n"), None);
         assert_eq!(dechunk(b"4\r\nabc\r\n0\r\n\r\n"), None);
+        assert_eq!(dechunk(b"ffffffffffffffff\r\nabc\r\n0\r\n\r\n"), None);
     }
 }
