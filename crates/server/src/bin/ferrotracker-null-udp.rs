@@ -21,7 +21,9 @@ use mio::{Events, Interest, Poll, Token};
 use udp_batch::Batch;
 
 fn main() -> std::io::Result<()> {
-    let arg = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let addr: SocketAddr = match arg.parse() {
         Ok(a) => a,
         Err(e) => {
