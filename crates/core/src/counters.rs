@@ -5,6 +5,10 @@ use crate::livesync::SyncCounters;
 
 /// Buckets of the numwant histogram (`/stats?mode=numwants`): 0..=200, larger values land in 200.
 pub const NUMWANT_BUCKETS: usize = 201;
+/// Buckets of the re-announce histogram (`/stats?mode=renew`): a known peer's age in whole
+/// minutes when it announced again, 0..=44 as opentracker's 45-minute peer timeout; older
+/// (with a longer `tracker.peer_timeout`) lands in 44.
+pub const RENEW_BUCKETS: usize = 45;
 
 /// What a worker has seen. Plain integers: only the owning worker writes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub struct Counters {
     /// Announces by the number of peers asked for (HTTP and UDP; a missing or negative numwant
     /// counts as the configured default).
     pub numwants: [u64; NUMWANT_BUCKETS],
+    /// Re-announces of stored peers by the peer's age in minutes.
+    pub renewed: [u64; RENEW_BUCKETS],
     /// Live sync (the sync thread's own slot, and workers' hand-off drops).
     pub sync: SyncCounters,
 }
@@ -91,6 +97,7 @@ impl Default for Counters {
             udp_rate_limited: 0,
             http_rate_limited: 0,
             numwants: [0; NUMWANT_BUCKETS],
+            renewed: [0; RENEW_BUCKETS],
             sync: SyncCounters::default(),
         }
     }
@@ -130,6 +137,9 @@ impl Counters {
         for (a, b) in self.numwants.iter_mut().zip(o.numwants.iter()) {
             *a += b;
         }
+        for (a, b) in self.renewed.iter_mut().zip(o.renewed.iter()) {
+            *a += b;
+        }
         self.sync.add(&o.sync);
     }
 
@@ -138,6 +148,15 @@ impl Counters {
     pub fn numwant(&mut self, n: usize) {
         let i = n.min(NUMWANT_BUCKETS - 1);
         if let Some(b) = self.numwants.get_mut(i) {
+            *b += 1;
+        }
+    }
+
+    /// Counts one re-announce of a peer last seen `age_secs` seconds ago.
+    #[inline]
+    pub fn renew(&mut self, age_secs: u32) {
+        let i = ((age_secs / 60) as usize).min(RENEW_BUCKETS - 1);
+        if let Some(b) = self.renewed.get_mut(i) {
             *b += 1;
         }
     }

@@ -243,9 +243,8 @@ pub fn render(mode: Mode, s: &Snapshot, store: &Store, out: &mut String) -> Resu
             }
         }
         Mode::Renew => {
-            // Not collected: the store does not report a refreshed peer's previous age.
-            for i in 0..45 {
-                let _ = writeln!(out, "{i:02} 0");
+            for (i, n) in c.renewed.iter().enumerate() {
+                let _ = writeln!(out, "{i:02} {n}");
             }
         }
         Mode::Version => {
@@ -548,8 +547,8 @@ fn everything(s: &Snapshot, out: &mut String) {
         c.sync.peers_received
     );
     out.push_str("  <debug>\n    <renew>\n");
-    for i in 0..45 {
-        let _ = writeln!(out, "      <count interval=\"{i:02}\">0</count>");
+    for (i, n) in c.renewed.iter().enumerate() {
+        let _ = writeln!(out, "      <count interval=\"{i:02}\">{n}</count>");
     }
     out.push_str("    </renew>\n    <http_error>\n");
     let errors = [
@@ -611,6 +610,10 @@ mod tests {
         };
         c.numwants[50] = 9;
         c.numwants[200] = 1;
+        c.renew(59);
+        c.renew(60 * 3 + 1);
+        c.renew(60 * 3 + 59);
+        c.renew(86_400);
         Snapshot {
             counters: c,
             totals: Totals {
@@ -704,7 +707,7 @@ mod tests {
     fn renew_numwants_version() {
         let r = page("mode=renew");
         assert_eq!(r.lines().count(), 45);
-        assert!(r.starts_with("00 0\n01 0\n") && r.ends_with("44 0\n"));
+        assert!(r.starts_with("00 1\n01 0\n02 0\n03 2\n04 0\n") && r.ends_with("43 0\n44 1\n"));
         let n = page("mode=numwants");
         assert_eq!(n.lines().count(), 201);
         assert!(n.starts_with("000 => 0\n"));
@@ -721,8 +724,9 @@ mod tests {
         ));
         assert!(x.contains("\n  </version>\n  <uptime>7200</uptime>\n  <torrents>\n    <count_mutex>3</count_mutex>\n    <count_iterator>3</count_iterator>\n  </torrents>\n  <peers>\n    <count>12</count>\n  </peers>\n  <seeds>\n    <count>4</count>\n  </seeds>\n  <completed>\n    <count>14</count>\n  </completed>\n"));
         assert!(x.contains("    <tcp>\n      <accept>7200</accept>\n      <announce>3600</announce>\n      <scrape>10</scrape>\n    </tcp>\n    <udp>\n      <overall>36000</overall>\n      <connect>100</connect>\n      <announce>200</announce>\n      <scrape>20</scrape>\n      <missmatch>3</missmatch>\n    </udp>\n"));
-        assert!(x.contains("      <count interval=\"00\">0</count>\n"));
-        assert!(x.contains("      <count interval=\"44\">0</count>\n    </renew>\n"));
+        assert!(x.contains("      <count interval=\"00\">1</count>\n"));
+        assert!(x.contains("      <count interval=\"03\">2</count>\n"));
+        assert!(x.contains("      <count interval=\"44\">1</count>\n    </renew>\n"));
         assert!(x.contains("      <count code=\"302 Redirect\">1</count>\n      <count code=\"400 Parse Error\">2</count>\n      <count code=\"400 Invalid Parameter\">3</count>\n      <count code=\"400 Invalid Parameter (compact=0)\">0</count>\n      <count code=\"400 Not Modest\">0</count>\n      <count code=\"402 Payment Required\">0</count>\n      <count code=\"403 Access Denied\">4</count>\n      <count code=\"404 Not found\">6</count>\n      <count code=\"500 Internal Server Error\">7</count>\n      <count code=\"429 Too Many Requests\">0</count>\n      <count code=\"503 Service Unavailable\">0</count>\n    </http_error>\n"));
         assert!(x.ends_with(
             "    <mutex_stall>\n      <count>0</count>\n    </mutex_stall>\n  </debug>\n</stats>"

@@ -673,6 +673,9 @@ impl Tracker {
         {
             Ok(done) => {
                 w.counters.peers_not_stored += u64::from(!done.stored && a.event != Event::Stopped);
+                if let Some(age) = done.renewed_after {
+                    w.counters.renew(age);
+                }
                 if done.sync && self.settings.livesync {
                     w.sync_out.push(livesync::entry_for(
                         a.info_hash,

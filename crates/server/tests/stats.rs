@@ -46,7 +46,16 @@ fn modes_over_http() {
     assert!(page("?mode=scrp").ends_with("scrape/s (tcp and udp)"));
     assert!(page("?mode=completed").starts_with("1\n0\n"));
     assert!(page("?mode=syncs").starts_with("0\n0\n"));
-    assert_eq!(page("?mode=renew").lines().count(), 45);
+    // The same peer again, at once: one re-announce at age 0 minutes.
+    assert_eq!(
+        page("?mode=renew"),
+        (0..45).map(|i| format!("{i:02} 0\n")).collect::<String>()
+    );
+    assert_eq!(announce(t.http, 1, 7000, 5, "&numwant=0"), 200);
+    let renew = page("?mode=renew");
+    assert_eq!(renew.lines().count(), 45);
+    assert!(renew.starts_with("00 1\n01 0\n"), "{renew}");
+    assert_eq!(renew.matches(" 0\n").count(), 44);
     assert!(page("?mode=version").starts_with("ferrotracker "));
     let nw = page("?mode=numwants");
     assert_eq!(nw.lines().count(), 201);

@@ -113,6 +113,9 @@ pub struct Announced {
     /// Whether live sync should tell the other nodes (opentracker's rule: a new peer, a
     /// completion, a re-announce after 10 minutes, every stop).
     pub sync: bool,
+    /// For a peer that was already stored: seconds since its previous announce, to the
+    /// store's tick (`/stats?mode=renew`). `None` for a new peer, a stop, or a refusal.
+    pub renewed_after: Option<u32>,
 }
 
 /// Estimated heap per torrent (64-byte entry in a hash table kept 50-90% full, plus control
@@ -339,6 +342,7 @@ impl Store {
                     counts: Counts::default(),
                     stored: false,
                     sync: true,
+                    renewed_after: None,
                 });
             };
             if let Some(flags) = t.remove(a.addr, a.port) {
@@ -348,6 +352,7 @@ impl Store {
                 counts: t.counts(),
                 stored: false,
                 sync: true,
+                renewed_after: None,
             });
         }
 
@@ -362,7 +367,11 @@ impl Store {
         // Known peers are always refreshed; new ones only within the limits.
         let up = t.upsert(a.addr, a.port, flags, stamp, self.room());
         let mut sync = false;
+        let mut renewed_after = None;
         if let Some(up) = up {
+            if !up.was_new {
+                renewed_after = Some(u32::from(stamp.wrapping_sub(up.old_stamp)) * self.tick_secs);
+            }
             let completed_now =
                 up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0;
             if completed_now {
@@ -390,6 +399,7 @@ impl Store {
             counts: t.counts(),
             stored: up.is_some(),
             sync,
+            renewed_after,
         })
     }
 
@@ -900,6 +910,31 @@ mod tests {
             (t.torrents, t.peers4, t.seeders, t.downloaded),
             (1, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn a_known_peer_reports_its_age() {
+        let s = Store::new(StoreConfig::default());
+        let tick = s.tick_secs;
+        let h = hash(3);
+        let mut go = |event, now| {
+            let (mut o4, mut o6) = (Vec::new(), Vec::new());
+            s.announce(
+                &ann(h, 1, 6881, false, event),
+                Want::Both(0),
+                now,
+                &mut Rng::new(1),
+                &mut o4,
+                &mut o6,
+            )
+            .expect("within limits")
+            .renewed_after
+        };
+        assert_eq!(go(Event::Started, 10 * tick), None, "a new peer");
+        assert_eq!(go(Event::None, 10 * tick + 1), Some(0));
+        assert_eq!(go(Event::None, 25 * tick), Some(15 * tick));
+        assert_eq!(go(Event::Stopped, 26 * tick), None, "a stop");
+        assert_eq!(go(Event::None, 27 * tick), None, "new again");
     }
 
     #[test]
