@@ -533,6 +533,7 @@ mod tests {
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         let alphabet: Vec<u8> = (0..=255).collect();
         for _ in 0..20_000 {
+            #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than Rust 1.80
             let d = if xorshift(&mut s) % 2 == 0 {
                 mutate(&mut s, &base, &[0, 1, 2, 0xff, 0x80])
             } else {

@@ -70,7 +70,10 @@ fn sighup_does_not_stop_the_tracker() {
 #[test]
 fn unsupported_config_keys_exit_nonzero_naming_file_line_and_key() {
     // The opentracker features not delivered yet (the list shrinks as they land).
-    for (key, value) in [("access.fifo_add", "/tmp/fifo")] {
+    for (key, value) in [
+        ("access.fifo_add", "/tmp/fifo"),
+        ("access.fifo_delete", "/tmp/fifo"),
+    ] {
         let dir = TempDir::new("unsupported");
         let path = dir.write(
             "tracker.conf",

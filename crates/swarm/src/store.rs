@@ -917,7 +917,7 @@ mod tests {
         let s = Store::new(StoreConfig::default());
         let tick = s.tick_secs;
         let h = hash(3);
-        let mut go = |event, now| {
+        let go = |event, now| {
             let (mut o4, mut o6) = (Vec::new(), Vec::new());
             s.announce(
                 &ann(h, 1, 6881, false, event),
