@@ -1,7 +1,8 @@
 //! Client addresses of HTTP announces: `X-Forwarded-For` values (`client_ip::forwarded_client`),
 //! `ip=` values (`client_ip::parse_ip`) and the choice between them (`Rules::choose`).
 //!
-//! The input is `X-Forwarded-For` value, then optionally `\0` and an `ip=` value. Beyond "no
+//! The input is `X-Forwarded-For` value (`\n` separates header lines for `Rules::choose`), then
+//! optionally `\0` and an `ip=` value. Beyond "no
 //! panic": every address that comes out is canonical (never v4-mapped), a forwarded client is
 //! one of the header's entries and is untrusted unless every entry is trusted, and an
 //! untrusted socket's header is never believed.
@@ -11,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ferrotracker_core::client_ip::{self, Rules};
 use ferrotracker_core::nets::{Net, Nets};
+use ferrotracker_proto::http::ForwardedFor;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -44,6 +46,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    let lines: Vec<&[u8]> = xff.split(|&b| b == b'\n').collect();
+    let forwarded = ForwardedFor::from_lines(&lines);
     let proxy = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
     let outsider = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 9).to_ipv6_mapped());
     for allow_ip_param in [false, true] {
@@ -52,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
             allow_ip_param,
         };
         for socket in [proxy, outsider] {
-            match rules.choose(socket, Some(xff), ip_param) {
+            match rules.choose(socket, &forwarded, ip_param) {
                 Ok(ip) => {
                     assert_eq!(ip, ip.to_canonical());
                     if socket == outsider && !(allow_ip_param && ip_param.is_some()) {

@@ -20,6 +20,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::nets::Nets;
+use ferrotracker_proto::http::ForwardedFor;
 
 /// The rules an operator configured.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,7 +42,7 @@ impl Rules {
     pub fn choose(
         &self,
         socket: IpAddr,
-        xff: Option<&[u8]>,
+        xff: &ForwardedFor<'_>,
         ip_param: Option<&[u8]>,
     ) -> Result<IpAddr, BadIpParam> {
         if self.allow_ip_param {
@@ -50,20 +51,26 @@ impl Rules {
             }
         }
         let socket = socket.to_canonical();
-        match xff {
-            Some(h) if !self.proxies.is_empty() && self.proxies.contains(socket) => {
-                Ok(forwarded_client(h, &self.proxies).unwrap_or(socket))
-            }
-            _ => Ok(socket),
+        if xff.is_empty() || self.proxies.is_empty() || !self.proxies.contains(socket) {
+            return Ok(socket);
         }
+        Ok(forwarded_client_of(xff.entries_rev(), &self.proxies).unwrap_or(socket))
     }
 }
 
 /// The rightmost address in an `X-Forwarded-For` value that is not in `trusted`; the leftmost if
 /// all are. `None` if the value is empty or the entry where the walk stops is not an address.
 pub fn forwarded_client(header: &[u8], trusted: &Nets) -> Option<IpAddr> {
+    forwarded_client_of(header.rsplit(|&b| b == b','), trusted)
+}
+
+/// [`forwarded_client`] over entries given from the rightmost to the leftmost.
+fn forwarded_client_of<'a>(
+    entries_rev: impl Iterator<Item = &'a [u8]>,
+    trusted: &Nets,
+) -> Option<IpAddr> {
     let mut last = None;
-    for entry in header.rsplit(|&b| b == b',') {
+    for entry in entries_rev {
         let ip = parse_forwarded(entry)?;
         if !trusted.contains(ip) {
             return Some(ip);
@@ -166,7 +173,7 @@ mod tests {
     #[test]
     fn forwarded_for_only_from_proxies() {
         let r = rules(&["127.0.0.2"], false);
-        let xff = Some(&b"6.6.6.6"[..]);
+        let xff = &ForwardedFor::from_lines(&[b"6.6.6.6"]);
         assert_eq!(r.choose(ip("127.0.0.2"), xff, None), Ok(ip("6.6.6.6")));
         // The same header from anyone else is a spoofing attempt.
         assert_eq!(r.choose(ip("127.0.0.1"), xff, None), Ok(ip("127.0.0.1")));
@@ -180,9 +187,12 @@ mod tests {
             Ok(ip("127.0.0.1"))
         );
         // No header, or an unusable one: the proxy's own address.
-        assert_eq!(r.choose(ip("127.0.0.2"), None, None), Ok(ip("127.0.0.2")));
         assert_eq!(
-            r.choose(ip("127.0.0.2"), Some(b"nope"), None),
+            r.choose(ip("127.0.0.2"), &ForwardedFor::default(), None),
+            Ok(ip("127.0.0.2"))
+        );
+        assert_eq!(
+            r.choose(ip("127.0.0.2"), &ForwardedFor::from_lines(&[b"nope"]), None),
             Ok(ip("127.0.0.2"))
         );
         // No proxies configured: never read.
@@ -191,36 +201,94 @@ mod tests {
     }
 
     #[test]
+    fn several_lines_are_one_list() {
+        let r = rules(&["127.0.0.2", "10.0.0.0/8"], false);
+        let p = ip("127.0.0.2");
+        let lines = |l: &[&'static [u8]]| ForwardedFor::from_lines(l);
+        // A proxy that adds its own line: the client's forged line comes first.
+        assert_eq!(
+            r.choose(p, &lines(&[b"6.6.6.6", b"9.9.9.9"]), None),
+            Ok(ip("9.9.9.9"))
+        );
+        // Each trusted proxy of a chain adds a line: the walk goes on into earlier lines.
+        assert_eq!(
+            r.choose(
+                p,
+                &lines(&[b"6.6.6.6, 9.9.9.9", b"10.0.0.1", b" 10.0.0.2 "]),
+                None
+            ),
+            Ok(ip("9.9.9.9"))
+        );
+        // All trusted: the leftmost of the kept lines (the last MAX_FORWARDED_LINES).
+        assert_eq!(
+            r.choose(
+                p,
+                &lines(&[
+                    b"6.6.6.6",
+                    b"10.0.0.1",
+                    b"10.0.0.2",
+                    b"10.0.0.3",
+                    b"10.0.0.4"
+                ]),
+                None
+            ),
+            Ok(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
     fn ip_param_only_when_enabled() {
         let off = rules(&["127.0.0.2"], false);
         let on = rules(&["127.0.0.2"], true);
         let s = ip("127.0.0.1");
-        assert_eq!(off.choose(s, None, Some(b"1.2.3.4")), Ok(s));
-        assert_eq!(off.choose(s, None, Some(b"junk")), Ok(s));
-        assert_eq!(on.choose(s, None, Some(b"1.2.3.4")), Ok(ip("1.2.3.4")));
         assert_eq!(
-            on.choose(s, None, Some(b"2001:db8::1")),
-            Ok(ip("2001:db8::1"))
+            off.choose(s, &ForwardedFor::default(), Some(b"1.2.3.4")),
+            Ok(s)
         );
         assert_eq!(
-            on.choose(s, None, Some(b"[2001:db8::1]")),
-            Ok(ip("2001:db8::1"))
+            off.choose(s, &ForwardedFor::default(), Some(b"junk")),
+            Ok(s)
         );
         assert_eq!(
-            on.choose(s, None, Some(b"::ffff:1.2.3.4")),
+            on.choose(s, &ForwardedFor::default(), Some(b"1.2.3.4")),
             Ok(ip("1.2.3.4"))
         );
-        assert_eq!(on.choose(s, None, Some(b"example.org")), Err(BadIpParam));
-        assert_eq!(on.choose(s, None, Some(b"1.2.3.4:80")), Err(BadIpParam));
+        assert_eq!(
+            on.choose(s, &ForwardedFor::default(), Some(b"2001:db8::1")),
+            Ok(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            on.choose(s, &ForwardedFor::default(), Some(b"[2001:db8::1]")),
+            Ok(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            on.choose(s, &ForwardedFor::default(), Some(b"::ffff:1.2.3.4")),
+            Ok(ip("1.2.3.4"))
+        );
+        assert_eq!(
+            on.choose(s, &ForwardedFor::default(), Some(b"example.org")),
+            Err(BadIpParam)
+        );
+        assert_eq!(
+            on.choose(s, &ForwardedFor::default(), Some(b"1.2.3.4:80")),
+            Err(BadIpParam)
+        );
         // ip= wins over a proxy's header, as in opentracker; without it the header counts.
         let p = ip("127.0.0.2");
         assert_eq!(
-            on.choose(p, Some(b"6.6.6.6"), Some(b"1.2.3.4")),
+            on.choose(
+                p,
+                &ForwardedFor::from_lines(&[b"6.6.6.6"]),
+                Some(b"1.2.3.4")
+            ),
             Ok(ip("1.2.3.4"))
         );
-        assert_eq!(on.choose(p, Some(b"6.6.6.6"), None), Ok(ip("6.6.6.6")));
         assert_eq!(
-            on.choose(ip("::ffff:10.0.0.1"), None, None),
+            on.choose(p, &ForwardedFor::from_lines(&[b"6.6.6.6"]), None),
+            Ok(ip("6.6.6.6"))
+        );
+        assert_eq!(
+            on.choose(ip("::ffff:10.0.0.1"), &ForwardedFor::default(), None),
             Ok(ip("10.0.0.1"))
         );
     }

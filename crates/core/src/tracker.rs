@@ -354,7 +354,7 @@ impl Tracker {
         let client = match self
             .settings
             .client_ip
-            .choose(client, req.x_forwarded_for, ip_param)
+            .choose(client, &req.x_forwarded_for, ip_param)
         {
             Ok(ip) => ip,
             Err(client_ip::BadIpParam) => {

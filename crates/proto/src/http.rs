@@ -33,12 +33,66 @@ pub struct Request<'a> {
     pub keep_alive: bool,
     /// `Accept-Encoding` lists `gzip` (with a non-zero q).
     pub accepts_gzip: bool,
-    /// Raw `X-Forwarded-For` value, trimmed; only trusted for blessed proxies by the caller.
-    pub x_forwarded_for: Option<&'a [u8]>,
+    /// Raw `X-Forwarded-For` lines, trimmed; only trusted for blessed proxies by the caller.
+    pub x_forwarded_for: ForwardedFor<'a>,
     /// Bytes of the head including the blank line.
     pub head_len: usize,
     /// `Content-Length` (0 if absent); the caller skips `head_len + body_len` bytes.
     pub body_len: usize,
+}
+
+/// Lines of `X-Forwarded-For` kept: the last ones, where the addresses a trusted proxy chain
+/// appended are.
+pub const MAX_FORWARDED_LINES: usize = 4;
+
+/// The `X-Forwarded-For` lines of a request, in order. Several lines of one header are one
+/// comma-separated list (RFC 9110 5.3): a proxy may add its own line rather than append to the
+/// client's. Only the last [`MAX_FORWARDED_LINES`] are kept (no allocation per request).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardedFor<'a> {
+    lines: [&'a [u8]; MAX_FORWARDED_LINES],
+    len: usize,
+}
+
+impl<'a> ForwardedFor<'a> {
+    /// The header as these lines would give it (the last [`MAX_FORWARDED_LINES`] kept).
+    pub fn from_lines(lines: &[&'a [u8]]) -> Self {
+        let mut f = ForwardedFor::default();
+        for line in lines {
+            f.push(line);
+        }
+        f
+    }
+
+    /// No `X-Forwarded-For` line at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The kept lines, first to last.
+    pub fn lines(&self) -> &[&'a [u8]] {
+        self.lines.get(..self.len).unwrap_or_default()
+    }
+
+    /// The entries of the whole list from the rightmost (the last proxy's) to the leftmost,
+    /// untrimmed.
+    pub fn entries_rev(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.lines()
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|&b| b == b','))
+    }
+
+    fn push(&mut self, line: &'a [u8]) {
+        if self.len == MAX_FORWARDED_LINES {
+            self.lines.rotate_left(1);
+            self.len -= 1;
+        }
+        if let Some(slot) = self.lines.get_mut(self.len) {
+            *slot = line;
+            self.len += 1;
+        }
+    }
 }
 
 /// Why a request head was refused. The connection should be closed after the error reply.
@@ -140,7 +194,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let http11 = req.version == Some(1);
     let mut keep_alive = http11;
     let mut accepts_gzip = false;
-    let mut x_forwarded_for = None;
+    let mut x_forwarded_for = ForwardedFor::default();
     let mut body_len: Option<usize> = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
@@ -156,7 +210,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         } else if name.eq_ignore_ascii_case(b"accept-encoding") {
             accepts_gzip |= lists_gzip(value);
         } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            x_forwarded_for = Some(value);
+            x_forwarded_for.push(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_content_length(value)?;
             if body_len.is_some_and(|prev| prev != n) {
@@ -429,7 +483,25 @@ mod tests {
             b"GET /a HTTP/1.1\r\nAccept-Encoding: deflate, GZIP;q=0.5\r\nX-Forwarded-For:  9.9.9.9, 8.8.8.8 \r\n\r\n",
         );
         assert!(r.accepts_gzip);
-        assert_eq!(r.x_forwarded_for, Some(&b"9.9.9.9, 8.8.8.8"[..]));
+        assert_eq!(r.x_forwarded_for.lines(), &[&b"9.9.9.9, 8.8.8.8"[..]]);
+        let Ok(Parsed::Complete(r)) = parse_request(
+            b"GET /a HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: x\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n",
+        ) else {
+            panic!("complete")
+        };
+        assert_eq!(
+            r.x_forwarded_for.entries_rev().collect::<Vec<_>>(),
+            [&b" 3.3.3.3"[..], b"2.2.2.2", b"1.1.1.1"]
+        );
+        let many = b"GET / HTTP/1.1\r\nX-Forwarded-For: 1\r\nX-Forwarded-For: 2\r\nX-Forwarded-For: 3\r\nX-Forwarded-For: 4\r\nX-Forwarded-For: 5\r\n\r\n";
+        let Ok(Parsed::Complete(r)) = parse_request(many) else {
+            panic!("complete")
+        };
+        assert_eq!(
+            r.x_forwarded_for.lines(),
+            [&b"2"[..], b"3", b"4", b"5"],
+            "the last lines kept"
+        );
         assert!(!complete(b"GET / HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n").accepts_gzip);
         assert!(!complete(b"GET / HTTP/1.1\r\nAccept-Encoding: xgzip\r\n\r\n").accepts_gzip);
         // Bare LF line endings, as opentracker accepts.

@@ -300,11 +300,19 @@ fn ip_param_is_honoured_only_when_enabled() {
 }
 
 fn announce_with_xff(t: &Tracker, from: [u8; 4], h: &[u8; 20], port: u16, xff: &str) {
+    announce_with_xff_lines(t, from, h, port, &[xff]);
+}
+
+/// One `X-Forwarded-For` header line per entry of `lines`.
+fn announce_with_xff_lines(t: &Tracker, from: [u8; 4], h: &[u8; 20], port: u16, lines: &[&str]) {
     let mut c = Http::connect_from(IpAddr::from(from), t.http4());
     let target = announce_target(h, port, 0, "");
+    let xff: String = lines
+        .iter()
+        .map(|l| format!("X-Forwarded-For: {l}\r\n"))
+        .collect();
     c.send(
-        format!("GET {target} HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {xff}\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\n{xff}Connection: close\r\n\r\n").as_bytes(),
     );
     let r = c.read_response();
     assert_eq!(r.status, 200, "{:?}", r.body_str());
@@ -318,6 +326,14 @@ fn x_forwarded_for_is_believed_only_from_proxies() {
     // Through the proxy: the rightmost address that is not a trusted proxy. The client wrote
     // 6.6.6.6 itself; the proxy chain appended 9.9.9.9 and 10.0.0.1.
     announce_with_xff(&t, [127, 0, 0, 2], &h, 7010, "6.6.6.6, 9.9.9.9, 10.0.0.1");
+    // The same chain written as one line per hop is the same list.
+    announce_with_xff_lines(
+        &t,
+        [127, 0, 0, 2],
+        &h,
+        7013,
+        &["6.6.6.7", "9.9.9.8", "10.0.0.1"],
+    );
     // A spoofing attempt straight from an untrusted address: the header is ignored.
     announce_with_xff(&t, [127, 0, 0, 1], &h, 7011, "8.8.8.8");
     // A proxy without the header: its own address.
@@ -326,11 +342,12 @@ fn x_forwarded_for_is_believed_only_from_proxies() {
 
     let peers = peers_of(&t, &h);
     assert!(peers.contains(&v4([9, 9, 9, 9], 7010)), "{peers:?}");
+    assert!(peers.contains(&v4([9, 9, 9, 8], 7013)), "{peers:?}");
     assert!(peers.contains(&v4([127, 0, 0, 1], 7011)), "{peers:?}");
     assert!(peers.contains(&v4([127, 0, 0, 2], 7012)), "{peers:?}");
     for p in &peers {
         assert!(
-            ![[6, 6, 6, 6], [8, 8, 8, 8], [10, 0, 0, 1]].contains(&p.ip().octets()),
+            ![[6, 6, 6, 6], [6, 6, 6, 7], [8, 8, 8, 8], [10, 0, 0, 1]].contains(&p.ip().octets()),
             "forged or proxy address recorded: {peers:?}"
         );
     }
