@@ -153,6 +153,26 @@ whitelist_file() { # kind count [seed]  (kind: loadgen | aquatic-udp)
     echo "$f"
 }
 
+# The address of the first "listening on PROTO ADDR" line of a log (colour codes stripped), or "".
+listening_addr() { # proto logfile
+    sed 's/\x1b\[[0-9;]*m//g' "$2" | sed -n "s/.*listening on $1 \\([^ ]*\\).*/\\1/p" | head -1
+}
+
+# Waits up to 10 s for $TRACKER_PID to log its UDP address and sets TRACKER_UDP to it; dies
+# with the log if the process exits or never says. (Sets rather than prints, so `die` ends the
+# script, not a subshell.)
+wait_listening() { # logfile name
+    local a=""
+    for _ in $(seq 100); do
+        a="$(listening_addr udp "$1")"
+        [ -n "$a" ] && break
+        kill -0 "$TRACKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$a" ] || { cat "$1" >&2; die "$2 did not start"; }
+    TRACKER_UDP="$a"
+}
+
 # start_tracker NAME FAMILY [CPULIST] [WORKERS] [WHITELIST_FILES...]
 #   NAME: ferrotracker | opentracker | aquatic_udp | null (the do-nothing UDP responder, a floor)
 #   FAMILY: 4 (127.0.0.1) or 6 ([::1]); CPULIST: taskset list, "" for none;
@@ -177,30 +197,14 @@ start_tracker() {
             "${pin[@]}" "$FT_BIN" -f "$dir/ferrotracker.conf" -i "$ip" -p 0 -P 0 2> "$dir/stderr" &
             TRACKER_PID=$!
             BENCH_PIDS+=("$TRACKER_PID")
-            local a=""
-            for _ in $(seq 100); do
-                a="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/stderr" | sed -n 's/.*listening on udp \([^ ]*\).*/\1/p' | head -1)"
-                [ -n "$a" ] && break
-                kill -0 "$TRACKER_PID" 2>/dev/null || break
-                sleep 0.1
-            done
-            [ -n "$a" ] || { cat "$dir/stderr" >&2; die "ferrotracker did not start"; }
-            TRACKER_UDP="$a"
-            TRACKER_HTTP="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/stderr" | sed -n 's/.*listening on tcp \([^ ]*\).*/\1/p' | head -1)"
+            wait_listening "$dir/stderr" ferrotracker
+            TRACKER_HTTP="$(listening_addr tcp "$dir/stderr")"
             ;;
         null)
             "${pin[@]}" "$NULL_UDP" "$host:0" 2> "$dir/stderr" &
             TRACKER_PID=$!
             BENCH_PIDS+=("$TRACKER_PID")
-            local a=""
-            for _ in $(seq 100); do
-                a="$(sed -n 's/^listening on udp \([^ ]*\).*/\1/p' "$dir/stderr" | head -1)"
-                [ -n "$a" ] && break
-                kill -0 "$TRACKER_PID" 2>/dev/null || break
-                sleep 0.1
-            done
-            [ -n "$a" ] || { cat "$dir/stderr" >&2; die "ferrotracker-null-udp did not start"; }
-            TRACKER_UDP="$a"
+            wait_listening "$dir/stderr" ferrotracker-null-udp
             ;;
         opentracker)
             [ "$fam" = 6 ] && die "Debian's opentracker is IPv4-only"

@@ -48,8 +48,8 @@ for _ in $(seq 100); do
     grep -q "listening on tcp" "$dir/stderr" 2>/dev/null && grep -q "listening on udp" "$dir/stderr" && break
     sleep 0.1
 done
-UDP_ADDR="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/stderr" | sed -n 's/.*listening on udp \([^ ]*\).*/\1/p' | head -1)"
-HTTP_ADDR="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/stderr" | sed -n 's/.*listening on tcp \([^ ]*\).*/\1/p' | head -1)"
+UDP_ADDR="$(listening_addr udp "$dir/stderr")"
+HTTP_ADDR="$(listening_addr tcp "$dir/stderr")"
 [ -n "$UDP_ADDR" ] && [ -n "$HTTP_ADDR" ] || { cat "$dir/stderr" >&2; die "ferrotracker did not start"; }
 wait_udp "$UDP_ADDR" 30 || die "no UDP answer from $UDP_ADDR"
 log "ferrotracker $FT_PID on udp $UDP_ADDR, http $HTTP_ADDR; ${MINUTES} min, warm-up ${WARMUP}s"

@@ -55,6 +55,12 @@ pub struct ForwardedFor<'a> {
 }
 
 impl<'a> ForwardedFor<'a> {
+    /// No line at all.
+    pub const EMPTY: ForwardedFor<'static> = ForwardedFor {
+        lines: [&[]; MAX_FORWARDED_LINES],
+        len: 0,
+    };
+
     /// The header as these lines would give it (the last [`MAX_FORWARDED_LINES`] kept).
     pub fn from_lines(lines: &[&'a [u8]]) -> Self {
         let mut f = ForwardedFor::default();
@@ -194,7 +200,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let http11 = req.version == Some(1);
     let mut keep_alive = http11;
     let mut accepts_gzip = false;
-    let mut x_forwarded_for = ForwardedFor::default();
+    let mut x_forwarded_for = ForwardedFor::EMPTY;
     let mut body_len: Option<usize> = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();

@@ -369,8 +369,9 @@ impl Store {
         let mut sync = false;
         let mut renewed_after = None;
         if let Some(up) = up {
+            let age_ticks = stamp.wrapping_sub(up.old_stamp);
             if !up.was_new {
-                renewed_after = Some(u32::from(stamp.wrapping_sub(up.old_stamp)) * self.tick_secs);
+                renewed_after = Some(u32::from(age_ticks) * self.tick_secs);
             }
             let completed_now =
                 up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0;
@@ -379,8 +380,7 @@ impl Store {
             }
             // opentracker's live-sync rule: new peers, completions, and re-announces of peers
             // not refreshed for 10 minutes.
-            sync =
-                up.was_new || completed_now || stamp.wrapping_sub(up.old_stamp) >= self.renew_ticks;
+            sync = up.was_new || completed_now || age_ticks >= self.renew_ticks;
         }
         self.account(&mut shard.counts, a.addr, up);
 
