@@ -60,29 +60,7 @@ for t in "${TLIST[@]}"; do
 done
 HASHES="$(whitelist_file loadgen 10000 7)"
 
-# CPU cap: a cgroup (v1 cpu controller, or v2 cpu.max) holding the tracker process.
-CGROUP=""
-cap_setup() {
-    [ "$CAP" = 0 ] && return
-    local quota=$((CAP * 1000))
-    if [ -w /sys/fs/cgroup/cpu ] && [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-        CGROUP="/sys/fs/cgroup/cpu/ft-bench-$$"
-        mkdir -p "$CGROUP"
-        echo 100000 > "$CGROUP/cpu.cfs_period_us"
-        echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
-    elif [ -e /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control; then
-        CGROUP="/sys/fs/cgroup/ft-bench-$$"
-        mkdir -p "$CGROUP"
-        echo "$quota 100000" > "$CGROUP/cpu.max"
-    else
-        die "no writable cgroup cpu controller for --cap $CAP (use --cap 0)"
-    fi
-}
-cap_cleanup() {
-    [ -n "$CGROUP" ] && [ -d "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null || true
-}
-trap 'bench_cleanup; cap_cleanup' EXIT
-cap_setup
+cap_setup "$CAP"
 
 check_announce() { # host:port
     python3 - "$1" "$(head -1 "$HASHES")" <<'EOF' || return 1
@@ -105,7 +83,7 @@ run_one() { # tracker mode
     [ "$mode" = close ] && hdr=(-H "Connection: close")
     start_tracker "$tr" 4 "$TRACKER_CPUS" "$WORKERS" "${wl[@]}"
     check_announce "$TRACKER_HTTP" || die "$tr does not answer announces with peers"
-    [ -n "$CGROUP" ] && echo "$TRACKER_PID" > "$CGROUP/cgroup.procs"
+    cap_add "$TRACKER_PID"
     local t0 c0 t1 c1 out
     t0="$(date +%s.%N)"; c0="$(cpu_ticks "$TRACKER_PID")"
     out="$(timeout $((DURATION + 30)) taskset -c "$TESTER_CPUS" wrk -t1 -c"$CONNS" -d"${DURATION}s" \

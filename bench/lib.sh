@@ -31,7 +31,7 @@ bench_cleanup() {
     done
     if [ -z "${FT_BENCH_KEEP:-}" ]; then rm -rf "$RUN_DIR"; else echo "kept $RUN_DIR" >&2; fi
 }
-trap bench_cleanup EXIT
+trap 'bench_cleanup; cap_cleanup' EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -271,4 +271,41 @@ median() { # numbers on stdin -> median
 
 machine_line() {
     echo "$(date -u +%Y-%m-%d) on $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# CPU cap: a cgroup (v1 cpu controller, or v2 cpu.max) that holds the tracker process, with a
+# quota of PCT percent of one core (100 ms period). A tracker that the load tester cannot
+# saturate is measured at its cost per request only when it is the bottleneck.
+CGROUP=""
+cap_setup() { # pct  (0: no cap)
+    [ "${1:-0}" = 0 ] && return
+    local quota=$(($1 * 1000))
+    if [ -w /sys/fs/cgroup/cpu ] && [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+        CGROUP="/sys/fs/cgroup/cpu/ft-bench-$$"
+        mkdir -p "$CGROUP"
+        echo 100000 > "$CGROUP/cpu.cfs_period_us"
+        echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
+    elif [ -e /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control; then
+        CGROUP="/sys/fs/cgroup/ft-bench-$$"
+        mkdir -p "$CGROUP"
+        echo "$quota 100000" > "$CGROUP/cpu.max"
+    else
+        die "no writable cgroup cpu controller for --cap $1 (use --cap 0)"
+    fi
+}
+cap_add() { # pid: moves the process (all its threads) into the cap, if there is one
+    [ -n "$CGROUP" ] && echo "$1" > "$CGROUP/cgroup.procs"
+    return 0
+}
+cap_cleanup() {
+    [ -n "$CGROUP" ] && [ -d "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null || true
+}
+
+# Datagrams the kernel dropped at the UDP socket bound to PORT (its receive queue was full):
+# the "drops" column of /proc/net/udp and udp6, summed. Nonzero growth means the load offered
+# was more than the process behind the socket could take, i.e. it was saturated.
+udp_drops() { # port
+    local hex
+    hex="$(printf '%04X' "$1")"
+    cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk -v p=":$hex" '$2 ~ p"$" { d += $NF } END { print d + 0 }'
 }

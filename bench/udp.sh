@@ -10,12 +10,21 @@
 # when the load tester, not the tracker, is the bottleneck. Medians over rounds and paired
 # (same-round) ratios close the report.
 #
-# usage: bench/udp.sh [--rounds N] [--duration SECS] [--trackers LIST] [--workers N]
+# Saturation: with --cap PCT the tracker runs in a cgroup allowed PCT percent of one core, so
+# that every tracker, not only the slowest, is the bottleneck (the tracker socket's drops/s
+# column shows it: the kernel dropped requests because the tracker's queue was full). Uncapped,
+# the load tester (one core) cannot keep a batching tracker's queue filled: ferrotracker then
+# finds 3-4 datagrams per recvmmsg and pays its per-call costs on each few, so its cost per
+# response there measures the load tester's pace as much as the tracker. Capped, each tracker
+# is measured at its cost per response when it is the limit, which is what capacity means.
+#
+# usage: bench/udp.sh [--rounds N] [--duration SECS] [--trackers LIST] [--workers N] [--cap PCT]
 #                     [--tracker-cpus LIST] [--tester-cpus LIST] [--ipv6]
 #   --rounds 5, --duration 15 (a multiple of 5, >= 10), --trackers: those installed of
 #   ferrotracker,aquatic_udp,opentracker (`null` adds ferrotracker-null-udp, a do-nothing responder
 #   on ferrotracker's batched sockets: the kernel's floor); --workers 1 (tracker.workers / socket_workers;
-#   opentracker always has one event thread); --tracker-cpus 0, --tester-cpus 1 (taskset lists).
+#   opentracker always has one event thread); --cap 0 (no cap; 50 = half a core);
+#   --tracker-cpus 0, --tester-cpus 1 (taskset lists).
 #   --ipv6 loads [::1] (opentracker is skipped: Debian's build is IPv4-only).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -24,6 +33,7 @@ ROUNDS=5
 DURATION=15
 TRACKERS=""
 WORKERS=1
+CAP=0
 TRACKER_CPUS=0
 TESTER_CPUS=1
 FAM=4
@@ -33,10 +43,11 @@ while [ $# -gt 0 ]; do
         --duration) DURATION="$2"; shift 2 ;;
         --trackers) TRACKERS="$2"; shift 2 ;;
         --workers) WORKERS="$2"; shift 2 ;;
+        --cap) CAP="$2"; shift 2 ;;
         --tracker-cpus) TRACKER_CPUS="$2"; shift 2 ;;
         --tester-cpus) TESTER_CPUS="$2"; shift 2 ;;
         --ipv6) FAM=6; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -51,6 +62,7 @@ if [ -z "$TRACKERS" ]; then
 fi
 read -r -a TLIST <<< "${TRACKERS//,/ }"
 for t in "${TLIST[@]}"; do have_tracker "$t" || die "$t is not installed (bench/install.sh)"; done
+cap_setup "$CAP"
 
 # The load tester's torrents (number_of_torrents below); opentracker gets them as its whitelist.
 NUM_TORRENTS=1000000
@@ -59,13 +71,15 @@ if [[ " ${TLIST[*]} " == *" opentracker "* ]]; then
     WL="$(whitelist_file aquatic-udp "$NUM_TORRENTS")"
 fi
 
-# One round of one tracker; sets R_OUT="responses_per_s cpu_fraction responses_per_cpu_s errors_per_s tester_cpu".
+# One round of one tracker; sets
+# R_OUT="responses_per_s cpu_fraction responses_per_cpu_s errors_per_s tester_cpu drops_per_s".
 # (Runs in the main shell, so the EXIT trap stops the tracker whatever happens.)
 run_one() { # tracker
     local tr="$1" wl=() lt="$RUN_DIR/load_test.toml" out="$RUN_DIR/load_test.out"
     [ "$tr" = opentracker ] && wl=("$WL")
     start_tracker "$tr" "$FAM" "$TRACKER_CPUS" "$WORKERS" "${wl[@]}"
     local server="$TRACKER_UDP"
+    cap_add "$TRACKER_PID"
     cat > "$lt" <<EOF
 server_address = "$server"
 log_level = "error"
@@ -78,7 +92,7 @@ number_of_torrents = $NUM_TORRENTS
 EOF
     # Every 5 s the load tester prints "Responses in: X/second" for the last interval: sample
     # the tracker's CPU ticks at each such line so CPU and responses cover the same intervals.
-    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate l0="" l1="" lpid=""
+    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate l0="" l1="" lt="" lt1="" lpid="" d0="" d1="" port="${server##*:}"
     : > "$out"
     rm -f "$RUN_DIR/load_test.pid"
     while IFS= read -r line; do
@@ -88,11 +102,14 @@ EOF
                 n=$((n + 1))
                 t1="$(date +%s.%N)"
                 c1="$(cpu_ticks "$TRACKER_PID")"
+                d1="$(udp_drops "$port")"
                 [ -z "$lpid" ] && lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
-                l1="$(cpu_ticks "$lpid" 2>/dev/null || echo 0)"
+                # The load tester may have exited after its last line: keep its last reading.
+                lt="$(cpu_ticks "$lpid" 2>/dev/null || true)"
+                [ -n "$lt" ] && { l1="$lt"; lt1="$t1"; }
                 rate="$(echo "$line" | sed 's/Responses in: \([0-9.]*\).*/\1/')"
                 if [ "$n" = 1 ]; then
-                    t0="$t1"; c0="$c1"; l0="$l1"
+                    t0="$t1"; c0="$c1"; l0="$l1"; d0="$d1"
                 else
                     sum="$(awk -v s="$sum" -v r="$rate" 'BEGIN { print s + r }')"
                 fi
@@ -106,17 +123,17 @@ EOF
     stop_tracker "$TRACKER_PID"
     [ "$n" -ge 2 ] || { tail -20 "$out" >&2; die "load tester printed no intervals against $tr"; }
     R_OUT="$(awk -v n="$((n - 1))" -v s="$sum" -v e="$errs" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
-        -v l0="$l0" -v l1="$l1" -v hz="$CLK_TCK" 'BEGIN {
-        rate = s / n; cpu = (c1 - c0) / hz / (t1 - t0); lcpu = (l1 - l0) / hz / (t1 - t0)
-        printf "%.0f %.3f %.0f %.0f %.3f\n", rate, cpu, (cpu > 0 ? rate / cpu : 0), e / n, lcpu }')"
+        -v l0="$l0" -v l1="$l1" -v lt1="$lt1" -v d0="$d0" -v d1="$d1" -v hz="$CLK_TCK" 'BEGIN {
+        rate = s / n; cpu = (c1 - c0) / hz / (t1 - t0); lcpu = (lt1 > t0 ? (l1 - l0) / hz / (lt1 - t0) : 0)
+        printf "%.0f %.3f %.0f %.0f %.3f %.0f\n", rate, cpu, (cpu > 0 ? rate / cpu : 0), e / n, lcpu, (d1 - d0) / (t1 - t0) }')"
 }
 
 echo "# udp: $(machine_line)"
 echo "# aquatic_udp_load_test defaults (1 worker, 4 sockets, $NUM_TORRENTS torrents), ${DURATION}s a run, first 5s left out;"
-echo "# tracker on CPU $TRACKER_CPUS with $WORKERS worker(s), load tester on CPU $TESTER_CPUS, IPv$FAM"
+echo "# tracker on CPU $TRACKER_CPUS with $WORKERS worker(s), cap ${CAP}% of a core (0 = none), load tester on CPU $TESTER_CPUS, IPv$FAM"
 echo
-echo "| round | tracker | responses/s | tracker CPU (cores) | responses per CPU-s | errors/s | load tester CPU (cores) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| round | tracker | responses/s | tracker CPU (cores) | responses per CPU-s | errors/s | load tester CPU (cores) | tracker socket drops/s |"
+echo "|---|---|---|---|---|---|---|---|"
 declare -A RATE CPUS PERCPU
 for r in $(seq "$ROUNDS"); do
     # rotate the order so no tracker always goes first
@@ -125,9 +142,9 @@ for r in $(seq "$ROUNDS"); do
     for tr in "${order[@]}"; do
         log "round $r: $tr"
         run_one "$tr"
-        read -r rate cpu percpu errs lcpu <<< "$R_OUT"
+        read -r rate cpu percpu errs lcpu drops <<< "$R_OUT"
         RATE[$tr,$r]="$rate"; CPUS[$tr,$r]="$cpu"; PERCPU[$tr,$r]="$percpu"
-        echo "| $r | $tr | $rate | $cpu | $percpu | $errs | $lcpu |"
+        echo "| $r | $tr | $rate | $cpu | $percpu | $errs | $lcpu | $drops |"
     done
 done
 
