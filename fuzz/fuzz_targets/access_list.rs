@@ -4,9 +4,12 @@
 //! Beyond "no panic": every line that opentracker's rule accepts (40 hex digits, then a non-hex
 //! byte or the end) is in the list, the list has no more entries than such lines, the count of
 //! ignored lines adds up, and a whitelist/blacklist built from the list answers accordingly.
+//! The same bytes read through a dynamic-list FIFO (`access::FifoLines`), cut into reads at
+//! arbitrary places, give the same hashes for every complete line; FIFO edits of the lists
+//! answer as documented.
 #![no_main]
 
-use ferrotracker_core::access::{Access, HashList, Mode};
+use ferrotracker_core::access::{Access, Edit, FifoLines, HashList, Mode, MAX_FIFO_LINE};
 use ferrotracker_proto::InfoHash;
 use libfuzzer_sys::fuzz_target;
 
@@ -44,6 +47,40 @@ fuzz_target!(|data: &[u8]| {
     let reparsed = HashList::parse(&again);
     assert_eq!(reparsed.list, parsed.list);
     assert_eq!(reparsed.ignored, 0);
+
+    // Through a FIFO, in reads of 1 to 61 bytes.
+    let mut fifo = FifoLines::default();
+    let mut got = Vec::new();
+    let step = 1 + data.first().map_or(0, |&b| usize::from(b) % 61);
+    for chunk in data.chunks(step) {
+        fifo.feed(chunk, &mut got);
+    }
+    let complete = match data.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &data[..i],
+        None => &data[..0],
+    };
+    let mut whole = complete.split(|&b| b == b'\n');
+    if !data.contains(&b'\n') {
+        assert!(got.is_empty(), "a hash without its newline");
+    } else if whole.clone().all(|l| l.len() <= MAX_FIFO_LINE) {
+        let want: Vec<InfoHash> = whole.by_ref().filter_map(hash_line).collect();
+        assert_eq!(got, want);
+    }
+
+    // Edits: added hashes are listed, deleted ones are not, whatever the file says.
+    let (add, del) = got.split_at(got.len() / 2);
+    white.edit(Edit::Add, add);
+    black.edit(Edit::Delete, del);
+    for h in add {
+        assert!(white.allows(h));
+    }
+    for h in del {
+        assert!(black.allows(h));
+    }
+    white.edit(Edit::Delete, add);
+    for h in add {
+        assert!(!white.allows(h));
+    }
 });
 
 /// opentracker's rule, written independently: 40 hex digits at the start of the line, followed

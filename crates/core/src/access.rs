@@ -14,9 +14,19 @@
 //! digits is ignored (`HASH # comment`, `HASH name.iso`, a CRLF ending). Every other line is
 //! skipped: blank lines and `#` comments silently, anything else (41 hex digits, a magnet link, a
 //! hash indented by a space) is counted in [`Parsed::ignored`] so the server can log it.
+//!
+//! Dynamic lists (opentracker's `WANT_DYNAMIC_ACCESSLIST`, `access.fifo_add` and
+//! `access.fifo_delete`): hashes written to the FIFOs are [`Access::edit`]ed into two small sets
+//! beside the file's list. A hash is listed when it is in the file or was added, and was not
+//! deleted since; the last FIFO to name a hash wins. Reloading the file empties both sets, as
+//! opentracker's SIGHUP does (the file is then taken to hold what the FIFOs said). The file's
+//! list, the added and the deleted hashes are one snapshot, swapped in whole: an announce sees a
+//! FIFO line either applied or not. (opentracker's implementation of this checks deletions in
+//! the added set and loses list entries on copy; this follows its documented behaviour.)
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use ferrotracker_proto::InfoHash;
@@ -91,6 +101,11 @@ impl HashList {
         self.0.binary_search(h).is_ok()
     }
 
+    /// The hashes, sorted.
+    pub fn as_slice(&self) -> &[InfoHash] {
+        &self.0
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -108,12 +123,41 @@ impl From<Vec<InfoHash>> for HashList {
     }
 }
 
-/// The tracker's access control: a mode fixed at start and a list that can be replaced while
-/// workers read it.
+/// What a dynamic-list FIFO does with the hashes written to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// `access.fifo_add`: the hash is listed (tracked by a whitelist, refused by a blacklist).
+    Add,
+    /// `access.fifo_delete`: the hash is no longer listed, even if the file lists it.
+    Delete,
+}
+
+/// One snapshot of what is listed: the file's list and the FIFOs' edits since it was loaded.
+/// `added` and `deleted` never share a hash.
+#[derive(Debug, Default)]
+struct Lists {
+    /// Shared between snapshots: an edit copies only the small sets.
+    file: Arc<HashList>,
+    added: HashList,
+    deleted: HashList,
+}
+
+impl Lists {
+    #[inline]
+    fn listed(&self, h: &InfoHash) -> bool {
+        (self.file.contains(h) || self.added.contains(h)) && !self.deleted.contains(h)
+    }
+}
+
+/// The tracker's access control: a mode fixed at start and lists that can be replaced and
+/// edited while workers read them.
 pub struct Access {
-    /// `None`: an open tracker, every hash allowed without looking at `list`.
+    /// `None`: an open tracker, every hash allowed without looking at `lists`.
     mode: Option<Mode>,
-    list: ArcSwap<HashList>,
+    lists: ArcSwap<Lists>,
+    /// Serialises writers (a reload and the two FIFOs), so that no edit is lost between one
+    /// writer's load and its store. Announces never take it.
+    writer: Mutex<()>,
 }
 
 impl Access {
@@ -121,7 +165,8 @@ impl Access {
     pub fn open() -> Self {
         Access {
             mode: None,
-            list: ArcSwap::from_pointee(HashList::default()),
+            lists: ArcSwap::from_pointee(Lists::default()),
+            writer: Mutex::new(()),
         }
     }
 
@@ -130,7 +175,11 @@ impl Access {
     pub fn new(mode: Mode, list: HashList) -> Self {
         Access {
             mode: Some(mode),
-            list: ArcSwap::from_pointee(list),
+            lists: ArcSwap::from_pointee(Lists {
+                file: Arc::new(list),
+                ..Lists::default()
+            }),
+            writer: Mutex::new(()),
         }
     }
 
@@ -143,23 +192,60 @@ impl Access {
     pub fn allows(&self, h: &InfoHash) -> bool {
         match self.mode {
             None => true,
-            Some(Mode::White) => self.list.load().contains(h),
-            Some(Mode::Black) => !self.list.load().contains(h),
+            Some(Mode::White) => self.lists.load().listed(h),
+            Some(Mode::Black) => !self.lists.load().listed(h),
         }
     }
 
-    /// Puts `list` in force for every announce from now on.
+    /// Puts the file's `list` in force for every announce from now on, and forgets the FIFOs'
+    /// edits (opentracker's SIGHUP).
     pub fn replace(&self, list: HashList) {
-        self.list.store(Arc::new(list));
+        let _w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.lists.store(Arc::new(Lists {
+            file: Arc::new(list),
+            ..Lists::default()
+        }));
     }
 
-    /// Hashes in the list now in force.
+    /// Applies one batch of FIFO lines: `Add` lists `hashes`, `Delete` unlists them; either
+    /// undoes an earlier edit of the other kind. Copies the edit sets, not the file's list.
+    pub fn edit(&self, edit: Edit, hashes: &[InfoHash]) {
+        if hashes.is_empty() {
+            return;
+        }
+        let _w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.lists.load_full();
+        let mut added: BTreeSet<InfoHash> = old.added.0.iter().copied().collect();
+        let mut deleted: BTreeSet<InfoHash> = old.deleted.0.iter().copied().collect();
+        let (grow, shrink) = match edit {
+            Edit::Add => (&mut added, &mut deleted),
+            Edit::Delete => (&mut deleted, &mut added),
+        };
+        for h in hashes {
+            shrink.remove(h);
+            grow.insert(*h);
+        }
+        let set = |s: BTreeSet<InfoHash>| HashList(s.into_iter().collect());
+        self.lists.store(Arc::new(Lists {
+            file: Arc::clone(&old.file),
+            added: set(added),
+            deleted: set(deleted),
+        }));
+    }
+
+    /// Hashes in the file's list now in force.
     pub fn len(&self) -> usize {
-        self.list.load().len()
+        self.lists.load().file.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Hashes added and deleted through the FIFOs since the file was last loaded.
+    pub fn edits(&self) -> (usize, usize) {
+        let l = self.lists.load();
+        (l.added.len(), l.deleted.len())
     }
 }
 
@@ -175,6 +261,59 @@ impl fmt::Debug for Access {
             .field("mode", &self.mode)
             .field("hashes", &self.len())
             .finish()
+    }
+}
+
+/// Longest dynamic-list FIFO line kept while waiting for its newline (a hash line is 41 bytes).
+pub const MAX_FIFO_LINE: usize = 4096;
+
+/// Splits what a dynamic-list FIFO delivers, in reads of any size, into lines and parses each
+/// complete line as a line of the list file. A line counts only once its newline has come (a
+/// writer may be cut between two reads); a line that grows past [`MAX_FIFO_LINE`] is dropped up
+/// to its newline, so no writer can make the tracker hold an unbounded line.
+#[derive(Debug, Default)]
+pub struct FifoLines {
+    partial: Vec<u8>,
+    /// The partial line grew past `MAX_FIFO_LINE`: drop bytes up to the next newline.
+    overlong: bool,
+}
+
+impl FifoLines {
+    /// Appends the hashes of the lines that `bytes` completes to `out`; returns how many
+    /// complete lines were skipped (not a hash, or too long).
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<InfoHash>) -> usize {
+        let mut skipped = 0;
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (line, after) = (&rest[..i], &rest[i + 1..]);
+            rest = after;
+            if self.overlong {
+                self.overlong = false;
+                self.partial.clear();
+                skipped += 1;
+                continue;
+            }
+            let whole: &[u8] = if self.partial.is_empty() {
+                line
+            } else {
+                self.partial.extend_from_slice(line);
+                &self.partial
+            };
+            match parse_line(whole) {
+                Line::Hash(h) => out.push(h),
+                Line::Skip => {}
+                Line::Ignored => skipped += 1,
+            }
+            self.partial.clear();
+        }
+        if !self.overlong {
+            self.partial.extend_from_slice(rest);
+            if self.partial.len() > MAX_FIFO_LINE {
+                self.overlong = true;
+                self.partial.clear();
+            }
+        }
+        skipped
     }
 }
 
@@ -323,6 +462,61 @@ mod tests {
             "Access { mode: Some(Black), hashes: 1 }"
         );
         assert_eq!(Mode::White.to_string(), "whitelist");
+    }
+
+    #[test]
+    fn fifo_lines_split_across_reads_and_overlong_lines() {
+        let feed = |l: &mut FifoLines, s: &[u8]| {
+            let mut out = Vec::new();
+            let skipped = l.feed(s, &mut out);
+            (out, skipped)
+        };
+        let mut l = FifoLines::default();
+        let (hs, s) = feed(&mut l, &A.as_bytes()[..13]);
+        assert!(hs.is_empty() && s == 0, "no newline yet: nothing applied");
+        let (hs, s) = feed(
+            &mut l,
+            format!("{}\nnot a hash\n\n# c\nFF", &A[13..]).as_bytes(),
+        );
+        assert_eq!((hs, s), (vec![h(A)], 1));
+        let (hs, _) = feed(&mut l, format!("{}\r\n", &"F".repeat(38)).as_bytes());
+        assert_eq!(hs, vec![h(B)]);
+        // A line with no end in sight is dropped whole, and what follows is read again.
+        let (hs, s) = feed(&mut l, &vec![b'a'; MAX_FIFO_LINE + 10]);
+        assert!(hs.is_empty() && s == 0);
+        let (hs, s) = feed(&mut l, format!("{A}\n{A}\n").as_bytes());
+        assert_eq!(
+            (hs.len(), s),
+            (1, 1),
+            "the overlong line ends at its newline"
+        );
+    }
+
+    #[test]
+    fn fifo_edits_over_the_file_list() {
+        let (a, b, c) = (h(A), h(B), InfoHash([7; 20]));
+        let white = Access::new(Mode::White, HashList::from(vec![a]));
+        white.edit(Edit::Add, &[b, c]);
+        assert!(white.allows(&a) && white.allows(&b) && white.allows(&c));
+        white.edit(Edit::Delete, &[a, b]);
+        assert!(!white.allows(&a) && !white.allows(&b) && white.allows(&c));
+        assert_eq!(white.edits(), (1, 2));
+        white.edit(Edit::Add, &[b]);
+        assert!(white.allows(&b), "the later edit wins");
+        assert_eq!((white.len(), white.edits()), (1, (2, 1)));
+        // A reload is the whole truth again.
+        white.replace(HashList::from(vec![c]));
+        assert!(!white.allows(&a) && !white.allows(&b) && white.allows(&c));
+        assert_eq!(white.edits(), (0, 0));
+
+        let black = Access::new(Mode::Black, HashList::from(vec![a]));
+        black.edit(Edit::Add, &[b]);
+        black.edit(Edit::Delete, &[a]);
+        assert!(black.allows(&a) && !black.allows(&b) && black.allows(&c));
+        // An open tracker has nothing to edit, whatever is said to it.
+        let open = Access::open();
+        open.edit(Edit::Delete, &[a]);
+        assert!(open.allows(&a));
     }
 
     #[test]

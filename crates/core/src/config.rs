@@ -7,9 +7,7 @@
 //!
 //! Where opentracker merely warns and carries on (unknown key, unparsable line, unreadable file)
 //! ferrotracker stops with an error naming the file, line and key: a tracker that silently runs
-//! with half its configuration is worse than one that does not start. Features that a later
-//! release delivers (access lists, privilege drop, statedumps, live sync, …) are recognised and
-//! refused with [`ConfigErrorKind::NotSupportedYet`] rather than ignored.
+//! with half its configuration is worse than one that does not start.
 //!
 //! This module only parses: it opens no sockets and binds nothing; the server does that with
 //! [`Config::listen`] afterwards.
@@ -123,6 +121,11 @@ pub struct Config {
     /// The access list: `access.whitelist` / `-w` or `access.blacklist` / `-b` (one mode at a
     /// time, as opentracker is built with one or the other). Opened after `rootdir`.
     pub access_list: Option<AccessFile>,
+    /// Dynamic access lists: FIFOs whose lines add hashes to / delete hashes from the list in
+    /// force; keys `access.fifo_add` / `access.fifo_delete` (need an access list). Created if
+    /// missing, opened after `rootdir`.
+    pub access_fifo_add: Option<PathBuf>,
+    pub access_fifo_delete: Option<PathBuf>,
     /// Proxies whose `X-Forwarded-For` is believed; key `access.proxy` (repeatable). `-A` nets
     /// are trusted too: see [`Config::proxies`].
     pub proxy_nets: Nets,
@@ -176,6 +179,8 @@ impl Default for Config {
             max_peers_per_torrent: 1_000_000,
             max_memory_mb: 0,
             access_list: None,
+            access_fifo_add: None,
+            access_fifo_delete: None,
             proxy_nets: Nets::default(),
             allow_ip_param: false,
             livesync: LiveSyncConfig::default(),
@@ -240,6 +245,32 @@ impl Config {
                 "tracker.numwant",
                 ConfigErrorKind::BadValue(why),
             ));
+        }
+        for (key, fifo) in [
+            ("access.fifo_add", &self.access_fifo_add),
+            ("access.fifo_delete", &self.access_fifo_delete),
+        ] {
+            if fifo.is_some() && self.access_list.is_none() {
+                return Err(ConfigError::general(
+                    key,
+                    ConfigErrorKind::BadValue(
+                        "a dynamic access list edits the whitelist or blacklist: set \
+                         access.whitelist or access.blacklist (-w/-b) too"
+                            .into(),
+                    ),
+                ));
+            }
+        }
+        if let (Some(add), Some(delete)) = (&self.access_fifo_add, &self.access_fifo_delete) {
+            if add == delete {
+                return Err(ConfigError::general(
+                    "access.fifo_delete",
+                    ConfigErrorKind::BadValue(format!(
+                        "{} is access.fifo_add's FIFO too: each needs its own",
+                        delete.display()
+                    )),
+                ));
+            }
         }
         self.livesync.validate()?;
         Ok(())
@@ -402,8 +433,6 @@ pub enum ConfigErrorKind {
     MissingValue,
     /// The value did not parse or is out of range; the text says how.
     BadValue(String),
-    /// An opentracker feature that a later ferrotracker release delivers; names the feature.
-    NotSupportedYet(&'static str),
     /// opentracker documents the key but never implemented it (`batchsync.cluster.admin_ip`).
     NeverImplemented,
     /// The config file could not be read; the I/O error's text.
@@ -452,9 +481,6 @@ impl fmt::Display for ConfigErrorKind {
             ConfigErrorKind::UnknownKey => f.write_str("unknown key"),
             ConfigErrorKind::MissingValue => f.write_str("missing value"),
             ConfigErrorKind::BadValue(why) => f.write_str(why),
-            ConfigErrorKind::NotSupportedYet(feature) => {
-                write!(f, "not supported yet ({feature} arrive in a later release)")
-            }
             ConfigErrorKind::NeverImplemented => f.write_str(
                 "opentracker documents this key but never implemented it either; remove the line",
             ),
@@ -572,11 +598,8 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "ratelimit.http" => cfg.ratelimit_http = parse_bool(&need(value)?)?,
         "access.whitelist" => set_access_list(cfg, Mode::White, &need(value)?)?,
         "access.blacklist" => set_access_list(cfg, Mode::Black, &need(value)?)?,
-        "access.fifo_add" | "access.fifo_delete" => {
-            return Err(ConfigErrorKind::NotSupportedYet(
-                FEATURE_DYNAMIC_ACCESS_LISTS,
-            ))
-        }
+        "access.fifo_add" => cfg.access_fifo_add = Some(parse_path(&need(value)?)?),
+        "access.fifo_delete" => cfg.access_fifo_delete = Some(parse_path(&need(value)?)?),
         "access.stats" => cfg.stats_nets.push(parse_net(&need(value)?)?),
         "access.stats_path" => cfg.stats_path = parse_stats_path(&need(value)?)?,
         "access.stats_open" => cfg.stats_open = parse_bool(&need(value)?)?,
@@ -922,8 +945,6 @@ pub const DEFAULT_PORT: u16 = 6969;
 /// The `-i` address before any `-i`: all interfaces, IPv4 and IPv6.
 pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
-const FEATURE_DYNAMIC_ACCESS_LISTS: &str = "dynamic access lists (FIFOs)";
-
 const USAGE: &str = "\
 Usage: ferrotracker [-i ip] [-p port] [-P port] [-r redirect] [-A ip[/bits]] [-f config]
                     [-w whitelist | -b blacklist] [-s livesyncport] [-v] [-h]
@@ -1001,7 +1022,9 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \tlivesync.cluster.key HEX  authenticate packets with this shared key (32-128 hex digits;
 \t          not in opentracker: opentracker nodes can't join a keyed cluster)
 \tlivesync.flush_delay SECS  longest wait before a partly filled packet is sent (default 15)
-\taccess.fifo_*: not supported yet
+\taccess.fifo_add FIFO     hashes written to this FIFO, one per line, are added to the
+\t          whitelist/blacklist in force (created if missing; a reload of the list forgets them)
+\taccess.fifo_delete FIFO  hashes written here are taken off it (even if the file lists them)
 
 Example: ferrotracker -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
 ";
@@ -1725,23 +1748,47 @@ access.proxy ::1
     }
 
     #[test]
-    fn refused_keys() {
-        for (key, feature) in [
-            ("access.fifo_add", "dynamic access lists (FIFOs)"),
-            ("access.fifo_delete", "dynamic access lists (FIFOs)"),
-        ] {
-            let e = text_err(&format!("tracker.interval 5\n{key} something\n"));
-            assert_eq!(e.kind, ConfigErrorKind::NotSupportedYet(feature), "{key}");
-            assert_eq!((e.line, e.key.as_str()), (2, key));
-            // Refused whether or not a value follows.
+    fn dynamic_access_list_keys() {
+        let cfg = text(
+            "access.fifo_add /run/ot/add\naccess.whitelist /etc/ot/wl\naccess.fifo_delete del\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.access_fifo_add.as_deref(),
+            Some(Path::new("/run/ot/add"))
+        );
+        assert_eq!(cfg.access_fifo_delete.as_deref(), Some(Path::new("del")));
+        cfg.validate().unwrap();
+        // Either FIFO alone is fine too, with either mode.
+        let one = text("access.blacklist b\naccess.fifo_delete d").unwrap();
+        one.validate().unwrap();
+        assert!(one.access_fifo_add.is_none());
+
+        for key in ["access.fifo_add", "access.fifo_delete"] {
+            let e = text_err(key);
             assert_eq!(
-                text_err(key).kind,
-                ConfigErrorKind::NotSupportedYet(feature)
+                (e.kind, e.line, e.key.as_str()),
+                (ConfigErrorKind::MissingValue, 1, key)
+            );
+            // Without a list there is nothing to edit: refused when the whole config is checked.
+            let e = text(&format!("{key} /run/f"))
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(
+                e.to_string()
+                    .contains("access.whitelist or access.blacklist"),
+                "{e}"
             );
         }
+        let e = text("access.whitelist w\naccess.fifo_add f\naccess.fifo_delete f")
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert_eq!(
-            text_err("access.fifo_add /run/ot/add").to_string(),
-            "test.conf:1: access.fifo_add: not supported yet (dynamic access lists (FIFOs) arrive in a later release)"
+            e.to_string(),
+            "access.fifo_delete: f is access.fifo_add's FIFO too: each needs its own"
         );
     }
 

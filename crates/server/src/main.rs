@@ -1,6 +1,7 @@
 //! ferrotracker: the binary. Parses flags and config, binds every socket, starts one worker
 //! per core plus the sweeper, and stops cleanly on SIGINT or SIGTERM.
 
+mod accessfifo;
 mod accessfile;
 mod bind;
 mod livesync;
@@ -100,6 +101,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         None => Default::default(),
     };
     let access = Arc::new(access);
+    let fifos = accessfifo::Fifos::spawn(
+        cfg.access_fifo_add.as_deref(),
+        cfg.access_fifo_delete.as_deref(),
+        &access,
+    )?;
     let settings = Settings {
         interval: cfg.interval,
         peer_timeout: cfg.peer_timeout,
@@ -244,6 +250,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(r) = reloader {
         r.stop();
     }
+    fifos.stop();
     shared.shutdown.store(true, Ordering::SeqCst);
     for w in &wakers {
         let _ = w.wake();

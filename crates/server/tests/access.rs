@@ -390,3 +390,158 @@ fn root_redirects_when_configured_else_404() {
     let mut c = Http::connect(t.tcp[0]);
     assert_eq!(c.get("/").status, 404);
 }
+
+/// A temp dir that the tracker can create FIFOs in after it has dropped root for `nobody`.
+fn writable_dir(tag: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new(tag);
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    d
+}
+
+/// Writes `text` to the FIFO at `path` without waiting for a reader: if the tracker did not
+/// open the FIFO the open fails (ENXIO) instead of hanging the test.
+fn write_fifo(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {} for writing: {e}", path.display()));
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn fifos_add_to_and_delete_from_a_whitelist_until_the_next_reload() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = writable_dir("fifo-white");
+    let (a, b, c) = (hash(20), hash(21), hash(22));
+    let path = dir.write("whitelist", &list(&[a]));
+    let (add, del) = (dir.path().join("add"), dir.path().join("del"));
+    let t = Tracker::v4_with_config(&format!(
+        "access.whitelist {}\naccess.fifo_add {}\naccess.fifo_delete {}\n",
+        path.display(),
+        add.display(),
+        del.display()
+    ));
+    wait_for_log(&t, "access.fifo_delete");
+    // Created by the tracker, readable and writable by its user only.
+    for f in [&add, &del] {
+        let m = std::fs::metadata(f).unwrap();
+        assert!(m.file_type().is_fifo(), "{}", f.display());
+        assert_eq!(m.permissions().mode() & 0o777, 0o600, "{}", f.display());
+    }
+    assert!(http_allowed(&t, &a) && !http_allowed(&t, &b));
+
+    // A line of text, a hash with a comment, and a hash split across two writers.
+    let bh = hex(&b);
+    write_fifo(
+        &add,
+        &format!("not a hash\n{} b.iso\n{}", hex(&c).to_uppercase(), &bh[..7]),
+    );
+    wait_until_allowed(&t, &c, true);
+    assert!(!http_allowed(&t, &b), "half a line is not a hash yet");
+    write_fifo(&add, &format!("{}\n", &bh[7..]));
+    wait_until_allowed(&t, &b, true);
+    assert!(udp_allowed(&t, &b) && udp_allowed(&t, &c));
+    wait_for_log(&t, "1 lines skipped");
+
+    // Deleting beats the file, and adding again beats the delete.
+    write_fifo(&del, &format!("{}\n{}\n", hex(&a), hex(&c)));
+    wait_until_allowed(&t, &a, false);
+    assert!(!udp_allowed(&t, &a) && !http_allowed(&t, &c));
+    assert!(http_allowed(&t, &b));
+    write_fifo(&add, &format!("{}\n", hex(&c)));
+    wait_until_allowed(&t, &c, true);
+
+    // A reload takes the file as the whole truth again, as opentracker's SIGHUP.
+    sighup(&t);
+    wait_for_log(&t, "1 info_hashes loaded (SIGHUP)");
+    assert!(http_allowed(&t, &a));
+    assert!(!http_allowed(&t, &b) && !http_allowed(&t, &c));
+    // The FIFOs still work after the reload.
+    write_fifo(&add, &format!("{}\n", hex(&b)));
+    wait_until_allowed(&t, &b, true);
+}
+
+#[test]
+fn fifos_edit_a_blacklist() {
+    let dir = writable_dir("fifo-black");
+    let (a, b) = (hash(23), hash(24));
+    let path = dir.write("blacklist", &list(&[a]));
+    let (add, del) = (dir.path().join("ban"), dir.path().join("unban"));
+    let t = Tracker::v4_with_config(&format!(
+        "access.blacklist {}\naccess.fifo_add {}\naccess.fifo_delete {}\n",
+        path.display(),
+        add.display(),
+        del.display()
+    ));
+    wait_for_log(&t, "access.fifo_delete");
+    assert!(!http_allowed(&t, &a) && http_allowed(&t, &b));
+    write_fifo(&add, &format!("{}\n", hex(&b)));
+    wait_until_allowed(&t, &b, false);
+    assert!(!udp_allowed(&t, &b));
+    write_fifo(&del, &format!("{}\n", hex(&a)));
+    wait_until_allowed(&t, &a, true);
+    assert!(udp_allowed(&t, &a));
+}
+
+#[test]
+fn fifo_mistakes_stop_the_start_with_the_key_and_path() {
+    let dir = TempDir::new("fifo-bad");
+    // No list to edit.
+    let conf = dir.write("a.conf", "access.fifo_add /tmp/nowhere\n");
+    let f = run_to_exit(
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-f",
+            &conf.display().to_string(),
+        ],
+        EXIT_DEADLINE,
+    );
+    assert_eq!(f.status.code(), Some(1), "{}", f.stderr);
+    assert!(f.stderr.contains("access.fifo_add"), "{}", f.stderr);
+    assert!(
+        f.stderr.contains("access.whitelist or access.blacklist"),
+        "{}",
+        f.stderr
+    );
+    assert!(!f.stderr.contains("listening on"), "{}", f.stderr);
+    assert!(!Path::new("/tmp/nowhere").exists());
+
+    // A regular file where the FIFO should be is left alone.
+    let wl = dir.write("whitelist", "");
+    let plain = dir.write("plain", "keep me\n");
+    let conf = dir.write(
+        "b.conf",
+        &format!(
+            "access.whitelist {}\naccess.fifo_delete {}\n",
+            wl.display(),
+            plain.display()
+        ),
+    );
+    let f = run_to_exit(
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-f",
+            &conf.display().to_string(),
+        ],
+        EXIT_DEADLINE,
+    );
+    assert!(!f.status.success(), "{}", f.stderr);
+    assert!(
+        f.stderr
+            .contains(&format!("access.fifo_delete {}", plain.display())),
+        "{}",
+        f.stderr
+    );
+    assert!(f.stderr.contains("not a FIFO"), "{}", f.stderr);
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep me\n");
+}

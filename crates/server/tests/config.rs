@@ -67,39 +67,6 @@ fn sighup_does_not_stop_the_tracker() {
     );
 }
 
-#[test]
-fn unsupported_config_keys_exit_nonzero_naming_file_line_and_key() {
-    // The opentracker features not delivered yet (the list shrinks as they land).
-    for (key, value) in [
-        ("access.fifo_add", "/tmp/fifo"),
-        ("access.fifo_delete", "/tmp/fifo"),
-    ] {
-        let dir = TempDir::new("unsupported");
-        let path = dir.write(
-            "tracker.conf",
-            &format!("# a comment\ntracker.interval 900\n{key} {value}\n"),
-        );
-        let p = path.display().to_string();
-        let f = run_to_exit(&["-i", "127.0.0.1", "-p", "0", "-f", &p], EXIT_DEADLINE);
-        assert!(!f.status.success(), "{key}: exited {:?}", f.status);
-        assert!(
-            f.stderr.contains("not supported yet"),
-            "{key}: {}",
-            f.stderr
-        );
-        assert!(f.stderr.contains(key), "{key}: {}", f.stderr);
-        assert!(
-            names_line(&f.stderr, &p, 3),
-            "{key}: no {p}:3 in {}",
-            f.stderr
-        );
-        assert!(
-            !f.stderr.contains("listening on"),
-            "{key}: bound before failing"
-        );
-    }
-}
-
 /// `-s` (live sync) is real now; multicast at an IPv6 address is refused, as opentracker does.
 #[test]
 fn livesync_flag_over_ipv6_exits_nonzero() {
