@@ -3,7 +3,9 @@
 //! A [`FullScrape`] walks the store one shard at a time (one lock held at a time, only while the
 //! shard's entries are copied out), sorts the shard's entries by info_hash (shard `i` holds the
 //! hashes whose top 12 bits are `i`, so sorted shards in order give opentracker's ascending
-//! order), and encodes them into HTTP/1.1 chunks, gzip-compressed when asked. The caller (the
+//! order), and encodes them into HTTP/1.1 chunks, gzip-compressed when asked (for an HTTP/1.0
+//! client, which can't read chunks, the body goes unframed and its end is the connection's
+//! close: [`FullScrape::unchunked`]). The caller (the
 //! server's event loop) asks for the next chunk only when the connection has sent the previous
 //! one, so memory per connection stays at one shard's entries plus one chunk, whatever the
 //! number of torrents, and no thread blocks on a slow client.
@@ -52,6 +54,8 @@ pub struct FullScrape {
     chunk: Vec<u8>,
     header_done: bool,
     done: bool,
+    /// HTTP/1.1 chunk framing; without it the connection's close ends the body.
+    chunked: bool,
     /// Body bytes appended so far (after compression, without chunk framing).
     bytes: u64,
 }
@@ -77,8 +81,21 @@ impl FullScrape {
             chunk: Vec::with_capacity(CHUNK + RAW_STEP),
             header_done: false,
             done: false,
+            chunked: true,
             bytes: 0,
         }
+    }
+
+    /// For an HTTP/1.0 client: no chunk framing (HTTP/1.0 has none), no `Content-Length`
+    /// (unknown until the end), so the head says `Connection: close` and closing ends the body.
+    pub fn unchunked(mut self) -> Self {
+        self.chunked = false;
+        self
+    }
+
+    /// Whether the connection must close after the body (always so without chunks).
+    pub fn keeps_alive(&self, keep_alive: bool) -> bool {
+        keep_alive && self.chunked
     }
 
     pub fn is_gzip(&self) -> bool {
@@ -90,14 +107,17 @@ impl FullScrape {
         self.bytes
     }
 
-    /// Appends the response head: `200`, `application/octet-stream`, chunked, gzip if chosen.
+    /// Appends the response head: `200`, `application/octet-stream`, chunked (unless
+    /// [`FullScrape::unchunked`]), gzip if chosen.
     pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n");
         if self.gz.is_some() {
             out.extend_from_slice(b"Content-Encoding: gzip\r\n");
         }
-        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-        if !keep_alive {
+        if self.chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        if !self.keeps_alive(keep_alive) {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
@@ -154,14 +174,20 @@ impl FullScrape {
         }
         if !self.chunk.is_empty() {
             // A zero-length chunk would end the body, so only non-empty ones are framed.
-            out.extend_from_slice(format!("{:x}\r\n", self.chunk.len()).as_bytes());
+            if self.chunked {
+                out.extend_from_slice(format!("{:x}\r\n", self.chunk.len()).as_bytes());
+            }
             out.extend_from_slice(&self.chunk);
-            out.extend_from_slice(b"\r\n");
+            if self.chunked {
+                out.extend_from_slice(b"\r\n");
+            }
             self.bytes += self.chunk.len() as u64;
             self.chunk.clear();
         }
         if self.done {
-            out.extend_from_slice(b"0\r\n\r\n");
+            if self.chunked {
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
             Progress::Done
         } else {
             Progress::More
@@ -445,6 +471,28 @@ mod tests {
             check_bencode(&body, 20_000);
             assert_eq!(f.next_chunk(&store, &mut framed), Progress::Done);
         }
+    }
+
+    #[test]
+    fn unchunked_for_http10_is_the_raw_body_then_close() {
+        let store = filled(20_000);
+        for gzip in [false, true] {
+            let f = FullScrape::new(Format::Bencode, gzip).unchunked();
+            let mut head = Vec::new();
+            f.write_head(&mut head, true);
+            let head = String::from_utf8(head).unwrap();
+            assert!(!head.contains("Transfer-Encoding"), "{head}");
+            assert!(head.contains("Connection: close\r\n"), "{head}");
+            assert!(!f.keeps_alive(true));
+            let mut f = f;
+            let mut body = Vec::new();
+            while f.next_chunk(&store, &mut body) == Progress::More {}
+            assert_eq!(f.bytes(), body.len() as u64);
+            let body = if gzip { gunzip(&body) } else { body };
+            check_bencode(&body, 20_000);
+        }
+        // Chunked is the default, and keeps the connection when asked.
+        assert!(FullScrape::new(Format::Bencode, false).keeps_alive(true));
     }
 
     #[test]

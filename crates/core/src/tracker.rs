@@ -270,8 +270,12 @@ impl Tracker {
         match http::route(req, self.settings.stats_path.as_bytes()) {
             Route::FullScrape if self.settings.full_scrape => {
                 w.counters.full_scrapes += 1;
-                let s = FullScrape::new(fullscrape::Format::Bencode, req.accepts_gzip);
+                let mut s = FullScrape::new(fullscrape::Format::Bencode, req.accepts_gzip);
+                if req.http10 {
+                    s = s.unchunked();
+                }
                 s.write_head(out, keep_alive);
+                let keep_alive = s.keeps_alive(keep_alive);
                 w.stream = Some(Box::new(s));
                 return After::Stream { keep_alive };
             }
@@ -501,8 +505,12 @@ impl Tracker {
         w.counters.http_stats += 1;
         if let stats::Mode::Stream(format) = mode {
             // opentracker gzips tpbs and statedump only when asked, as full scrapes.
-            let s = FullScrape::new(format, req.accepts_gzip);
+            let mut s = FullScrape::new(format, req.accepts_gzip);
+            if req.http10 {
+                s = s.unchunked();
+            }
             s.write_head(out, keep_alive);
+            let keep_alive = s.keeps_alive(keep_alive);
             w.stream = Some(Box::new(s));
             return After::Stream { keep_alive };
         }

@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub keep_alive: bool,
     /// `Accept-Encoding` lists `gzip` (with a non-zero q).
     pub accepts_gzip: bool,
+    /// An HTTP/1.0 request: a streamed reply can't be chunked.
+    pub http10: bool,
     /// Raw `X-Forwarded-For` lines, trimmed; only trusted for blessed proxies by the caller.
     pub x_forwarded_for: ForwardedFor<'a>,
     /// Bytes of the head including the blank line.
@@ -233,6 +235,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         query,
         keep_alive,
         accepts_gzip,
+        http10: !http11,
         x_forwarded_for,
         head_len,
         body_len: body_len.unwrap_or(0),
@@ -474,12 +477,9 @@ mod tests {
             (b"GET / HTTP/1.0\r\nConnection: close\r\n\r\n", false),
         ];
         for (req, ka) in cases {
-            assert_eq!(
-                complete(req).keep_alive,
-                *ka,
-                "{}",
-                String::from_utf8_lossy(req)
-            );
+            let r = complete(req);
+            assert_eq!(r.keep_alive, *ka, "{}", String::from_utf8_lossy(req));
+            assert_eq!(r.http10, req.starts_with(b"GET / HTTP/1.0"));
         }
     }
 

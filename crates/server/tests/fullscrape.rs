@@ -1,5 +1,5 @@
 //! Full scrape over real sockets: plain and gzip bodies decode to the right counts, the feature
-//! can be turned off, and a slowly read full scrape of 200,000 torrents does not hold up
+//! can be turned off, an HTTP/1.0 client gets it unchunked, and a slowly read full scrape of 200,000 torrents does not hold up
 //! announces on other connections of the same worker.
 
 mod stats_support;
@@ -101,6 +101,48 @@ fn full_scrape_plain_and_gzip() {
     let second = parse_reply(&raw[split..]);
     assert_eq!(second.status, 200);
     assert!(second.text().starts_with("30\n0\n"), "{}", second.text());
+}
+
+#[test]
+fn http10_gets_an_unchunked_body_ended_by_the_close() {
+    let t = Tracker::start(&[], "");
+    small_swarm(&t);
+    for (headers, gzip) in [
+        ("", false),
+        ("Accept-Encoding: gzip\r\n", true),
+        // Keep-alive can't be had without chunks or a length: closed all the same.
+        ("Connection: keep-alive\r\n", false),
+    ] {
+        let mut s = connect(t.http, None);
+        write!(s, "GET /scrape HTTP/1.0\r\n{headers}\r\n").unwrap();
+        let mut raw = Vec::new();
+        // Returns only because the tracker closes the connection (else the read times out).
+        s.read_to_end(&mut raw).unwrap();
+        let r = parse_reply(&raw);
+        assert_eq!(r.status, 200, "{headers:?}");
+        assert_eq!(r.header("transfer-encoding"), None, "{}", r.head);
+        assert_eq!(
+            r.header("connection").as_deref(),
+            Some("close"),
+            "{}",
+            r.head
+        );
+        let body = if gzip { gunzip(&r.body) } else { r.body };
+        check_files(&body, 30);
+    }
+    // The stats modes that stream (tpbs, statedump) are unchunked for HTTP/1.0 too.
+    let mut s = connect(t.http, None);
+    write!(s, "GET /stats?mode=tpbs&format=txt HTTP/1.0\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let r = parse_reply(&raw);
+    assert_eq!(
+        (r.status, r.header("transfer-encoding")),
+        (200, None),
+        "{}",
+        r.head
+    );
+    assert_eq!(r.text().lines().count(), 30, "{}", r.text());
 }
 
 #[test]

@@ -173,9 +173,17 @@ pub fn parse_reply(raw: &[u8]) -> Reply {
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
     {
         dechunk(rest)
-    } else {
-        let n: usize = r.header("content-length").unwrap().parse().unwrap();
+    } else if let Some(n) = r.header("content-length") {
+        let n: usize = n.parse().unwrap();
         rest[..n].to_vec()
+    } else {
+        // Neither: the body is whatever came before the server closed (HTTP/1.0 streaming).
+        assert!(
+            r.header("connection").is_some_and(|v| v == "close"),
+            "{}",
+            r.head
+        );
+        rest.to_vec()
     };
     r
 }
