@@ -368,6 +368,9 @@ fn check_http_reply(out: &[u8]) -> Reply<'_> {
             reply.content_length.is_none(),
             "chunked with a Content-Length"
         );
+    } else if reply.content_length.is_none() && reply.close && reply.body.is_empty() {
+        // A stream to an HTTP/1.0 client: the body follows unframed and the close ends it
+        // (check_http makes sure only streams do this).
     } else {
         let n = reply
             .content_length
@@ -386,16 +389,17 @@ fn check_http(st: &mut State, req: &Request<'_>, after: After, out: &[u8]) {
     match after {
         After::KeepOpen => {
             assert!(req.keep_alive && !reply.close && !reply.chunked);
+            assert!(reply.content_length.is_some());
         }
-        After::Close => assert!(reply.close && !reply.chunked),
+        After::Close => assert!(reply.close && !reply.chunked && reply.content_length.is_some()),
         After::Stream { keep_alive } => {
-            assert!(
-                reply.chunked && reply.body.is_empty(),
-                "a streamed reply's head comes alone"
-            );
+            assert!(reply.body.is_empty(), "a streamed reply's head comes alone");
+            // HTTP/1.0 has no chunks: unframed, no length, and the close ends the body.
+            assert_eq!(reply.chunked, !req.http10, "chunked exactly for HTTP/1.1");
+            assert!(reply.chunked || (reply.close && reply.content_length.is_none()));
             assert_eq!(keep_alive, !reply.close);
             assert!(!keep_alive || req.keep_alive);
-            let body = drain_stream(st, reply.gzip);
+            let body = drain_stream(st, reply.gzip, reply.chunked);
             if http::route(req, st.tracker.settings.stats_path.as_bytes()) == Route::FullScrape {
                 bencode::decode(&body).expect("full scrape is bencode");
             }
@@ -441,7 +445,7 @@ fn check_failure_body(reply: &Reply<'_>) {
 
 /// Drives the streamed reply the last `handle_http` started to its end, as the server does,
 /// and returns its body (de-chunked, gunzipped).
-fn drain_stream(st: &mut State, gzip: bool) -> Vec<u8> {
+fn drain_stream(st: &mut State, gzip: bool, chunked: bool) -> Vec<u8> {
     let mut s = st
         .worker
         .stream
@@ -463,7 +467,11 @@ fn drain_stream(st: &mut State, gzip: bool) -> Vec<u8> {
             .continue_stream(&mut st.worker, &mut s, &mut Vec::new()),
         Progress::Done
     );
-    let body = fullscrape::dechunk(&framed).expect("a complete chunked body");
+    let body = if chunked {
+        fullscrape::dechunk(&framed).expect("a complete chunked body")
+    } else {
+        framed
+    };
     if !gzip {
         return body;
     }
