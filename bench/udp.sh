@@ -92,7 +92,7 @@ number_of_torrents = $NUM_TORRENTS
 EOF
     # Every 5 s the load tester prints "Responses in: X/second" for the last interval: sample
     # the tracker's CPU ticks at each such line so CPU and responses cover the same intervals.
-    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate l0="" l1="" lt="" lt1="" lpid="" d0="" d1="" port="${server##*:}"
+    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate l0="" l1="" lnow="" lt1="" lpid="" d0="" d1="" port="${server##*:}"
     : > "$out"
     rm -f "$RUN_DIR/load_test.pid"
     while IFS= read -r line; do
@@ -105,8 +105,8 @@ EOF
                 d1="$(udp_drops "$port")"
                 [ -z "$lpid" ] && lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
                 # The load tester may have exited after its last line: keep its last reading.
-                lt="$(cpu_ticks "$lpid" 2>/dev/null || true)"
-                [ -n "$lt" ] && { l1="$lt"; lt1="$t1"; }
+                lnow="$(cpu_ticks "$lpid" 2>/dev/null || true)"
+                [ -n "$lnow" ] && { l1="$lnow"; lt1="$t1"; }
                 rate="$(echo "$line" | sed 's/Responses in: \([0-9.]*\).*/\1/')"
                 if [ "$n" = 1 ]; then
                     t0="$t1"; c0="$c1"; l0="$l1"; d0="$d1"
