@@ -390,6 +390,23 @@ impl<P: PeerRecord> LazyPeerList<P> {
             l.select_into(amount, rng, out);
         }
     }
+    /// Calls `fetch` with the address of the list's header (behind the box) if there is a
+    /// list: the first of the two loads a lookup makes. Returns whether there is one.
+    pub fn prefetch_header(&self, fetch: impl Fn(usize)) -> bool {
+        match &self.0 {
+            Some(l) => {
+                fetch(&**l as *const PeerList<P> as usize);
+                true
+            }
+            None => false,
+        }
+    }
+    /// As [`PeerList::prefetch`], once the header is in cache.
+    pub fn prefetch(&self, fetch: impl Fn(usize)) {
+        if let Some(l) = &self.0 {
+            l.prefetch(fetch);
+        }
+    }
     fn drop_if_empty(&mut self) {
         if self.0.as_ref().is_some_and(|l| l.is_empty()) {
             self.0 = None;

@@ -750,8 +750,10 @@ impl Store {
     /// Warms the caches for announces and scrapes of `hashes` about to be served, so that a
     /// batch's memory misses overlap instead of stalling one request after another. In three
     /// passes, each touching only what the previous one fetched: the shard lines; the torrent's
-    /// slot, from the table address the shard publishes; under the lock, the torrent's peer
-    /// list. Changes nothing; up to [`PREFETCH_BATCH`] hashes are used.
+    /// slot, from the table address the shard publishes; under the lock, the torrent's IPv4
+    /// peer list and the header of its IPv6 list, which is boxed (most torrents have none),
+    /// and, in a fourth pass for the torrents that have one, the IPv6 list's records. Changes
+    /// nothing; up to [`PREFETCH_BATCH`] hashes are used.
     pub fn prefetch(&self, hashes: &[InfoHash]) {
         let hashes = &hashes[..hashes.len().min(PREFETCH_BATCH)];
         let mut keys = [0u64; PREFETCH_BATCH];
@@ -770,10 +772,23 @@ impl Store {
                 prefetch(p as *const Padded as usize + 64);
             }
         }
-        for (h, &k) in hashes.iter().zip(keys.iter()) {
+        let mut with_v6 = [0u8; PREFETCH_BATCH];
+        let mut n6 = 0;
+        for (i, (h, &k)) in hashes.iter().zip(keys.iter()).enumerate() {
             let shard = self.shard_of(h).lock();
             if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
                 t.v4.prefetch(prefetch);
+                if t.v6.prefetch_header(prefetch) {
+                    with_v6[n6] = i as u8;
+                    n6 += 1;
+                }
+            }
+        }
+        for &i in &with_v6[..n6] {
+            let (h, k) = (&hashes[usize::from(i)], keys[usize::from(i)]);
+            let shard = self.shard_of(h).lock();
+            if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
+                t.v6.prefetch(prefetch);
             }
         }
     }
