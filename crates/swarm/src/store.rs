@@ -979,6 +979,10 @@ mod tests {
         let (_, o4, o6) = run(&s, &v6, Want::SameFamily(200), 0);
         assert!(o4.is_empty());
         assert_eq!(o6.len(), 18);
+        // Prefetching a batch that holds a torrent with both lists (all four passes), twice,
+        // and unknown hashes, changes nothing.
+        s.prefetch(&[h, hash(10), h]);
+        assert_eq!(s.scrape(&h).map(|c| c.seeders + c.leechers), Some(31));
         let (_, o4, o6) = run(
             &s,
             &ann(h, 0, 1000, true, Event::None),
