@@ -545,3 +545,29 @@ fn fifo_mistakes_stop_the_start_with_the_key_and_path() {
     assert!(f.stderr.contains("not a FIFO"), "{}", f.stderr);
     assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep me\n");
 }
+
+#[test]
+fn fifos_are_made_under_the_rootdir_like_the_list() {
+    // Relative paths are opened after the chroot (as root) or the change of directory.
+    let dir = writable_dir("fifo-root");
+    let root = dir.path().canonicalize().unwrap();
+    let a = hash(25);
+    std::fs::write(root.join("wl"), "").unwrap();
+    let t = Tracker::start(
+        &[
+            "-d",
+            root.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-P",
+            "0",
+        ],
+        Some("access.whitelist wl\naccess.fifo_add add\n"),
+    );
+    wait_for_log(&t, "access.fifo_add add: reading hashes");
+    assert!(!http_allowed(&t, &a));
+    write_fifo(&root.join("add"), &format!("{}\n", hex(&a)));
+    wait_until_allowed(&t, &a, true);
+}
