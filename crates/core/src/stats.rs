@@ -26,6 +26,17 @@ pub struct Snapshot {
     /// Seconds since the tracker started.
     pub uptime: u64,
     pub tracker_id: u32,
+    /// The access list in force, if one is configured.
+    pub access: Option<AccessSizes>,
+}
+
+/// How many hashes the access list holds: from the file, and added and deleted through the
+/// dynamic-list FIFOs since the file was loaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessSizes {
+    pub file: u64,
+    pub added: u64,
+    pub deleted: u64,
 }
 
 /// A parsed `/stats` query.
@@ -442,6 +453,18 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
             (r#"what="send_error""#, y.send_errors),
         ],
     );
+    if let Some(a) = s.access {
+        family(
+            "ferrotracker_access_list_hashes",
+            "gauge",
+            "Info_hashes of the access list in force: read from the file, and added and deleted through the dynamic-list FIFOs since it was loaded.",
+            &[
+                (r#"source="file""#, a.file),
+                (r#"source="fifo_added""#, a.added),
+                (r#"source="fifo_deleted""#, a.deleted),
+            ],
+        );
+    }
     family(
         "ferrotracker_uptime_seconds",
         "gauge",
@@ -625,6 +648,11 @@ mod tests {
             },
             uptime: 7200,
             tracker_id: 42,
+            access: Some(AccessSizes {
+                file: 5,
+                added: 2,
+                deleted: 1,
+            }),
         }
     }
 
@@ -843,6 +871,16 @@ mod tests {
         assert!(out.contains("ferrotracker_refused_total{limit=\"rate\",proto=\"udp\"} 0\n"));
         assert!(out.contains("ferrotracker_http_timeouts_total{kind=\"request\"} 0\n"));
         assert!(out.contains("ferrotracker_accept_errors_total 0\n"));
+        assert!(out.contains("ferrotracker_access_list_hashes{source=\"fifo_added\"} 2\n"));
+        let mut open = String::new();
+        render_metrics(
+            &Snapshot {
+                access: None,
+                ..snap()
+            },
+            &mut open,
+        );
+        assert!(!open.contains("access_list"), "no list, no gauge");
         for line in out.lines() {
             if line.starts_with('#') {
                 assert!(line.starts_with("# HELP ") || line.starts_with("# TYPE "));

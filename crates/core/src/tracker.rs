@@ -232,6 +232,14 @@ impl Tracker {
             totals: self.store.totals(),
             uptime: u64::from(now.saturating_sub(self.settings.started)),
             tracker_id: self.tracker_id,
+            access: self.settings.access.mode().map(|_| {
+                let (added, deleted) = self.settings.access.edits();
+                stats::AccessSizes {
+                    file: self.settings.access.len() as u64,
+                    added: added as u64,
+                    deleted: deleted as u64,
+                }
+            }),
         }
     }
 

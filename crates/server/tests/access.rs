@@ -454,6 +454,15 @@ fn fifos_add_to_and_delete_from_a_whitelist_until_the_next_reload() {
     assert!(http_allowed(&t, &b));
     write_fifo(&add, &format!("{}\n", hex(&c)));
     wait_until_allowed(&t, &c, true);
+    // Operators see the edits in /metrics (loopback may read it by default).
+    let metrics = http_get(t.http4(), "/metrics").body_str();
+    for line in [
+        "ferrotracker_access_list_hashes{source=\"file\"} 1\n",
+        "ferrotracker_access_list_hashes{source=\"fifo_added\"} 2\n",
+        "ferrotracker_access_list_hashes{source=\"fifo_deleted\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
 
     // A reload takes the file as the whole truth again, as opentracker's SIGHUP.
     sighup(&t);
