@@ -11,9 +11,9 @@
 //!
 //! Lines are read as the access-list file's (40 hex digits at the start of the line, anything
 //! after them ignored, blank lines and `#` comments skipped); a line becomes an edit only when
-//! its newline has arrived, and all complete lines of one read are applied as one edit. Other
-//! lines are logged and skipped; a line longer than [`MAX_FIFO_LINE`] is dropped. The
-//! splitting and parsing is [`FifoLines`], in the core crate, without I/O (and fuzzed).
+//! its newline has arrived, and all complete lines waiting (up to 1 MiB) are applied as one
+//! edit. Other lines are logged and skipped; a line longer than [`MAX_FIFO_LINE`] is dropped.
+//! The splitting and parsing is [`FifoLines`], in the core crate, without I/O (and fuzzed).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -30,6 +30,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// How often a waiting thread looks at its stop flag.
 const TICK: Duration = Duration::from_millis(200);
+/// Most bytes read before the hashes read so far are applied (about 25,000 lines).
+const MAX_READ: usize = 1 << 20;
 
 /// The FIFO threads. Dropping them (or [`Fifos::stop`]) ends the threads.
 #[derive(Default)]
@@ -168,26 +170,33 @@ fn read_loop(
                 return;
             }
         }
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(e) => {
-                tracing::error!(
-                    "{key} {}: read failed ({e}); no longer read",
-                    path.display()
-                );
-                return;
-            }
-        };
+        // Everything waiting now (up to MAX_READ) is one edit: a bulk load through the FIFO
+        // copies the edit sets once per read-out, not once per 8 KiB.
         hashes.clear();
-        let skipped = lines.feed(&buf[..n], &mut hashes);
+        let mut skipped = 0;
+        let mut taken = 0;
+        while taken < MAX_READ {
+            match file.read(&mut buf) {
+                // EOF can't happen while we hold a write end; never spin on it.
+                Ok(0) => {
+                    std::thread::sleep(TICK);
+                    break;
+                }
+                Ok(n) => {
+                    taken += n;
+                    skipped += lines.feed(&buf[..n], &mut hashes);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::error!(
+                        "{key} {}: read failed ({e}); no longer read",
+                        path.display()
+                    );
+                    return;
+                }
+            }
+        }
         if skipped > 0 {
             tracing::warn!(
                 "{key} {}: {skipped} lines skipped: not an info_hash (40 hex digits at the start \

@@ -494,6 +494,23 @@ fn fifos_edit_a_blacklist() {
     write_fifo(&del, &format!("{}\n", hex(&a)));
     wait_until_allowed(&t, &a, true);
     assert!(udp_allowed(&t, &a));
+
+    // A bulk load in one write (1,500 lines, within a pipe's 64 KiB): all of it lands.
+    let bulk: Vec<[u8; 20]> = (0..1500u32)
+        .map(|i| {
+            let mut h = [0x5a; 20];
+            h[16..].copy_from_slice(&i.to_be_bytes());
+            h
+        })
+        .collect();
+    write_fifo(&add, &list(&bulk));
+    wait_until_allowed(&t, &bulk[1499], false);
+    assert!(!udp_allowed(&t, &bulk[0]) && !http_allowed(&t, &bulk[750]));
+    let metrics = http_get(t.http4(), "/metrics").body_str();
+    assert!(
+        metrics.contains("ferrotracker_access_list_hashes{source=\"fifo_added\"} 1501\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
