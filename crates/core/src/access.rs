@@ -269,8 +269,9 @@ pub const MAX_FIFO_LINE: usize = 4096;
 
 /// Splits what a dynamic-list FIFO delivers, in reads of any size, into lines and parses each
 /// complete line as a line of the list file. A line counts only once its newline has come (a
-/// writer may be cut between two reads); a line that grows past [`MAX_FIFO_LINE`] is dropped up
-/// to its newline, so no writer can make the tracker hold an unbounded line.
+/// writer may be cut between two reads); a line longer than [`MAX_FIFO_LINE`] is skipped, and
+/// not kept while its newline is awaited, so no writer can make the tracker hold an unbounded
+/// line.
 #[derive(Debug, Default)]
 pub struct FifoLines {
     partial: Vec<u8>,
@@ -299,7 +300,9 @@ impl FifoLines {
                 self.partial.extend_from_slice(line);
                 &self.partial
             };
+            // Too long is too long however the reads fell.
             match parse_line(whole) {
+                _ if whole.len() > MAX_FIFO_LINE => skipped += 1,
                 Line::Hash(h) => out.push(h),
                 Line::Skip => {}
                 Line::Ignored => skipped += 1,
@@ -490,6 +493,11 @@ mod tests {
             (1, 1),
             "the overlong line ends at its newline"
         );
+        // The same whether the long line came in one read or several; at the limit it counts.
+        let long = format!("{A}{}\n", " ".repeat(MAX_FIFO_LINE));
+        assert_eq!(feed(&mut l, long.as_bytes()), (vec![], 1));
+        let limit = format!("{A}{}\n", " ".repeat(MAX_FIFO_LINE - 40));
+        assert_eq!(feed(&mut l, limit.as_bytes()), (vec![h(A)], 0));
     }
 
     #[test]
