@@ -6,9 +6,8 @@
 # Per round and tracker, a fresh tracker is started and loaded for DURATION seconds; the load
 # tester reports responses/s every 5 s. The first 5 s (warm-up) are left out; over the rest the
 # script reads the tracker's own CPU time (utime+stime of all its threads, /proc/PID/stat) and
-# reports responses/s, tracker CPU use, and responses per tracker CPU-second, which stays fair
-# when the load tester, not the tracker, is the bottleneck. Medians over rounds and paired
-# (same-round) ratios close the report.
+# reports responses/s, tracker CPU use, and responses per tracker CPU-second (the cost measure;
+# but see Saturation below). Medians over rounds and paired (same-round) ratios close the report.
 #
 # Saturation: with --cap PCT the tracker runs in a cgroup allowed PCT percent of one core, so
 # that every tracker, not only the slowest, is the bottleneck (the tracker socket's drops/s
@@ -47,7 +46,7 @@ while [ $# -gt 0 ]; do
         --tracker-cpus) TRACKER_CPUS="$2"; shift 2 ;;
         --tester-cpus) TESTER_CPUS="$2"; shift 2 ;;
         --ipv6) FAM=6; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
