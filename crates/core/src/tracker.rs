@@ -278,14 +278,7 @@ impl Tracker {
         match http::route(req, self.settings.stats_path.as_bytes()) {
             Route::FullScrape if self.settings.full_scrape => {
                 w.counters.full_scrapes += 1;
-                let mut s = FullScrape::new(fullscrape::Format::Bencode, req.accepts_gzip);
-                if req.http10 {
-                    s = s.unchunked();
-                }
-                s.write_head(out, keep_alive);
-                let keep_alive = s.keeps_alive(keep_alive);
-                w.stream = Some(Box::new(s));
-                return After::Stream { keep_alive };
+                return start_stream(w, fullscrape::Format::Bencode, req, out);
             }
             // `client` is the socket's address here: stats access never trusts proxy headers.
             Route::Stats => return self.http_stats(w, req, client, now, out),
@@ -513,14 +506,7 @@ impl Tracker {
         w.counters.http_stats += 1;
         if let stats::Mode::Stream(format) = mode {
             // opentracker gzips tpbs and statedump only when asked, as full scrapes.
-            let mut s = FullScrape::new(format, req.accepts_gzip);
-            if req.http10 {
-                s = s.unchunked();
-            }
-            s.write_head(out, keep_alive);
-            let keep_alive = s.keeps_alive(keep_alive);
-            w.stream = Some(Box::new(s));
-            return After::Stream { keep_alive };
+            return start_stream(w, format, req, out);
         }
         let snap = self.snapshot(w, now);
         let mut body = String::new();
@@ -762,4 +748,23 @@ fn write_peer_dict(body: &mut Vec<u8>, ip: IpAddr, port: u16) {
 fn finish_ok(body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
     http::write_response_head(out, 200, "text/plain", body.len(), keep_alive);
     out.extend_from_slice(body);
+}
+
+/// Starts a streamed reply (full scrape, `tpbs`, `statedump`) to `req`: writes the head, leaves
+/// the stream in the worker, and says whether the connection stays open after it. Gzip when
+/// asked; unchunked, and so closed at the end, for an HTTP/1.0 client.
+fn start_stream(
+    w: &mut Worker,
+    format: fullscrape::Format,
+    req: &Request<'_>,
+    out: &mut Vec<u8>,
+) -> After {
+    let mut s = FullScrape::new(format, req.accepts_gzip);
+    if req.http10 {
+        s = s.unchunked();
+    }
+    s.write_head(out, req.keep_alive);
+    let keep_alive = s.keeps_alive(req.keep_alive);
+    w.stream = Some(Box::new(s));
+    After::Stream { keep_alive }
 }
