@@ -391,14 +391,6 @@ fn root_redirects_when_configured_else_404() {
     assert_eq!(c.get("/").status, 404);
 }
 
-/// A temp dir that the tracker can create FIFOs in after it has dropped root for `nobody`.
-fn writable_dir(tag: &str) -> TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = TempDir::new(tag);
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    d
-}
-
 /// Writes `text` to the FIFO at `path` without waiting for a reader: if the tracker did not
 /// open the FIFO the open fails (ENXIO) instead of hanging the test.
 fn write_fifo(path: &Path, text: &str) {
@@ -517,18 +509,11 @@ fn fifos_edit_a_blacklist() {
 fn fifo_mistakes_stop_the_start_with_the_key_and_path() {
     let dir = TempDir::new("fifo-bad");
     // No list to edit.
-    let conf = dir.write("a.conf", "access.fifo_add /tmp/nowhere\n");
-    let f = run_to_exit(
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-f",
-            &conf.display().to_string(),
-        ],
-        EXIT_DEADLINE,
-    );
+    let run_with = |conf: &Path| {
+        let conf = conf.display().to_string();
+        run_to_exit(&["-i", "127.0.0.1", "-p", "0", "-f", &conf], EXIT_DEADLINE)
+    };
+    let f = run_with(&dir.write("a.conf", "access.fifo_add /tmp/nowhere\n"));
     assert_eq!(f.status.code(), Some(1), "{}", f.stderr);
     assert!(f.stderr.contains("access.fifo_add"), "{}", f.stderr);
     assert!(
@@ -550,17 +535,7 @@ fn fifo_mistakes_stop_the_start_with_the_key_and_path() {
             plain.display()
         ),
     );
-    let f = run_to_exit(
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-f",
-            &conf.display().to_string(),
-        ],
-        EXIT_DEADLINE,
-    );
+    let f = run_with(&conf);
     assert!(!f.status.success(), "{}", f.stderr);
     assert!(
         f.stderr
@@ -579,19 +554,8 @@ fn fifos_are_made_under_the_rootdir_like_the_list() {
     let root = dir.path().canonicalize().unwrap();
     let a = hash(25);
     std::fs::write(root.join("wl"), "").unwrap();
-    let t = Tracker::start(
-        &[
-            "-d",
-            root.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-P",
-            "0",
-        ],
-        Some("access.whitelist wl\naccess.fifo_add add\n"),
-    );
+    let args = [&["-d", root.to_str().unwrap()][..], V4].concat();
+    let t = Tracker::start(&args, Some("access.whitelist wl\naccess.fifo_add add\n"));
     wait_for_log(&t, "access.fifo_add add: reading hashes");
     assert!(!http_allowed(&t, &a));
     write_fifo(&root.join("add"), &format!("{}\n", hex(&a)));

@@ -442,14 +442,6 @@ fn hostile_udp_is_refused_or_dropped_counted_and_never_amplified() {
     assert_eq!(a.leechers, 1);
 }
 
-/// A dump directory the tracker can write to after it drops root (to `nobody`).
-fn writable_dir(tag: &str) -> TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = TempDir::new(tag);
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    d
-}
-
 fn dump_lines(path: &std::path::Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines().map(str::to_string).collect()

@@ -7,13 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// A dump directory the tracker can write to after it drops root (to `nobody`).
-fn writable_dir(tag: &str) -> TempDir {
-    let d = TempDir::new(tag);
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    d
-}
-
 fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }

@@ -89,6 +89,15 @@ impl TempDir {
     }
 }
 
+/// A temp dir the tracker can still create files in (dumps, FIFOs) after it has dropped root
+/// for `nobody`: mode 0777.
+pub fn writable_dir(tag: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new(tag);
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    d
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
