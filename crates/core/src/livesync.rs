@@ -18,43 +18,28 @@ use ferrotracker_swarm::SyncedPeer;
 use crate::nets::Nets;
 use crate::tracker::{peer_addr, Tracker};
 
-/// Live-sync events, counted by the sync thread (and `dropped_queue_full` by the workers).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SyncCounters {
-    pub packets_sent: u64,
-    pub peers_sent: u64,
-    pub packets_received: u64,
-    /// Entries in accepted packets (opentracker's `syncs`/`livesync` count).
-    pub peers_received: u64,
-    /// Datagrams from an address that is not a node (`livesync.cluster.node_ip`, `-A`, peers).
-    pub refused_source: u64,
-    /// Our own packets come back (same tracker id).
-    pub refused_echo: u64,
-    /// A key is configured and the MAC is missing or wrong.
-    pub refused_mac: u64,
-    /// The MAC is right but the packet's time is outside the window (a replay).
-    pub refused_stale: u64,
-    /// Not a live-sync packet (too short, unknown type, partial entries).
-    pub refused_malformed: u64,
-    /// Entries dropped because a worker's hand-off slot was full.
-    pub dropped_queue_full: u64,
-    /// Datagrams the socket refused to send.
-    pub send_errors: u64,
-}
-
-impl SyncCounters {
-    pub fn add(&mut self, o: &SyncCounters) {
-        self.packets_sent += o.packets_sent;
-        self.peers_sent += o.peers_sent;
-        self.packets_received += o.packets_received;
-        self.peers_received += o.peers_received;
-        self.refused_source += o.refused_source;
-        self.refused_echo += o.refused_echo;
-        self.refused_mac += o.refused_mac;
-        self.refused_stale += o.refused_stale;
-        self.refused_malformed += o.refused_malformed;
-        self.dropped_queue_full += o.dropped_queue_full;
-        self.send_errors += o.send_errors;
+crate::counter_set! {
+    /// Live-sync events, counted by the sync thread (and `dropped_queue_full` by the workers).
+    pub struct SyncCounters / LiveSyncCounters {
+        pub packets_sent: u64,
+        pub peers_sent: u64,
+        pub packets_received: u64,
+        /// Entries in accepted packets (opentracker's `syncs`/`livesync` count).
+        pub peers_received: u64,
+        /// Datagrams from an address that is not a node (`livesync.cluster.node_ip`, `-A`, peers).
+        pub refused_source: u64,
+        /// Our own packets come back (same tracker id).
+        pub refused_echo: u64,
+        /// A key is configured and the MAC is missing or wrong.
+        pub refused_mac: u64,
+        /// The MAC is right but the packet's time is outside the window (a replay).
+        pub refused_stale: u64,
+        /// Not a live-sync packet (too short, unknown type, partial entries).
+        pub refused_malformed: u64,
+        /// Entries dropped because a worker's hand-off slot was full.
+        pub dropped_queue_full: u64,
+        /// Datagrams the socket refused to send.
+        pub send_errors: u64,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::fullscrape::{push_hex, Format};
 /// What a stats page is made from.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// Every worker's counters added up (at most about half a second old for other workers).
+    /// Every worker's counters added up, as they were when the page was asked for.
     pub counters: Counters,
     pub totals: Totals,
     /// Seconds since the tracker started.
@@ -633,10 +633,11 @@ mod tests {
         };
         c.numwants[50] = 9;
         c.numwants[200] = 1;
-        c.renew(59);
-        c.renew(60 * 3 + 1);
-        c.renew(60 * 3 + 59);
-        c.renew(86_400);
+        let live = crate::counters::LiveCounters::default();
+        for age in [59, 60 * 3 + 1, 60 * 3 + 59, 86_400] {
+            live.renew(age);
+        }
+        c.renewed = live.read().renewed;
         Snapshot {
             counters: c,
             totals: Totals {

@@ -16,7 +16,7 @@ use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Wa
 use crate::access::Access;
 use crate::client_ip;
 use crate::connid::ConnectionIds;
-use crate::counters::Counters;
+use crate::counters::{Counters, LiveCounters};
 use crate::fullscrape::{self, FullScrape, Progress};
 use crate::livesync::{self, Handoff};
 use crate::nets::Nets;
@@ -95,8 +95,9 @@ pub struct Tracker {
     pub store: Store,
     pub settings: Settings,
     conn_ids: ConnectionIds,
-    /// Each worker's counters as last published (see [`Tracker::publish`]), for stats.
-    published: Mutex<Vec<Counters>>,
+    /// Every counter slot handed out ([`Tracker::worker`], [`Tracker::counter_slot`]); the
+    /// lock is taken to register a slot and to read them all, never to count.
+    counter_slots: Mutex<Vec<Arc<LiveCounters>>>,
     /// `everything`'s `tracker_id`: derived from the secret key, which it does not reveal.
     tracker_id: u32,
     /// Live-sync entries on their way from the workers to the sync thread.
@@ -106,8 +107,9 @@ pub struct Tracker {
 /// What one worker owns: its random generator, reusable buffers and counters.
 pub struct Worker {
     pub rng: Rng,
-    pub counters: Counters,
-    /// This worker's slot in the published counters; the server sets it.
+    /// This worker's counters; it is their only writer.
+    pub counters: Arc<LiveCounters>,
+    /// This worker's slot in the live-sync hand-off; the server sets it.
     pub index: usize,
     /// A streamed reply (full scrape, tpbs, statedump) that the last `handle_http` started when
     /// it returned [`After::Stream`]; the server takes it and drives it with
@@ -121,10 +123,11 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker whose counters no tracker reads; [`Tracker::worker`] makes one whose it does.
     pub fn new(seed: u64) -> Self {
         Worker {
             rng: Rng::new(seed),
-            counters: Counters::default(),
+            counters: Arc::default(),
             index: 0,
             stream: None,
             sync_out: Vec::new(),
@@ -171,7 +174,7 @@ impl Tracker {
             store,
             settings,
             conn_ids: ConnectionIds::new(conn_id_key),
-            published: Mutex::new(Vec::new()),
+            counter_slots: Mutex::new(Vec::new()),
             tracker_id,
             sync_handoff: Handoff::default(),
         }
@@ -187,46 +190,44 @@ impl Tracker {
     pub fn hand_off_sync(&self, w: &mut Worker) {
         if !w.sync_out.is_empty() {
             let dropped = self.sync_handoff.give(w.index, &mut w.sync_out);
-            w.counters.sync.dropped_queue_full += dropped as u64;
+            w.counters.sync.dropped_queue_full.add(dropped as u64);
         }
     }
 
-    /// Records worker `index`'s counters for stats (the server calls this about twice a second).
-    pub fn publish(&self, index: usize, counters: &Counters) {
-        let mut p = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        if p.len() <= index {
-            p.resize(index + 1, Counters::default());
-        }
-        p[index] = *counters;
+    /// A worker whose counters stats read.
+    pub fn worker(&self, seed: u64) -> Worker {
+        let mut w = Worker::new(seed);
+        w.counters = self.counter_slot();
+        w
     }
 
-    /// Every worker's published counters added up.
+    /// A new counter slot that stats read, for one writer (a worker, the sync thread).
+    pub fn counter_slot(&self) -> Arc<LiveCounters> {
+        let slot = Arc::new(LiveCounters::default());
+        self.counter_slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&slot));
+        slot
+    }
+
+    /// Every slot's counters added up, as they are now.
     pub fn total_counters(&self) -> Counters {
         let mut total = Counters::default();
         for c in self
-            .published
+            .counter_slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            total.add(c);
+            total.add(&c.read());
         }
         total
     }
 
-    /// Counters and store totals as stats show them: the asking worker's own counters are
-    /// current, the others' as last published.
-    pub fn snapshot(&self, w: &Worker, now: u32) -> Snapshot {
-        let mut counters = Counters::default();
-        {
-            let p = self.published.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, c) in p.iter().enumerate() {
-                if i != w.index {
-                    counters.add(c);
-                }
-            }
-        }
-        counters.add(&w.counters);
+    /// Counters and store totals as stats show them.
+    pub fn snapshot(&self, now: u32) -> Snapshot {
+        let counters = self.total_counters();
         Snapshot {
             counters,
             totals: self.store.totals(),
@@ -252,7 +253,7 @@ impl Tracker {
     ) -> Progress {
         let before = s.bytes();
         let p = s.next_chunk(&self.store, out);
-        w.counters.full_scrape_bytes += s.bytes() - before;
+        w.counters.full_scrape_bytes.add(s.bytes() - before);
         p
     }
 
@@ -277,7 +278,7 @@ impl Tracker {
         let keep_alive = req.keep_alive;
         match http::route(req, self.settings.stats_path.as_bytes()) {
             Route::FullScrape if self.settings.full_scrape => {
-                w.counters.full_scrapes += 1;
+                w.counters.full_scrapes.inc();
                 return start_stream(w, fullscrape::Format::Bencode, req, out);
             }
             // `client` is the socket's address here: stats access never trusts proxy headers.
@@ -289,11 +290,11 @@ impl Tracker {
             Route::Scrape => self.http_scrape(w, req, out),
             Route::Root => match &self.settings.redirect_url {
                 Some(url) => {
-                    w.counters.http_redirects += 1;
+                    w.counters.http_redirects.inc();
                     http::write_redirect(out, url, keep_alive);
                 }
                 None => {
-                    w.counters.http_404 += 1;
+                    w.counters.http_404.inc();
                     http::write_error(
                         out,
                         404,
@@ -303,11 +304,11 @@ impl Tracker {
                 }
             },
             Route::FullScrape => {
-                w.counters.http_403 += 1;
+                w.counters.http_403.inc();
                 fullscrape::write_disabled(out, keep_alive);
             }
             Route::NotFound => {
-                w.counters.http_404 += 1;
+                w.counters.http_404.inc();
                 http::write_error(out, 404, "not found", keep_alive);
             }
         }
@@ -322,17 +323,17 @@ impl Tracker {
     /// closed.
     pub fn http_framing_error(&self, w: &mut Worker, e: HttpError, out: &mut Vec<u8>) {
         match e.status() {
-            500 => w.counters.http_500 += 1,
+            500 => w.counters.http_500.inc(),
             _ => {
-                w.counters.http_400 += 1;
-                w.counters.http_400_parse += 1;
+                w.counters.http_400.inc();
+                w.counters.http_400_parse.inc();
             }
         }
         http::write_error(out, e.status(), e.reason(), false);
     }
 
     fn query_error(&self, w: &mut Worker, e: QueryError, keep_alive: bool, out: &mut Vec<u8>) {
-        w.counters.http_400 += 1;
+        w.counters.http_400.inc();
         http::write_error(out, e.status(), e.reason(), keep_alive);
     }
 
@@ -344,7 +345,7 @@ impl Tracker {
         now: u32,
         out: &mut Vec<u8>,
     ) {
-        w.counters.http_announces += 1;
+        w.counters.http_announces.inc();
         let q = match query::parse_announce(req.query.unwrap_or(b"")) {
             Ok(q) => q,
             Err(e) => return self.query_error(w, e, req.keep_alive, out),
@@ -444,7 +445,7 @@ impl Tracker {
     }
 
     fn http_scrape(&self, w: &mut Worker, req: &Request<'_>, out: &mut Vec<u8>) {
-        w.counters.http_scrapes += 1;
+        w.counters.http_scrapes.inc();
         let q = match query::parse_scrape(req.query.unwrap_or(b"")) {
             Ok(q) => q,
             Err(e) => return self.query_error(w, e, req.keep_alive, out),
@@ -491,27 +492,31 @@ impl Tracker {
             After::Close
         };
         if !self.may_read_stats(client) {
-            w.counters.http_403 += 1;
+            w.counters.http_403.inc();
             http::write_error(out, 403, "access denied", keep_alive);
             return after;
         }
         let mode = match stats::parse_query(req.query.unwrap_or(b"")) {
             Ok(m) => m,
             Err(e) => {
-                w.counters.http_400 += 1;
+                w.counters.http_400.inc();
                 http::write_error(out, 400, e.reason(), keep_alive);
                 return after;
             }
         };
-        w.counters.http_stats += 1;
         if let stats::Mode::Stream(format) = mode {
+            w.counters.http_stats.inc();
             // opentracker gzips tpbs and statedump only when asked, as full scrapes.
             return start_stream(w, format, req, out);
         }
-        let snap = self.snapshot(w, now);
+        let mut snap = self.snapshot(now);
+        // The page counts itself; the live count follows only if the page is served, so no
+        // counter is ever taken back.
+        snap.counters.http_stats += 1;
         let mut body = String::new();
         match stats::render(mode, &snap, &self.store, &mut body) {
             Ok(()) => {
+                w.counters.http_stats.inc();
                 http::write_response_head(
                     out,
                     200,
@@ -522,8 +527,7 @@ impl Tracker {
                 out.extend_from_slice(body.as_bytes());
             }
             Err(e) => {
-                w.counters.http_stats -= 1;
-                w.counters.http_400 += 1;
+                w.counters.http_400.inc();
                 http::write_error(out, 400, e.reason(), keep_alive);
             }
         }
@@ -540,11 +544,11 @@ impl Tracker {
     ) -> After {
         let keep_alive = req.keep_alive;
         if !self.may_read_stats(client) {
-            w.counters.http_403 += 1;
+            w.counters.http_403.inc();
             http::write_error(out, 403, "access denied", keep_alive);
         } else {
-            w.counters.http_stats += 1;
-            let snap = self.snapshot(w, now);
+            w.counters.http_stats.inc();
+            let snap = self.snapshot(now);
             let mut body = String::new();
             stats::render_metrics(&snap, &mut body);
             http::write_response_head(
@@ -577,12 +581,12 @@ impl Tracker {
         out: &mut Vec<u8>,
     ) {
         out.clear();
-        w.counters.udp_packets += 1;
+        w.counters.udp_packets.inc();
         let ip = client.ip().to_canonical();
         let req = match udp::parse_request(packet) {
             Ok(r) => r,
             Err(e) => {
-                w.counters.udp_bad_packets += 1;
+                w.counters.udp_bad_packets.inc();
                 if let Some(tid) = e.transaction_id() {
                     udp::write_error(out, tid, e.reason().as_bytes());
                     out.truncate(packet.len());
@@ -592,14 +596,14 @@ impl Tracker {
         };
         match req {
             udp::Request::Connect { transaction_id } => {
-                w.counters.udp_connects += 1;
+                w.counters.udp_connects.inc();
                 udp::write_connect(out, transaction_id, self.conn_ids.make(ip, now));
             }
             udp::Request::Announce(r) => {
                 if !self.conn_ids.check(r.connection_id, ip, now) {
                     return self.bad_connection_id(w, r.transaction_id, packet.len(), out);
                 }
-                w.counters.udp_announces += 1;
+                w.counters.udp_announces.inc();
                 if r.event != Event::Stopped && !self.settings.access.allows(&r.info_hash) {
                     // opentracker's refusal: the first 8 bytes of an announce reply.
                     out.extend_from_slice(&1u32.to_be_bytes());
@@ -643,7 +647,7 @@ impl Tracker {
                 if !self.conn_ids.check(s.connection_id, ip, now) {
                     return self.bad_connection_id(w, s.transaction_id, packet.len(), out);
                 }
-                w.counters.udp_scrapes += 1;
+                w.counters.udp_scrapes.inc();
                 udp::write_scrape_header(out, s.transaction_id);
                 for h in s.info_hashes() {
                     let c = self.store.scrape(&h).unwrap_or_default();
@@ -665,7 +669,7 @@ impl Tracker {
         now: u32,
     ) -> Result<Counts, ferrotracker_swarm::Refused> {
         if a.seeding && a.event == Event::Completed {
-            w.counters.completed += 1;
+            w.counters.completed.inc();
         }
         w.out4.clear();
         w.out6.clear();
@@ -674,7 +678,9 @@ impl Tracker {
             .announce(a, want, now, &mut w.rng, &mut w.out4, &mut w.out6)
         {
             Ok(done) => {
-                w.counters.peers_not_stored += u64::from(!done.stored && a.event != Event::Stopped);
+                w.counters
+                    .peers_not_stored
+                    .add(u64::from(!done.stored && a.event != Event::Stopped));
                 if let Some(age) = done.renewed_after {
                     w.counters.renew(age);
                 }
@@ -690,14 +696,14 @@ impl Tracker {
                 Ok(done.counts)
             }
             Err(refused) => {
-                w.counters.refused_full += 1;
+                w.counters.refused_full.inc();
                 Err(refused)
             }
         }
     }
 
     fn bad_connection_id(&self, w: &mut Worker, tid: u32, request_len: usize, out: &mut Vec<u8>) {
-        w.counters.udp_bad_connection_id += 1;
+        w.counters.udp_bad_connection_id.inc();
         udp::write_error(out, tid, udp::CONNECTION_ID_MISMATCH);
         out.truncate(request_len);
     }

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ferrotracker_core::config::Config;
 use ferrotracker_core::livesync::{LiveSync, SyncRules};
-use ferrotracker_core::Counters;
 use ferrotracker_proto::sync::{Key, GROUP};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -95,13 +94,8 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    /// Starts the thread. `slot` is its index among the published counters (after the workers').
-    pub fn spawn(
-        shared: Arc<Shared>,
-        sockets: Sockets,
-        cfg: &Config,
-        slot: usize,
-    ) -> anyhow::Result<Syncer> {
+    /// Starts the thread.
+    pub fn spawn(shared: Arc<Shared>, sockets: Sockets, cfg: &Config) -> anyhow::Result<Syncer> {
         let rules = SyncRules {
             tracker_id: shared.tracker.tracker_id(),
             nodes: cfg.livesync_nodes(),
@@ -114,7 +108,7 @@ impl Syncer {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("livesync".into())
-                .spawn(move || run(&shared, sockets, LiveSync::new(rules), &stop, slot))?
+                .spawn(move || run(&shared, sockets, LiveSync::new(rules), &stop))?
         };
         Ok(Syncer { stop, handle })
     }
@@ -126,7 +120,7 @@ impl Syncer {
     }
 }
 
-fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool, slot: usize) {
+fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool) {
     let mut buf = vec![0u8; 65_536];
     let mut entries = Vec::new();
     let mut last = Instant::now();
@@ -141,7 +135,7 @@ fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool, slot: u
         }
         failed
     };
-    let mut counters = Counters::default();
+    let counters = shared.tracker.counter_slot();
     loop {
         match s.recv.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -151,6 +145,7 @@ fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool, slot: u
                 {
                     tracing::debug!("live sync: refused {n} bytes from {from}: {why:?}");
                 }
+                counters.sync.raise(&ls.counters);
             }
             Err(e)
                 if matches!(
@@ -178,8 +173,7 @@ fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool, slot: u
         } else {
             ls.tick(now, &mut send);
         }
-        counters.sync = ls.counters;
-        shared.tracker.publish(slot, &counters);
+        counters.sync.raise(&ls.counters);
         if done {
             return;
         }

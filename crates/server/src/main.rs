@@ -12,13 +12,13 @@ mod worker;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrotracker_core::config::{self, Command, Config, Proto};
 use ferrotracker_core::ratelimit::{AddressCounts, RateConfig, RateLimiter};
-use ferrotracker_core::{Counters, Settings, Tracker};
+use ferrotracker_core::{Settings, Tracker};
 use mio::{Poll, Waker};
 
 use crate::worker::{Shared, WAKER};
@@ -153,9 +153,6 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         }),
         ratelimit_udp: cfg.ratelimit_udp,
         ratelimit_http: cfg.ratelimit_http,
-        counters: (0..workers)
-            .map(|_| Mutex::new(Counters::default()))
-            .collect(),
     });
 
     if let Some(path) = &cfg.statedump_load {
@@ -207,12 +204,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     );
 
     let syncer = match sync_sockets {
-        Some(s) => Some(livesync::Syncer::spawn(
-            Arc::clone(&shared),
-            s,
-            &cfg,
-            workers,
-        )?),
+        Some(s) => Some(livesync::Syncer::spawn(Arc::clone(&shared), s, &cfg)?),
         None => None,
     };
 
@@ -272,10 +264,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(path) = &cfg.statedump_file {
         dump(&shared, path, cfg.statedump_peers);
     }
-    let mut total = Counters::default();
-    for c in &shared.counters {
-        total.add(&c.lock().unwrap_or_else(|e| e.into_inner()));
-    }
+    let total = shared.tracker.total_counters();
     let t = shared.tracker.store.totals();
     tracing::info!(
         "stopped: {} torrents, {} peers; served {} HTTP announces, {} UDP announces",

@@ -9,12 +9,13 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotracker_core::counters::LiveCounters;
 use ferrotracker_core::fullscrape::{FullScrape, Progress};
 use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
-use ferrotracker_core::{After, Counters, Tracker, Worker};
+use ferrotracker_core::{After, Tracker, Worker};
 use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
 use ferrotracker_proto::{udp, InfoHash};
 use ferrotracker_swarm::PREFETCH_BATCH;
@@ -45,8 +46,6 @@ pub struct Shared {
     pub ratelimit: Option<RateLimiter>,
     pub ratelimit_udp: bool,
     pub ratelimit_http: bool,
-    /// Each worker's counters, published about once a second for stats.
-    pub counters: Vec<Mutex<Counters>>,
 }
 
 impl Shared {
@@ -156,7 +155,7 @@ pub fn run(
     mut udp: Vec<UdpSocket>,
     seed: u64,
 ) -> io::Result<()> {
-    let mut w = Worker::new(seed);
+    let mut w = shared.tracker.worker(seed);
     w.index = index;
     for (i, l) in tcp.iter_mut().enumerate() {
         poll.registry().register(l, Token(i), Interest::READABLE)?;
@@ -210,7 +209,7 @@ pub fn run(
                     &tcp[t],
                     &mut conns,
                     &mut pool,
-                    &mut w.counters,
+                    &w.counters,
                     &busy,
                     &mut accept_log,
                     &mut fresh,
@@ -289,9 +288,9 @@ pub fn run(
             for k in expired {
                 if let Some(c) = conns.get(k) {
                     if c.reading_request {
-                        w.counters.http_request_timeouts += 1;
+                        w.counters.http_request_timeouts.inc();
                     } else {
-                        w.counters.http_idle_timeouts += 1;
+                        w.counters.http_idle_timeouts.inc();
                     }
                 }
                 close(&shared, &mut poll, &mut conns, &mut pool, k);
@@ -305,7 +304,7 @@ pub fn run(
                         l,
                         &mut conns,
                         &mut pool,
-                        &mut w.counters,
+                        &w.counters,
                         &busy,
                         &mut accept_log,
                         &mut fresh,
@@ -322,10 +321,6 @@ pub fn run(
                     }
                 }
             }
-            if let Some(m) = shared.counters.get(index) {
-                *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
-            }
-            shared.tracker.publish(index, &w.counters);
         }
     }
 
@@ -354,11 +349,8 @@ pub fn run(
     );
     shared.tracker.hand_off_sync(&mut w);
 
-    if let Some(m) = shared.counters.get(index) {
-        *m.lock().unwrap_or_else(|e| e.into_inner()) = w.counters;
-    }
     // Per-worker share of the load: the scaling benchmark reads these lines.
-    let c = &w.counters;
+    let c = w.counters.read();
     tracing::info!(
         "worker {index}: {} UDP datagrams in {udp_batches} receive batches ({} busy spells served without epoll), {} HTTP announces, {} TCP connections",
         c.udp_packets,
@@ -378,7 +370,7 @@ fn accept_all(
     listener: &TcpListener,
     conns: &mut Slab<Conn>,
     pool: &mut Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
-    counters: &mut Counters,
+    counters: &LiveCounters,
     busy: &[Vec<u8>; 2],
     log: &mut Throttle,
     fresh: &mut Vec<usize>,
@@ -386,16 +378,16 @@ fn accept_all(
     loop {
         match listener.accept() {
             Ok((stream, addr)) => {
-                counters.tcp_accepts += 1;
+                counters.tcp_accepts.inc();
                 let ip = addr.ip().to_canonical();
                 if let Err(why) = shared.admit(ip) {
                     let reply = match why {
                         Refusal::Total => {
-                            counters.conn_limited += 1;
+                            counters.conn_limited.inc();
                             &busy[0]
                         }
                         Refusal::PerAddress => {
-                            counters.conn_limited_ip += 1;
+                            counters.conn_limited_ip.inc();
                             &busy[1]
                         }
                     };
@@ -434,7 +426,7 @@ fn accept_all(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                counters.accept_errors += 1;
+                counters.accept_errors.inc();
                 if let Some(more) = log.ready(Instant::now(), ACCEPT_LOG_EVERY) {
                     tracing::warn!(
                         "accept failed: {e} ({more} more failures since the last such line; \
@@ -683,7 +675,7 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                 c.reading_request = false;
                 if let Some(rl) = shared.http_limiter() {
                     if !rl.allow(c.ip, shared.now_ms()) {
-                        w.counters.http_rate_limited += 1;
+                        w.counters.http_rate_limited.inc();
                         http::write_error(&mut c.out, 429, RATE_LIMITED, false);
                         c.close_after_write = true;
                         return;
@@ -857,15 +849,15 @@ fn serve_udp(
             if let Some(rl) = limiter {
                 // Never answered: a reply to a forged source would be the attack.
                 if !rl.allow(src.ip(), now_ms) {
-                    w.counters.udp_packets += 1;
-                    w.counters.udp_rate_limited += 1;
+                    w.counters.udp_packets.inc();
+                    w.counters.udp_rate_limited.inc();
                     continue;
                 }
             }
             if batch.truncated(i) {
                 // Larger than any BEP 15 request we serve: dropped, counted as bad.
-                w.counters.udp_packets += 1;
-                w.counters.udp_bad_packets += 1;
+                w.counters.udp_packets.inc();
+                w.counters.udp_bad_packets.inc();
                 continue;
             }
             shared.tracker.handle_udp(w, data, src, now, reply);

@@ -234,3 +234,43 @@ fn metrics_format() {
     assert!(samples
         .contains_key("ferrotracker_errors_total{proto=\"udp\",reason=\"bad_connection_id\"}"));
 }
+
+/// One `ferrotracker_requests_total` sample (or any other) of a `/metrics` page.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+/// Counters read from any worker are current (every announce answered before the read is in it)
+/// and so never lower than an earlier read: each announce and each read goes over a connection
+/// of its own, which the kernel hands to any of the four workers.
+#[test]
+fn counters_current_and_monotonic_across_workers() {
+    let t = Tracker::start(&[], "tracker.workers 4\n");
+    let (mut accepts, mut metric_accepts) = (0u64, 0u64);
+    for i in 1..=300u64 {
+        assert_eq!(announce(t.http, i as u32, 7000, 0, ""), 200);
+        let r = get(t.http, "/stats?mode=tcp4", "", None);
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        let mut lines = text.lines().map(|l| l.parse::<u64>().unwrap());
+        let (a, announces) = (lines.next().unwrap(), lines.next().unwrap());
+        assert_eq!(announces, i, "tcp4 after {i} announces:\n{text}");
+        assert!(a >= accepts, "tcp4 accepts went back from {accepts} to {a}");
+        accepts = a;
+
+        let m = get(t.http, "/metrics", "", None).text();
+        let announces = metric(
+            &m,
+            "ferrotracker_requests_total{proto=\"http\",kind=\"announce\"}",
+        );
+        assert_eq!(announces, i, "/metrics after {i} announces");
+        let a = metric(&m, "ferrotracker_tcp_connections_total");
+        assert!(
+            a >= metric_accepts,
+            "/metrics accepts went back from {metric_accepts} to {a}"
+        );
+        metric_accepts = a;
+    }
+}
