@@ -6,8 +6,9 @@
 //! as 0); its entries rebuilt with `Builder` never pass `MAX_PACKET`, and sealed with a key
 //! they open (within the time window, `Stale` outside it) and parse back to the same entries;
 //! the raw input never opens under the key (it would need a forged tag). A node accepts a
-//! datagram from a cluster address exactly when `parse` does and it is not its own echo, never
-//! from elsewhere, and then knows the torrent of every entry the access list allows; what a
+//! datagram from a cluster address exactly when it fits `MAX_PACKET`, `parse` takes it and it
+//! is not its own echo, never from elsewhere; a keyed node refuses a sealed packet it has
+//! taken before as a replay, and then knows the torrent of every entry the access list allows; what a
 //! node sends parses, fits `MAX_PACKET`, carries every queued entry, and is refused as an echo
 //! when it comes back.
 #![no_main]
@@ -117,7 +118,16 @@ fuzz_target!(|data: &[u8]| {
     assert!(sealed.len() <= MAX_PACKET);
     let from = IpAddr::V4(Ipv4Addr::new(10, 9, 8, 7));
     match node.keyed.receive(&sealed, from, &node.tracker, NOW as u32) {
-        Ok(n) => assert!(n <= pushed.len() && skew.unsigned_abs() <= WINDOW),
+        Ok(n) => {
+            assert!(n <= pushed.len() && skew.unsigned_abs() <= WINDOW);
+            // The same bytes again: a replay (the node outlives this run).
+            assert_eq!(
+                node.keyed.receive(&sealed, from, &node.tracker, NOW as u32),
+                Err(Refusal::Replay)
+            );
+        }
+        // Taken in an earlier run with the same entries.
+        Err(Refusal::Replay) => assert!(skew.unsigned_abs() <= WINDOW),
         Err(Refusal::Stale) => assert!(skew.unsigned_abs() > WINDOW),
         Err(Refusal::Echo) => assert_eq!(id, OUR_ID),
         Err(r) => panic!("sealed packet refused: {r:?}"),
@@ -127,9 +137,10 @@ fuzz_target!(|data: &[u8]| {
         Err(Refusal::Mac)
     );
     match sync::open(&sealed, &key, NOW, WINDOW) {
-        Ok(body) => {
+        Ok(o) => {
             assert!(skew.unsigned_abs() <= WINDOW);
-            let q = sync::parse(body).expect("a sealed packet's body parses");
+            assert_eq!(o.sent, sent);
+            let q = sync::parse(o.body).expect("a sealed packet's body parses");
             assert_eq!(q.tracker_id, p.tracker_id);
             assert_eq!(q.entries().collect::<Vec<_>>(), pushed);
         }
@@ -181,6 +192,10 @@ fn receive(node: &mut Node, data: &[u8]) {
     );
     let from = IpAddr::V6(Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped());
     let got = node.plain.receive(data, from, &node.tracker, now);
+    if data.len() > MAX_PACKET {
+        assert_eq!(got, Err(Refusal::Oversize));
+        return;
+    }
     let p = match sync::parse(data) {
         Err(e) => {
             assert_eq!(got, Err(Refusal::Malformed(e)));

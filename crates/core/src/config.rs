@@ -403,6 +403,9 @@ pub fn parse_str(origin: &Path, text: &str, cfg: &mut Config) -> Result<(), Conf
             key: key.to_string(),
             kind,
         })?;
+        if key == "livesync.cluster.key" {
+            cfg.livesync.key_file = Some(origin.to_path_buf());
+        }
     }
     Ok(())
 }
@@ -639,6 +642,8 @@ pub struct LiveSyncConfig {
     pub peers: Vec<SocketAddr>,
     /// Shared key of the authenticated extension (`livesync.cluster.key HEX`).
     pub key: Option<Vec<u8>>,
+    /// The config file the key was read from: the server warns when others may read it.
+    pub key_file: Option<PathBuf>,
     /// Destination port of multicast packets (`livesync.cluster.send_port`). opentracker
     /// always sends to 9696, whatever port it listens on; so does the default.
     pub send_port: u16,
@@ -653,6 +658,7 @@ impl Default for LiveSyncConfig {
             nodes: Nets::default(),
             peers: Vec::new(),
             key: None,
+            key_file: None,
             send_port: LIVESYNC_PORT,
             flush_delay: 15,
         }
@@ -687,6 +693,15 @@ impl LiveSyncConfig {
                 None => Ok(()),
             };
         };
+        if !self.peers.is_empty() && listen.ip().is_unspecified() {
+            return Err(ConfigError::general(
+                "livesync.cluster.listen",
+                ConfigErrorKind::BadValue(format!(
+                    "{listen}: unicast live sync listens on this node's own address (an \
+                     unspecified one would take datagrams sent to any address of the host)"
+                )),
+            ));
+        }
         if self.peers.is_empty() && listen.is_ipv6() {
             return Err(ConfigError::general(
                 "livesync.cluster.listen",
@@ -1302,6 +1317,14 @@ mod tests {
         assert_eq!(l.peers[1], "10.0.0.3:9696".parse().unwrap());
         assert_eq!(l.key.as_deref(), Some(&(0..16).collect::<Vec<u8>>()[..]));
         assert_eq!((l.flush_delay, l.send_port), (2, 9697));
+        assert_eq!(l.key_file.as_deref(), Some(Path::new("test.conf")));
+        assert_eq!(
+            text("livesync.cluster.listen 10.0.0.1")
+                .unwrap()
+                .livesync
+                .key_file,
+            None
+        );
         let nodes = cfg.livesync_nodes();
         assert!(nodes.contains("10.0.0.200".parse().unwrap()));
         assert!(nodes.contains("10.0.0.3".parse().unwrap()));
@@ -1326,6 +1349,15 @@ mod tests {
             .contains("needs livesync.cluster.listen"));
         c = text("livesync.cluster.listen [::1]:9696").unwrap();
         assert!(c.validate().is_err());
+        for any in ["0.0.0.0", "[::]:9696"] {
+            let e = text(&format!(
+                "livesync.cluster.listen {any}\nlivesync.cluster.peer 10.0.0.2"
+            ))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+            assert!(e.to_string().contains("own address"), "{e}");
+        }
         c = text("livesync.cluster.listen [::1]:9696\nlivesync.cluster.peer [::1]:9697").unwrap();
         assert!(c.validate().is_ok(), "unicast over IPv6 is fine");
         // -A nets may sync, as in opentracker.

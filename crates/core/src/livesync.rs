@@ -7,11 +7,17 @@
 //! thread owns a [`LiveSync`]: it batches entries into one packet per address family, sends a
 //! packet when it is full or older than the flush delay (15 s, as `LIVESYNC_MAXDELAY`), and
 //! checks and applies what other nodes send. Time is passed in; the sockets are the caller's.
+//!
+//! What a node accepts, in the order it is checked: a datagram from a node's address
+//! ([`SyncRules::nodes`]), at most [`sync::MAX_PACKET`] bytes (refused before anything reads
+//! it); with a key, a right tag, a time within the window and a tag not seen before
+//! ([`ReplayGuard`]); a well-formed packet that is not our own echo.
 
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use ferrotracker_proto::sync::{self, Builder, Entry, Family, Key, SyncError};
+use ferrotracker_proto::sync::{self, Builder, Entry, Family, Key, SyncError, TAG};
 use ferrotracker_proto::{Event, InfoHash};
 use ferrotracker_swarm::SyncedPeer;
 
@@ -32,8 +38,12 @@ crate::counter_set! {
         pub refused_echo: u64,
         /// A key is configured and the MAC is missing or wrong.
         pub refused_mac: u64,
-        /// The MAC is right but the packet's time is outside the window (a replay).
+        /// The MAC is right but the packet's time is outside the window.
         pub refused_stale: u64,
+        /// Larger than a live-sync packet can be ([`sync::MAX_PACKET`]).
+        pub refused_oversize: u64,
+        /// A keyed packet whose tag was already accepted within the window (a replay).
+        pub refused_replay: u64,
         /// Not a live-sync packet (too short, unknown type, partial entries).
         pub refused_malformed: u64,
         /// Entries dropped because a worker's hand-off slot was full.
@@ -127,24 +137,99 @@ pub struct SyncRules {
     pub key: Option<Key>,
     /// Seconds a partly filled packet may wait (`livesync.flush_delay`, opentracker: 15).
     pub flush_delay: u32,
-    /// With a key: seconds a packet's time may differ from ours before it counts as a replay.
+    /// With a key: seconds a packet's time may differ from ours before it is refused as stale.
     pub window: u32,
+}
+
+/// Tags [`ReplayGuard`] remembers: 65,536 keyed packets (3.3 million entries) per window, over
+/// 500 packets a second for the whole cluster at the 120 s window, in about 4 MiB at most.
+pub const REPLAY_TAGS: usize = 65_536;
+
+/// The tags of the keyed packets accepted within the window, so that a copy sent again (by
+/// anyone who saw the packet go by) is refused rather than applied twice: a replayed `stopped`
+/// would drop a peer that has come back, a replayed add would bring back one that has left.
+///
+/// Only genuine packets are remembered (the tag is checked first), so an attacker without the
+/// key cannot fill it. It holds at most `capacity` tags; a tag is forgotten once its packet's
+/// time is out of the window (such a copy is refused as stale anyway) or, when full, oldest
+/// first. Forgetting a tag that is still within the window raises a floor: packets sent at or
+/// before that tag's time are refused too, so when the cluster sends more than `capacity`
+/// packets per window the window shrinks for late packets instead of letting a replay through.
+///
+/// A restarted node starts with no tags: a packet recorded up to one window before the restart
+/// can be applied once more after it.
+#[derive(Debug)]
+pub struct ReplayGuard {
+    seen: HashSet<[u8; TAG]>,
+    /// Tags with their packet's time, in the order accepted.
+    order: VecDeque<(u64, [u8; TAG])>,
+    capacity: usize,
+    window: u64,
+    /// Packets sent at or before this time are refused: a tag this old may have been forgotten.
+    floor: Option<u64>,
+}
+
+impl ReplayGuard {
+    pub fn new(capacity: usize, window: u32) -> ReplayGuard {
+        ReplayGuard {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            window: u64::from(window),
+            floor: None,
+        }
+    }
+
+    /// Whether a packet with this time and tag (already checked: right tag, time within the
+    /// window of `now`) is new; it is remembered if so. `now` never goes back.
+    pub fn admit(&mut self, sent: u64, tag: [u8; TAG], now: u64) -> bool {
+        while let Some(&(t, old)) = self.order.front() {
+            if t.saturating_add(self.window) >= now {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&old);
+        }
+        if self.floor.is_some_and(|f| sent <= f) || self.seen.contains(&tag) {
+            return false;
+        }
+        if self.order.len() >= self.capacity {
+            if let Some((t, old)) = self.order.pop_front() {
+                self.seen.remove(&old);
+                self.floor = Some(self.floor.map_or(t, |f| f.max(t)));
+            }
+        }
+        self.seen.insert(tag);
+        self.order.push_back((sent, tag));
+        true
+    }
+
+    /// Tags remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 /// Why a datagram was refused (each has its counter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     Source,
-    Echo,
+    Oversize,
     Mac,
     Stale,
+    Replay,
     Malformed(SyncError),
+    Echo,
 }
 
 /// The sync thread's state: one outgoing packet per family, the rules and the counters.
 pub struct LiveSync {
     rules: SyncRules,
     out: [Outgoing; 2],
+    replay: ReplayGuard,
     pub counters: SyncCounters,
 }
 
@@ -163,6 +248,7 @@ impl LiveSync {
                 builder: Builder::new(f, id, auth),
                 since: 0,
             }),
+            replay: ReplayGuard::new(REPLAY_TAGS, rules.window),
             rules,
             counters: SyncCounters::default(),
         }
@@ -238,10 +324,12 @@ impl LiveSync {
                 let c = &mut self.counters;
                 match refusal {
                     Refusal::Source => c.refused_source += 1,
-                    Refusal::Echo => c.refused_echo += 1,
+                    Refusal::Oversize => c.refused_oversize += 1,
                     Refusal::Mac => c.refused_mac += 1,
                     Refusal::Stale => c.refused_stale += 1,
+                    Refusal::Replay => c.refused_replay += 1,
                     Refusal::Malformed(_) => c.refused_malformed += 1,
+                    Refusal::Echo => c.refused_echo += 1,
                 }
                 return Err(refusal);
             }
@@ -269,7 +357,7 @@ impl LiveSync {
     }
 
     fn check<'a>(
-        &self,
+        &mut self,
         datagram: &'a [u8],
         from: IpAddr,
         now: u32,
@@ -277,13 +365,25 @@ impl LiveSync {
         if !self.rules.nodes.contains(from.to_canonical()) {
             return Err(Refusal::Source);
         }
+        if datagram.len() > sync::MAX_PACKET {
+            return Err(Refusal::Oversize);
+        }
         let body = match &self.rules.key {
             None => datagram,
-            Some(key) => sync::open(datagram, key, u64::from(now), u64::from(self.rules.window))
-                .map_err(|e| match e {
-                    SyncError::Stale => Refusal::Stale,
-                    _ => Refusal::Mac,
-                })?,
+            Some(key) => {
+                let now = u64::from(now);
+                let o =
+                    sync::open(datagram, key, now, u64::from(self.rules.window)).map_err(|e| {
+                        match e {
+                            SyncError::Stale => Refusal::Stale,
+                            _ => Refusal::Mac,
+                        }
+                    })?;
+                if !self.replay.admit(o.sent, o.tag, now) {
+                    return Err(Refusal::Replay);
+                }
+                o.body
+            }
         };
         let packet = sync::parse(body).map_err(Refusal::Malformed)?;
         if packet.tracker_id == self.rules.tracker_id.to_le_bytes() {
@@ -441,6 +541,118 @@ mod tests {
         });
         assert_eq!(b.receive(&out, node(), &t, NOW), Err(Refusal::Stale));
         assert_eq!((b.counters.refused_mac, b.counters.refused_stale), (2, 1));
+    }
+
+    #[test]
+    fn oversize_refused_before_reading() {
+        let t = Tracker::new(Settings::default(), [1; 16]);
+        let mut b = LiveSync::new(rules(2, None));
+        // 54 whole IPv4 entries: parse() alone would take it.
+        let mut d = vec![9, 9, 9, 9, 0, 0, 0, 0];
+        for n in 0..54 {
+            sync::encode_entry(&mut d, &entry(n, 0));
+        }
+        assert!(d.len() > sync::MAX_PACKET && sync::parse(&d).is_ok());
+        assert_eq!(b.receive(&d, node(), &t, NOW), Err(Refusal::Oversize));
+        assert_eq!(peers(&t, InfoHash([0; 20])), 0);
+        // Exactly MAX_PACKET passes the size check (and then fails as partial entries).
+        d.truncate(sync::MAX_PACKET);
+        assert!(matches!(
+            b.receive(&d, node(), &t, NOW),
+            Err(Refusal::Malformed(_))
+        ));
+        // A stranger's is refused for its source first.
+        d.resize(4000, 0);
+        assert_eq!(
+            b.receive(&d, "10.0.1.1".parse().unwrap(), &t, NOW),
+            Err(Refusal::Source)
+        );
+        let c = b.counters;
+        assert_eq!(
+            (c.refused_oversize, c.refused_malformed, c.refused_source),
+            (1, 1, 1)
+        );
+    }
+
+    /// One keyed packet from node 1 with entry `n` (flags `flags`), sent at `at`.
+    fn keyed(n: u8, flags: u8, at: u32) -> Vec<u8> {
+        let mut a = LiveSync::new(rules(1, Some(b"sixteen byte key")));
+        let mut out = Vec::new();
+        a.queue(&entry(n, flags), at, &mut |_| 0);
+        a.flush(at, &mut |d| {
+            out = d.to_vec();
+            0
+        });
+        out
+    }
+
+    #[test]
+    fn replayed_keyed_packet_refused_within_the_window() {
+        let t = Tracker::new(Settings::default(), [1; 16]);
+        let mut b = LiveSync::new(rules(2, Some(b"sixteen byte key")));
+        let add = keyed(5, 0, NOW);
+        let stop = keyed(5, sync::FLAG_STOPPED, NOW + 1);
+        assert_eq!(b.receive(&add, node(), &t, NOW), Ok(1));
+        assert_eq!(b.receive(&stop, node(), &t, NOW + 2), Ok(1));
+        assert_eq!(peers(&t, InfoHash([5; 20])), 0);
+        // The add again, at any time its timestamp still passes: refused, the peer stays gone.
+        for at in [NOW + 2, NOW + 60, NOW + 120] {
+            assert_eq!(b.receive(&add, node(), &t, at), Err(Refusal::Replay));
+        }
+        assert_eq!(peers(&t, InfoHash([5; 20])), 0);
+        // Past the window it is stale (and the tag may go).
+        assert_eq!(b.receive(&add, node(), &t, NOW + 121), Err(Refusal::Stale));
+        assert_eq!(
+            (b.counters.refused_replay, b.counters.refused_stale),
+            (3, 1)
+        );
+        // A plain cluster has no tags to compare: the same bytes apply again (opentracker's).
+        let mut plain = LiveSync::new(rules(2, None));
+        let mut a = LiveSync::new(rules(1, None));
+        let mut out = Vec::new();
+        a.queue(&entry(6, 0), NOW, &mut |_| 0);
+        a.flush(NOW, &mut |d| {
+            out = d.to_vec();
+            0
+        });
+        assert_eq!(plain.receive(&out, node(), &t, NOW), Ok(1));
+        assert_eq!(plain.receive(&out, node(), &t, NOW), Ok(1));
+    }
+
+    #[test]
+    fn replay_guard_forgets_by_time_and_when_full_raises_a_floor() {
+        let tag = |n: u8| [n; TAG];
+        let mut g = ReplayGuard::new(3, 120);
+        assert!(g.admit(1000, tag(1), 1000));
+        assert!(!g.admit(1000, tag(1), 1100));
+        assert!(g.admit(1001, tag(2), 1100));
+        // Past its window the first tag is forgotten (open() refuses such a copy as stale).
+        assert!(g.admit(1100, tag(3), 1121));
+        assert_eq!(g.len(), 2);
+        // Full: the oldest tag still in the window goes, and nothing sent at or before its
+        // time passes any more, a new tag included.
+        assert!(g.admit(1101, tag(4), 1121));
+        assert!(g.admit(1102, tag(5), 1121));
+        assert_eq!(g.len(), 3);
+        assert!(
+            !g.admit(1001, tag(2), 1121),
+            "forgotten, but below the floor"
+        );
+        assert!(!g.admit(1001, tag(6), 1121), "new, but below the floor");
+        assert!(g.admit(1103, tag(7), 1121));
+        assert!(!g.admit(1101, tag(4), 1121));
+        // Genuine traffic at 16 packets a second, 30 times what 64 tags cover in 120 s: memory
+        // stays bounded, every copy is refused, and packets on time still pass (the floor is 4 s
+        // behind).
+        let mut g = ReplayGuard::new(64, 120);
+        for i in 0..10_000u32 {
+            let now = 5000 + u64::from(i / 16);
+            let mut t = [0u8; TAG];
+            t[..4].copy_from_slice(&i.to_be_bytes());
+            assert!(g.admit(now, t, now), "packet {i}");
+            assert!(!g.admit(now, t, now), "copy of {i}");
+            assert!(g.len() <= 64);
+        }
     }
 
     #[test]

@@ -435,12 +435,14 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_livesync_refused_total",
         "counter",
-        "Live-sync packets refused: from an address that is not a node, our own echo, a bad or missing MAC, a replayed (stale) packet, not a live-sync packet.",
+        "Live-sync packets refused: from an address that is not a node, our own echo, a bad or missing MAC, a time outside the window (stale), a keyed packet already seen (replay), larger than 1480 bytes (oversize), not a live-sync packet.",
         &[
             (r#"reason="source""#, y.refused_source),
             (r#"reason="echo""#, y.refused_echo),
             (r#"reason="mac""#, y.refused_mac),
             (r#"reason="stale""#, y.refused_stale),
+            (r#"reason="replay""#, y.refused_replay),
+            (r#"reason="oversize""#, y.refused_oversize),
             (r#"reason="malformed""#, y.refused_malformed),
         ],
     );

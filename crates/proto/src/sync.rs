@@ -12,7 +12,9 @@
 //!
 //! A datagram is at most [`MAX_PACKET`] (1480) bytes: 52 IPv4 or 36 IPv6 entries. opentracker
 //! master lets an IPv6 packet grow to 1488 bytes (a buffer overflow); [`Builder`] never passes
-//! 1480.
+//! 1480, and receivers refuse anything larger before reading it. Nothing valid is lost: the
+//! 37th IPv6 entry opentracker writes runs over its 1480-byte buffer into the buffer's length
+//! field (`ot_livesync.c`, `sync_buffer`), so what it would send then is not a packet.
 //!
 //! **Authenticated extension** (ferrotracker only, opt-in with a shared key; opentracker nodes
 //! do not understand it): the body is followed by a 24-byte trailer, an 8-byte big-endian Unix
@@ -21,7 +23,8 @@
 //! `hmac` and `sha2` crates was chosen over SipHash-128 (whose 128-bit output its authors call
 //! experimental) and BLAKE3 (a C/assembly build) as the most reviewed, most widely deployed
 //! keyed MAC; at sync rates (a packet per 52 peers) its cost does not show. The time lets a
-//! receiver refuse replays older than its window ([`open`]).
+//! receiver refuse packets older than its window ([`open`]); within the window it refuses a
+//! second copy by the tag it has seen (`core::livesync`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -34,7 +37,7 @@ use crate::InfoHash;
 pub const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 23, 5);
 /// The port opentracker always sends to, whatever port it listens on (`LIVESYNC_PORT`).
 pub const PORT: u16 = 9696;
-/// Largest datagram sent (opentracker's `LIVESYNC_OUTGOING_BUFFSIZE_PEERS`).
+/// Largest datagram sent and accepted (opentracker's `LIVESYNC_OUTGOING_BUFFSIZE_PEERS`).
 pub const MAX_PACKET: usize = 1480;
 /// Tracker id and type.
 pub const HEADER: usize = 8;
@@ -116,7 +119,8 @@ pub enum SyncError {
     BadLength,
     /// A key is configured and the trailer is missing or its tag is wrong.
     BadMac,
-    /// The tag is right but the packet's time is outside the receiver's window (a replay).
+    /// The tag is right but the packet's time is outside the receiver's window (a late copy
+    /// or a clock out of step).
     Stale,
 }
 
@@ -215,15 +219,27 @@ impl std::fmt::Debug for Key {
     }
 }
 
+/// An authenticated datagram whose tag is right and whose time is within the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// The unauthenticated packet in front of the trailer (for [`parse`]).
+    pub body: &'a [u8],
+    /// The sender's Unix time, as signed.
+    pub sent: u64,
+    /// The packet's tag: what a receiver remembers to refuse the same packet a second time.
+    pub tag: [u8; TAG],
+}
+
 /// Checks the trailer of an authenticated datagram and returns the unauthenticated packet in
-/// front of it (for [`parse`]). The tag is compared in constant time. The packet's time must be
-/// within `window` seconds of `now` either way.
+/// front of it (for [`parse`]) with its time and tag. The tag is compared in constant time.
+/// The packet's time must be within `window` seconds of `now` either way; a copy sent again
+/// within the window passes here, so the receiver keeps the tags it has seen.
 pub fn open<'a>(
     datagram: &'a [u8],
     key: &Key,
     now: u64,
     window: u64,
-) -> Result<&'a [u8], SyncError> {
+) -> Result<Opened<'a>, SyncError> {
     let Some(split) = datagram.len().checked_sub(TAG) else {
         return Err(SyncError::BadMac);
     };
@@ -241,7 +257,9 @@ pub fn open<'a>(
     if sent.abs_diff(now) > window {
         return Err(SyncError::Stale);
     }
-    Ok(body)
+    let mut t = [0u8; TAG];
+    t.copy_from_slice(tag);
+    Ok(Opened { body, sent, tag: t })
 }
 
 /// Appends `e` in its family's entry layout (the age byte is 0, as opentracker sends it).
@@ -471,8 +489,10 @@ mod tests {
             assert_eq!(usize::from(n), b.capacity());
             let d = b.finish(Some(&key), 1_000).to_vec();
             assert!(d.len() <= MAX_PACKET);
-            let body = open(&d, &key, 1_050, 120).unwrap();
-            assert_eq!(parse(body).unwrap().len(), usize::from(n));
+            let o = open(&d, &key, 1_050, 120).unwrap();
+            assert_eq!(parse(o.body).unwrap().len(), usize::from(n));
+            assert_eq!(o.sent, 1_000);
+            assert_eq!(&o.tag[..], &d[d.len() - TAG..]);
             // Wrong key, flipped bits anywhere, cut trailers, replays outside the window.
             assert_eq!(
                 open(&d, &Key::new(b"another key"), 1_000, 120),

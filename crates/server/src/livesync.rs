@@ -1,15 +1,21 @@
 //! The live-sync thread: owns the cluster sockets, takes the workers' entries from the
 //! tracker's hand-off, and drives `core::livesync` (packets, flush rules, receive checks).
 //!
-//! Multicast mode is opentracker's: an incoming socket bound to `0.0.0.0:PORT` that joins
-//! 224.0.23.5 on the listen interface, and an outgoing socket bound to `IP:PORT` with multicast
-//! TTL 1 and loopback off that sends to `224.0.23.5:9696` (`livesync.cluster.send_port`;
-//! opentracker always sends to 9696 whatever its port). Unicast mode (`livesync.cluster.peer`)
-//! uses one socket bound to the listen address for both directions and sends every packet to
-//! each listed node.
+//! Multicast mode is opentracker's, but for the incoming socket's address: it is bound to
+//! `224.0.23.5:PORT` (opentracker: `0.0.0.0:PORT`) and joins the group on the listen interface,
+//! so the kernel hands it only datagrams sent to the group, never unicast ones sent to any of
+//! the host's addresses, and (`IP_MULTICAST_ALL` off) only for groups it joined itself. The
+//! outgoing socket is bound to `IP:PORT` with multicast TTL 1 and loopback off and sends to
+//! `224.0.23.5:9696` (`livesync.cluster.send_port`; opentracker always sends to 9696 whatever
+//! its port); what reaches that socket (unicast to `IP:PORT`) is never read. Unicast mode (`livesync.cluster.peer`) uses one socket bound to the listen
+//! address, which config requires to be this node's own, for both directions and sends every
+//! packet to each listed node.
+//!
+//! Datagrams are read into a buffer one byte larger than a packet can be, so a larger one
+//! shows as such (the kernel cuts it to the buffer) and is refused before anything reads it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,14 +24,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ferrotracker_core::config::Config;
 use ferrotracker_core::livesync::{LiveSync, SyncRules};
-use ferrotracker_proto::sync::{Key, GROUP};
+use ferrotracker_proto::sync::{Key, GROUP, MAX_PACKET};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::worker::Shared;
 
 /// How often the thread takes the workers' entries and checks the flush delay.
 const TURN: Duration = Duration::from_millis(50);
-/// With a key: how far a packet's time may be from ours (clock skew plus flush delay).
+/// With a key: how far a packet's time may be from ours. The time is written when the packet
+/// is sent, so this covers clock skew and transit only; copies within it are refused by their
+/// tag (`core::livesync::ReplayGuard`), so a wider window costs memory there, not safety.
 const WINDOW_SECS: u32 = 120;
 
 /// The bound sockets, made before privileges are dropped.
@@ -41,6 +49,14 @@ pub fn bind(cfg: &Config) -> anyhow::Result<Option<Sockets>> {
     let Some(listen) = l.listen else {
         return Ok(None);
     };
+    if l.key.is_none() {
+        tracing::warn!(
+            "live sync runs without livesync.cluster.key: packets are trusted by their source \
+             address alone, so any host that can send datagrams with a node's address can add \
+             or remove peers (set the same livesync.cluster.key on every node, or keep the \
+             cluster network closed to others)"
+        );
+    }
     if !l.peers.is_empty() {
         let s = udp(listen, false)
             .with_context(|| format!("binding live sync (unicast) to {listen}"))?;
@@ -56,11 +72,14 @@ pub fn bind(cfg: &Config) -> anyhow::Result<Option<Sockets>> {
     let IpAddr::V4(ip) = listen.ip() else {
         anyhow::bail!("multicast live sync is IPv4 only: {listen}");
     };
-    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), listen.port());
-    let recv = udp(any, true).with_context(|| format!("binding live sync to {any}"))?;
-    socket2::SockRef::from(&recv)
-        .join_multicast_v4(&GROUP, &ip)
+    let group = SocketAddr::new(IpAddr::V4(GROUP), listen.port());
+    let recv = udp(group, true).with_context(|| format!("binding live sync to {group}"))?;
+    let r = socket2::SockRef::from(&recv);
+    r.join_multicast_v4(&GROUP, &ip)
         .with_context(|| format!("joining {GROUP} on {ip}"))?;
+    #[cfg(target_os = "linux")]
+    r.set_multicast_all_v4(false)
+        .context("turning IP_MULTICAST_ALL off on the live-sync socket")?;
     let send = udp(listen, true).with_context(|| format!("binding live sync to {listen}"))?;
     let s = socket2::SockRef::from(&send);
     s.set_multicast_ttl_v4(1)?;
@@ -121,7 +140,8 @@ impl Syncer {
 }
 
 fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool) {
-    let mut buf = vec![0u8; 65_536];
+    // One byte more than a packet: a datagram that fills it is too large (see the module docs).
+    let mut buf = vec![0u8; MAX_PACKET + 1];
     let mut entries = Vec::new();
     let mut last = Instant::now();
     let (send, dests) = (&s.send, &s.dests);
@@ -143,7 +163,9 @@ fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool) {
                 if let Err(why) =
                     ls.receive(buf.get(..n).unwrap_or(&[]), from.ip(), &shared.tracker, now)
                 {
-                    tracing::debug!("live sync: refused {n} bytes from {from}: {why:?}");
+                    // A cut datagram (n > MAX_PACKET) was larger still: say "over".
+                    let over = if n > MAX_PACKET { "over " } else { "" };
+                    tracing::debug!("live sync: refused {over}{n} bytes from {from}: {why:?}");
                 }
                 counters.sync.raise(&ls.counters);
             }

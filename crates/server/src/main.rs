@@ -72,6 +72,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         signal_hook::consts::SIGHUP,
     ])?;
     raise_open_files_limit(cfg.http_max_connections);
+    // Before the chroot: the path is as the command line gave it.
+    warn_if_key_readable(cfg.livesync.key_file.as_deref());
     let bound = bind::bind_all(&cfg.listen, workers)?;
     let sync_sockets = livesync::bind(&cfg)?;
     // Bind first (ports below 1024 too), then give up root, then open the files the config
@@ -293,6 +295,26 @@ fn wait_for_signal(
         }
     }
     Ok(())
+}
+
+/// Warns when the config file holding `livesync.cluster.key` may be read by users other than
+/// its owner: anyone holding the key can add and remove peers on every node.
+fn warn_if_key_readable(file: Option<&std::path::Path>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(file) = file else { return };
+    match std::fs::metadata(file) {
+        Ok(m) if m.permissions().mode() & 0o044 != 0 => tracing::warn!(
+            "{} holds livesync.cluster.key and is readable by group or others (mode {:o}): \
+             anyone who can read the key can add and remove peers on every node (chmod 600 it)",
+            file.display(),
+            m.permissions().mode() & 0o7777
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "{} holds livesync.cluster.key but its mode can't be read ({e})",
+            file.display()
+        ),
+    }
 }
 
 /// Raises the soft open-files limit to the hard one (each HTTP connection is a descriptor), and

@@ -1,4 +1,4 @@
-//! Live sync between real ferrotracker processes (issue 6).
+//! Live sync between real ferrotracker processes.
 //!
 //! One scenario, run twice: three nodes in network namespaces of their own (joined by veth
 //! pairs to a bridge in a fourth, hub namespace) syncing by multicast as opentracker does, and
@@ -8,8 +8,13 @@
 //!
 //! The scenario: a peer announced on one node is returned by the others within the flush delay;
 //! `stopped` removes it everywhere; a packet from an address that is not a node, one without a
-//! MAC and one with the wrong key are refused and counted; a node killed (SIGKILL, by PID) and
-//! restarted catches up from new announces.
+//! MAC, one with the wrong key, one over 1480 bytes and a second copy of a keyed packet are
+//! refused and counted; a node killed (SIGKILL, by PID) and restarted catches up from new
+//! announces. In multicast mode a packet sent to one of a node's own addresses instead of the
+//! group is not taken.
+//!
+//! The namespace test needs root (or CAP_SYS_ADMIN) and `ip`; where it has neither it says so
+//! and skips, unless `CI` is set, where it fails.
 
 mod common;
 
@@ -102,13 +107,17 @@ fn wait_peers<C: Cluster>(c: &C, i: usize, h: [u8; 20], want: i64, what: &str) {
 
 /// A keyed packet with one entry, signed with `key` (or plain when `None`).
 fn packet(h: [u8; 20], ip: [u8; 4], port: u16, key: Option<&str>) -> Vec<u8> {
+    packet_with_flags(h, ip, port, key, 0)
+}
+
+fn packet_with_flags(h: [u8; 20], ip: [u8; 4], port: u16, key: Option<&str>, flags: u8) -> Vec<u8> {
     use ferrotracker_proto::sync::{Builder, Entry, Family, Key};
     let mut b = Builder::new(Family::V4, 0xdead_beef, key.is_some());
     b.push(&Entry {
         info_hash: ferrotracker_proto::InfoHash(h),
         ip: IpAddr::from(ip),
         port,
-        flags: 0,
+        flags,
     });
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -183,6 +192,40 @@ fn scenario<C: Cluster>(c: &mut C) {
         "ferrotracker_livesync_peers_total{direction=\"sent\"}",
         2,
     );
+
+    // Over 1480 bytes: refused before the MAC is even computed.
+    c.send_from_node(2, 1, vec![0x5a; 2000]);
+    wait_metric(
+        c,
+        1,
+        "ferrotracker_livesync_refused_total{reason=\"oversize\"}",
+        1,
+    );
+
+    // A keyed packet sent again within the window: the first copy is applied, the second is
+    // refused. Here the copy is of an add that a stop has undone since: it would bring back a
+    // peer that has left.
+    let replayed = hash(64);
+    let add = packet(replayed, [192, 0, 2, 5], 5, Some(KEY));
+    c.send_from_node(2, 1, add.clone());
+    wait_peers(c, 1, replayed, 1, "a keyed add from node 2");
+    let stop = packet_with_flags(
+        replayed,
+        [192, 0, 2, 5],
+        5,
+        Some(KEY),
+        ferrotracker_proto::sync::FLAG_STOPPED,
+    );
+    c.send_from_node(2, 1, stop);
+    wait_peers(c, 1, replayed, 0, "a keyed stop from node 2");
+    c.send_from_node(2, 1, add);
+    wait_metric(
+        c,
+        1,
+        "ferrotracker_livesync_refused_total{reason=\"replay\"}",
+        1,
+    );
+    assert_eq!(peers_at(c, 1, replayed), 0, "a replayed add was applied");
 
     // A node killed and restarted catches up from new announces.
     c.restart(1);
@@ -280,9 +323,13 @@ impl Cluster for Unicast {
     }
 }
 
+const NO_KEY_WARNING: &str = "live sync runs without livesync.cluster.key";
+
 #[test]
 fn unicast_cluster_on_loopback() {
     let mut c = Unicast::start(Some(KEY));
+    let log = c.nodes[0].as_ref().expect("node running").stderr();
+    assert!(!log.contains(NO_KEY_WARNING), "{log}");
     scenario(&mut c);
 }
 
@@ -291,6 +338,13 @@ fn unicast_cluster_on_loopback() {
 #[test]
 fn plain_cluster_accepts_opentracker_packets() {
     let c = Unicast::start(None);
+    for n in &c.nodes {
+        let log = n.as_ref().expect("node running").stderr();
+        assert!(
+            log.contains(NO_KEY_WARNING),
+            "no warning without a key:\n{log}"
+        );
+    }
     let h = hash(71);
     let mut p = vec![0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0];
     p.extend_from_slice(&h);
@@ -304,6 +358,29 @@ fn plain_cluster_accepts_opentracker_packets() {
         "the synced peer is a seeder (flag 0x80): {r:?}"
     );
     assert!(r.peers4().contains(&"198.51.100.7:7000".parse().unwrap()));
+    // 71 entries in opentracker's format, 1996 bytes: well formed but larger than a packet can
+    // be, so none of it is applied. A packet after it shows it has been read.
+    let big = hash(72);
+    let mut p = vec![0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0];
+    for i in 0..71u8 {
+        p.extend_from_slice(&big);
+        p.extend_from_slice(&[198, 51, 100, i, 0x1b, 0x58, 0x80, 0]);
+    }
+    assert_eq!(p.len(), 1996);
+    c.send_from_node(1, 0, p);
+    let after = hash(73);
+    let mut p = vec![0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0];
+    p.extend_from_slice(&after);
+    p.extend_from_slice(&[198, 51, 100, 8, 0x1b, 0x58, 0x80, 0]);
+    c.send_from_node(1, 0, p);
+    wait_peers(&c, 0, after, 1, "a packet after the oversized one");
+    assert_eq!(peers_at(&c, 0, big), 0, "an oversized packet was applied");
+    wait_metric(
+        &c,
+        0,
+        "ferrotracker_livesync_refused_total{reason=\"oversize\"}",
+        1,
+    );
     // Counters are published by the sync thread every 50 ms: poll.
     let refused = poll_until(SYNC_DEADLINE, Duration::from_millis(50), || {
         let n = metric(
@@ -558,9 +635,13 @@ fn send_multicast(src: &str, packet: &[u8]) {
 fn multicast_cluster_in_network_namespaces() {
     let ns = match Namespaces::create() {
         Ok(ns) => ns,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("network namespaces are required with CI set: {e}")
+        }
         Err(e) => {
             eprintln!(
-                "network namespaces not available here: {e}; skipping the namespace scenario"
+                "network namespaces not available here (they need root or CAP_SYS_ADMIN and \
+                 `ip`): {e}; skipping the namespace scenario (set CI to make this a failure)"
             );
             return;
         }
@@ -589,4 +670,73 @@ fn multicast_cluster_in_network_namespaces() {
         c.nodes.push(Some(n));
     }
     scenario(&mut c);
+
+    // A keyed packet from node 2 sent unicast to a second address of node 1, not to the group:
+    // opentracker's socket on 0.0.0.0:9696 would take it; one bound to the group does not. A
+    // packet to the group after it shows it would have been read by then.
+    ip(&[
+        "-n",
+        &c.ns.names[1],
+        "addr",
+        "add",
+        "10.77.0.12/24",
+        "dev",
+        "eth0",
+    ])
+    .unwrap();
+    let (direct, after) = (hash(66), hash(67));
+    let p = packet(direct, [192, 0, 2, 6], 6, Some(KEY));
+    in_ns(&c.ns.names[2], move || {
+        let s = UdpSocket::bind(("10.77.0.3", 0)).unwrap();
+        s.send_to(&p, "10.77.0.12:9696").unwrap();
+    });
+    c.send_from_node(2, 1, packet(after, [192, 0, 2, 7], 7, Some(KEY)));
+    wait_peers(&c, 1, after, 1, "a keyed packet to the group");
+    assert_eq!(
+        peers_at(&c, 1, direct),
+        0,
+        "a packet sent to a node's own address, not the group, was applied"
+    );
+}
+
+/// Without a key a start says that source addresses are all the cluster trusts; with a key in
+/// a file that others may read, it names the file.
+#[test]
+fn warnings_about_the_cluster_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let ip: IpAddr = [127, 0, 0, 21].into();
+    let port = free_udp_port(ip);
+    let dir = TempDir::new("synckey");
+    let base = format!("livesync.cluster.listen {ip}:{port}\nlivesync.cluster.peer 127.0.0.22\n");
+    let keyed = dir.write("keyed.conf", &format!("{base}livesync.cluster.key {KEY}\n"));
+    let plain = dir.write("plain.conf", &base);
+    let start = |conf: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(conf, std::fs::Permissions::from_mode(mode)).unwrap();
+        let t = Tracker::start(
+            &["-i", "127.0.0.21", "-p", "0", "-f", conf.to_str().unwrap()],
+            None,
+        );
+        t.stderr()
+    };
+    let readable = format!(
+        "{} holds livesync.cluster.key and is readable by group or others",
+        keyed.display()
+    );
+    for mode in [0o644, 0o640, 0o604] {
+        let log = start(&keyed, mode);
+        assert!(log.contains(&readable), "mode {mode:o}:\n{log}");
+        assert!(!log.contains(NO_KEY_WARNING), "{log}");
+    }
+    let log = start(&keyed, 0o600);
+    assert!(
+        !log.contains("livesync.cluster.key and is readable"),
+        "{log}"
+    );
+    // No key: the other warning, and none about the (keyless, readable) file.
+    let log = start(&plain, 0o644);
+    assert!(log.contains(NO_KEY_WARNING), "{log}");
+    assert!(
+        !log.contains("livesync.cluster.key and is readable"),
+        "{log}"
+    );
 }
