@@ -3,8 +3,14 @@
 //! list in force ([`Access::edit`]).
 //!
 //! A FIFO that does not exist is created, mode 0600 (opentracker's 0755 lets any local user
-//! open it for reading and so swallow other writers' lines); a path that exists and is not a
-//! FIFO stops the start. The FIFO is opened read-write and non-blocking: Linux keeps a FIFO
+//! open it for reading and so swallow other writers' lines). Whoever can write the FIFO edits
+//! the access list, so the start stops, naming the key and the path, unless the path is a
+//! FIFO owned by the user the tracker runs as (after the privilege drop: the FIFOs are opened
+//! after it) that neither group nor others may write; a symbolic link is refused too, whatever
+//! it points at (opened with `O_NOFOLLOW`). Owner and mode are read from the opened descriptor
+//! (`fstat`), so nothing can be swapped in between the check and the use; a first look without
+//! following links keeps a device or a regular file from being opened at all. The FIFO is
+//! opened read-write and non-blocking: Linux keeps a FIFO
 //! opened so without waiting for a writer, and since the tracker holds a write end itself it
 //! never sees end-of-file when a writer leaves, so one open serves every writer in turn. The
 //! thread waits in poll(2) and looks at its stop flag every [`TICK`].
@@ -18,7 +24,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -105,44 +111,76 @@ impl Drop for Fifos {
     }
 }
 
-/// Creates the FIFO if nothing is at `path`, refuses anything else that is, and opens it.
+/// Creates the FIFO if nothing is at `path`, opens it, and keeps it only if the tracker's
+/// user alone may write it (see the module docs).
 fn open_fifo(path: &Path) -> io::Result<File> {
-    match std::fs::metadata(path) {
+    let uid = nix::unistd::geteuid();
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return refuse(symlink()),
         Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "exists and is not a FIFO (remove it, or name another path)",
-            ))
-        }
+        Ok(_) => return Err(not_a_fifo()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(
-                |e| {
-                    io::Error::other(format!(
-                        "can't create the FIFO as uid {} ({e}): name a directory that user can \
-                         write, or make the FIFO beforehand (mkfifo -m 0600, owned by that user)",
-                        nix::unistd::geteuid()
-                    ))
-                },
-            )?;
+            match nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+                // Made by someone else meanwhile: checked below like any existing FIFO.
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => {
+                    return Err(io::Error::other(format!(
+                        "can't create the FIFO as uid {uid} ({e}): name a directory that user \
+                         can write, or make the FIFO beforehand (mkfifo -m 0600, owned by that \
+                         user)"
+                    )))
+                }
+            }
         }
         Err(e) => return Err(e),
     }
     // The tracker's own write end: see the module docs.
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| {
-            io::Error::new(
+        .or_else(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse(symlink()),
+            _ => Err(io::Error::new(
                 e.kind(),
-                format!(
-                    "can't open the FIFO for reading and writing as uid {} ({e})",
-                    nix::unistd::geteuid()
-                ),
-            )
-        })
+                format!("can't open the FIFO for reading and writing as uid {uid} ({e})"),
+            )),
+        })?;
+    let m = file.metadata()?;
+    if !m.file_type().is_fifo() {
+        return Err(not_a_fifo());
+    }
+    if m.uid() != uid.as_raw() {
+        return refuse(format!(
+            "owned by uid {}, not by uid {uid} the tracker runs as: whoever owns it can let \
+             others write to the access list (chown it to uid {uid}, or remove it and let the \
+             tracker make it)",
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return refuse(format!(
+            "writable by group or others (mode {:04o}): they could edit the access list \
+             (chmod 600 it)",
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(file)
+}
+
+fn not_a_fifo() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "exists and is not a FIFO (remove it, or name another path)",
+    )
+}
+
+fn symlink() -> String {
+    "is a symbolic link: name the FIFO itself (links are not followed, so no one who can make \
+     one redirects the tracker)"
+        .to_string()
 }
 
 fn read_loop(

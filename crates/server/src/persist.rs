@@ -1,11 +1,18 @@
 //! Statedump files: loaded once at start (`-l`), written periodically and at shutdown.
 //!
-//! A dump is written to `FILE.tmp`, synced, and renamed over `FILE`, so a crash in the middle
-//! of writing leaves the previous dump intact. With peers enabled, `FILE.peers` is written the
-//! same way (see `ferrotracker_core::statedump`).
+//! A dump is written to `FILE.tmp`, synced, and renamed over `FILE`, and then the directory is
+//! synced, so a crash in the middle of writing leaves the previous dump intact and a finished
+//! dump survives a power loss. With peers enabled, `FILE.peers` is written the same way (see
+//! `ferrotracker_core::statedump`).
+//!
+//! `FILE.tmp` is made anew each time, mode 0600 (the peer file holds client addresses), with
+//! `O_EXCL`, which never follows a symbolic link: whatever is left at that path is unlinked
+//! first (unlink removes a link, not its target), and if something appears there again before
+//! the create, that dump fails and the previous one is kept.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -78,7 +85,19 @@ fn write_atomically(
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the stale {}", tmp.display()))
+        }
+        _ => {}
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
     let n = {
         let mut w = BufWriter::with_capacity(256 * 1024, &file);
         let n = fill(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
@@ -90,5 +109,18 @@ fn write_atomically(
         .with_context(|| format!("syncing {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    // The rename is durable once the directory is.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(
+            "{} written, but syncing its directory {} failed ({e}): a power loss may still \
+             bring back the previous one",
+            path.display(),
+            dir.display()
+        );
+    }
     Ok(n)
 }

@@ -547,6 +547,93 @@ fn fifo_mistakes_stop_the_start_with_the_key_and_path() {
     assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep me\n");
 }
 
+/// The uid the tracker runs as when a test starts it: `nobody` when the test runs as root.
+fn tracker_uid() -> u32 {
+    let me = nix::unistd::geteuid();
+    if !me.is_root() {
+        return me.as_raw();
+    }
+    nix::unistd::User::from_name("nobody")
+        .expect("look up nobody")
+        .expect("user nobody")
+        .uid
+        .as_raw()
+}
+
+/// A FIFO at `path` with `mode`, owned by `uid`.
+fn make_fifo(path: &Path, mode: u32, uid: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    if uid != nix::unistd::geteuid().as_raw() {
+        std::os::unix::fs::chown(path, Some(uid), None).unwrap();
+    }
+}
+
+/// Whoever can write a FIFO edits the access list: the start stops, naming the key, the path
+/// and why, for a symbolic link (even to a FIFO that would do), a FIFO group or others may
+/// write, and (where the test can make one: as root) a FIFO owned by another user.
+#[test]
+fn fifos_others_could_write_stop_the_start() {
+    let dir = writable_dir("fifo-owner");
+    let wl = dir.write("whitelist", "");
+    let uid = tracker_uid();
+    let good = dir.path().join("good");
+    make_fifo(&good, 0o600, uid);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let open = dir.path().join("open");
+    make_fifo(&open, 0o620, uid);
+    let world = dir.path().join("world");
+    make_fifo(&world, 0o602, uid);
+    let mut cases = vec![
+        (link, "is a symbolic link"),
+        (open, "writable by group or others (mode 0620)"),
+        (world, "writable by group or others (mode 0602)"),
+    ];
+    if nix::unistd::geteuid().is_root() {
+        // Open to the tracker's user through "others" (the owner is checked first): its
+        // owner could take that back, or give it to anyone, at any time.
+        let theirs = dir.path().join("theirs");
+        make_fifo(&theirs, 0o606, 0);
+        cases.push((theirs, "owned by uid 0, not by uid"));
+    } else {
+        eprintln!("not root: can't make a FIFO owned by another user; that case is not run");
+    }
+    for (i, (fifo, why)) in cases.iter().enumerate() {
+        let conf = dir.write(
+            &format!("{i}.conf"),
+            &format!(
+                "access.whitelist {}\naccess.fifo_add {}\n",
+                wl.display(),
+                fifo.display()
+            ),
+        );
+        let f = run_to_exit(
+            &["-i", "127.0.0.1", "-p", "0", "-f", conf.to_str().unwrap()],
+            EXIT_DEADLINE,
+        );
+        assert!(!f.status.success(), "{}: {}", fifo.display(), f.stderr);
+        let named = format!("access.fifo_add {}: ", fifo.display());
+        assert!(
+            f.stderr.contains(&named) && f.stderr.contains(why),
+            "want {named:?} and {why:?}:\n{}",
+            f.stderr
+        );
+        assert!(!f.stderr.contains("reading hashes"), "{}", f.stderr);
+    }
+    // The FIFO the link points at is fine by itself.
+    let t = Tracker::v4_with_config(&format!(
+        "access.whitelist {}\naccess.fifo_add {}\n",
+        wl.display(),
+        good.display()
+    ));
+    wait_for_log(&t, "access.fifo_add");
+    let a = hash(26);
+    write_fifo(&good, &format!("{}\n", hex(&a)));
+    wait_until_allowed(&t, &a, true);
+}
+
 #[test]
 fn fifos_are_made_under_the_rootdir_like_the_list() {
     // Relative paths are opened after the chroot (as root) or the change of directory.

@@ -143,6 +143,56 @@ fn opentracker_dump_lines_load_and_bad_lines_are_reported() {
     );
 }
 
+/// Dumps are private (the peer file holds client addresses) and a link planted where the
+/// temporary file goes is replaced, not followed: its target is left as it was.
+#[test]
+fn dumps_are_mode_0600_and_a_planted_link_is_not_followed() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = writable_dir("dump-link");
+    let file = dir.path().join("state");
+    // A file the tracker's user could write, that someone wants overwritten.
+    let victim = dir.write("victim", "keep me\n");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for tmp in ["state.tmp", "state.peers.tmp"] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(tmp)).unwrap();
+    }
+    let conf = dir.write(
+        "ft.conf",
+        &format!(
+            "tracker.statedump {}\ntracker.statedump_interval 0\ntracker.statedump_peers on\n",
+            file.display()
+        ),
+    );
+    let mut t = Tracker::start(
+        &["-f", conf.to_str().unwrap(), "-i", "127.0.0.1", "-p", "0"],
+        None,
+    );
+    Http::connect(t.http4())
+        .get(&announce_target(&hash(3), 4000, 0, "&event=completed"))
+        .announce();
+    let st = t.stop_with(libc::SIGTERM, Duration::from_secs(10));
+    assert!(st.success(), "exit {st:?}; stderr:\n{}", t.stderr());
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "keep me\n",
+        "the link was followed; stderr:\n{}",
+        t.stderr()
+    );
+    for name in ["state", "state.peers"] {
+        let p = dir.path().join(name);
+        let m = std::fs::symlink_metadata(&p)
+            .unwrap_or_else(|e| panic!("{name}: {e}; stderr:\n{}", t.stderr()));
+        assert!(m.file_type().is_file(), "{name} is not a plain file");
+        assert_eq!(m.mode() & 0o777, 0o600, "{name}");
+        assert!(!dir.path().join(format!("{name}.tmp")).exists());
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        1,
+        "one torrent dumped"
+    );
+}
+
 #[test]
 fn privileges_are_dropped_after_binding() {
     let dir = TempDir::new("root");
