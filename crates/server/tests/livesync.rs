@@ -325,10 +325,20 @@ impl Cluster for Unicast {
 
 const NO_KEY_WARNING: &str = "live sync runs without livesync.cluster.key";
 
+/// The tracker's log once it has started: the live-sync sockets are bound (and their warnings
+/// logged) after the listening lines that `Tracker::start` waits for.
+fn start_log(t: &Tracker) -> String {
+    poll_until(START_DEADLINE, Duration::from_millis(20), || {
+        let log = t.stderr();
+        log.contains(" serving with ").then_some(log)
+    })
+    .unwrap_or_else(|| panic!("not started:\n{}", t.stderr()))
+}
+
 #[test]
 fn unicast_cluster_on_loopback() {
     let mut c = Unicast::start(Some(KEY));
-    let log = c.nodes[0].as_ref().expect("node running").stderr();
+    let log = start_log(c.nodes[0].as_ref().expect("node running"));
     assert!(!log.contains(NO_KEY_WARNING), "{log}");
     scenario(&mut c);
 }
@@ -339,7 +349,7 @@ fn unicast_cluster_on_loopback() {
 fn plain_cluster_accepts_opentracker_packets() {
     let c = Unicast::start(None);
     for n in &c.nodes {
-        let log = n.as_ref().expect("node running").stderr();
+        let log = start_log(n.as_ref().expect("node running"));
         assert!(
             log.contains(NO_KEY_WARNING),
             "no warning without a key:\n{log}"
@@ -716,7 +726,7 @@ fn warnings_about_the_cluster_key() {
             &["-i", "127.0.0.21", "-p", "0", "-f", conf.to_str().unwrap()],
             None,
         );
-        t.stderr()
+        start_log(&t)
     };
     let readable = format!(
         "{} holds livesync.cluster.key and is readable by group or others",
