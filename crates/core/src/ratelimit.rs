@@ -4,8 +4,9 @@
 //! Both are keyed by [`AddrKey`]: a whole IPv4 address, or the /64 of an IPv6 address (one host
 //! usually gets a /64, and an attacker could otherwise rotate through it). Both are sharded so
 //! that workers rarely take the same lock, and both are bounded in memory: the rate limiter
-//! tracks at most `max_addresses` addresses (idle ones are evicted first), the connection
-//! counter holds only addresses that have a connection open.
+//! tracks at most `max_addresses` addresses (the least recently used is evicted, and under
+//! pressure a new bucket starts without a burst: see [`RateLimiter`]), the connection counter
+//! holds only addresses that have a connection open.
 //!
 //! Pure: the caller passes `now` in milliseconds of any monotonic clock; nothing here reads a
 //! clock, so tests drive it with an injected one.
@@ -45,12 +46,23 @@ pub struct RateConfig {
     pub per_second: u32,
     /// Bucket size: requests an idle address may send at once, at least 1.
     pub burst: u32,
-    /// Most addresses tracked at once (memory: about 48 bytes each).
+    /// Most addresses tracked at once (memory: about 64 bytes each).
     pub max_addresses: usize,
 }
 
 /// Token buckets per address, sharded. A request costs one token; an address whose bucket is
 /// empty is refused until it refills at `per_second`.
+///
+/// Each shard holds at most `max_addresses / 64` buckets (rounded up) in least-recently-used
+/// order; every request, refused ones included, makes its bucket the most recent. A new
+/// address in a full shard takes the slot of that shard's least recently used bucket:
+///
+/// * if that bucket has refilled to the burst, it carried nothing an absent bucket wouldn't,
+///   and the new bucket starts full, as it would in an empty table;
+/// * otherwise the table is under pressure (a flood of addresses, forged or not) and the new
+///   bucket starts with one token: a newcomer is served once and then held to the steady rate.
+///   An address evicted while still in debt so comes back without a fresh burst, whatever the
+///   flood that pushed it out.
 pub struct RateLimiter {
     cfg: RateConfig,
     per_shard: usize,
@@ -67,19 +79,15 @@ impl RateLimiter {
             burst: cfg.burst.max(1),
             max_addresses: cfg.max_addresses.max(SHARDS),
         };
-        let per_shard = cfg.max_addresses.div_ceil(SHARDS);
+        // Slots are `u32` indices (`NIL` excluded).
+        let per_shard = cfg.max_addresses.div_ceil(SHARDS).min(NIL as usize);
         let hasher = SipKeys::new(key);
         RateLimiter {
             cfg,
             per_shard,
             hasher,
             shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(RateShard {
-                        map: HashMap::with_hasher(hasher),
-                        last_sweep: 0,
-                    })
-                })
+                .map(|_| Mutex::new(RateShard::new(hasher)))
                 .collect(),
         }
     }
@@ -95,16 +103,9 @@ impl RateLimiter {
         let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
         let full = u64::from(self.cfg.burst) * MILLI;
         let rate = u64::from(self.cfg.per_second);
-        if s.map.len() >= self.per_shard && !s.map.contains_key(&key) {
-            s.make_room(now_ms, full, rate);
-        }
-        let b = s.map.entry(key).or_insert(Bucket {
-            tokens: full,
-            last_ms: now_ms,
-        });
+        let b = s.bucket(key, now_ms, full, rate, self.per_shard);
         // Tokens are kept in thousandths: `rate` per second is `rate` thousandths per ms.
-        let elapsed = now_ms.saturating_sub(b.last_ms);
-        b.tokens = full.min(b.tokens.saturating_add(elapsed.saturating_mul(rate)));
+        b.tokens = b.level(now_ms, full, rate);
         b.last_ms = b.last_ms.max(now_ms);
         if b.tokens >= MILLI {
             b.tokens -= MILLI;
@@ -118,7 +119,7 @@ impl RateLimiter {
     pub fn tracked(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).index.len())
             .sum()
     }
 }
@@ -201,13 +202,28 @@ impl AddressCounts {
 const MILLI: u64 = 1000;
 /// Shards per map: enough that a few dozen workers rarely meet on one lock.
 const SHARDS: usize = 64;
-/// A full shard is swept for idle buckets at most this often; in between, an arbitrary bucket
-/// makes room, so a flood of new (e.g. forged) addresses costs O(1) per request.
-const SWEEP_EVERY_MS: u64 = 1000;
+/// No slot: the ends of a shard's recency list.
+const NIL: u32 = u32::MAX;
 
+/// One shard of the rate limiter: buckets in a slab, linked from the most to the least
+/// recently used, and a map from address to slot. Every operation is O(1); the slab and the
+/// map grow to `per_shard` entries and are then reused, so a full limiter allocates nothing.
 struct RateShard {
-    map: HashMap<AddrKey, Bucket, SipKeys>,
-    last_sweep: u64,
+    index: HashMap<AddrKey, u32, SipKeys>,
+    slots: Vec<Slot>,
+    /// The most recently used slot, or `NIL`.
+    head: u32,
+    /// The least recently used slot (the next to be evicted), or `NIL`.
+    tail: u32,
+}
+
+struct Slot {
+    key: AddrKey,
+    bucket: Bucket,
+    /// The next more recently used slot, or `NIL`.
+    newer: u32,
+    /// The next less recently used slot, or `NIL`.
+    older: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -217,25 +233,103 @@ struct Bucket {
     last_ms: u64,
 }
 
+impl Bucket {
+    /// Thousandths of a token at `now_ms`, refilled at `rate` per second up to `full`.
+    fn level(&self, now_ms: u64, full: u64, rate: u64) -> u64 {
+        let refill = now_ms.saturating_sub(self.last_ms).saturating_mul(rate);
+        full.min(self.tokens.saturating_add(refill))
+    }
+}
+
 impl RateShard {
-    /// Frees at least one slot: first every bucket that has refilled (it carries no state an
-    /// absent entry wouldn't), else one arbitrary bucket.
-    fn make_room(&mut self, now_ms: u64, full: u64, rate: u64) {
-        if now_ms.saturating_sub(self.last_sweep) >= SWEEP_EVERY_MS {
-            self.last_sweep = now_ms;
-            let before = self.map.len();
-            self.map.retain(|_, b| {
-                let refill = now_ms.saturating_sub(b.last_ms).saturating_mul(rate);
-                b.tokens.saturating_add(refill) < full
-            });
-            if self.map.len() < before {
-                return;
+    fn new(hasher: SipKeys) -> RateShard {
+        RateShard {
+            index: HashMap::with_hasher(hasher),
+            slots: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    /// `key`'s bucket, now the most recently used; a new one (see [`RateLimiter`] for how
+    /// full it starts) if `key` has none, in place of the least recently used bucket once the
+    /// shard holds `capacity` (at least 1).
+    fn bucket(
+        &mut self,
+        key: AddrKey,
+        now_ms: u64,
+        full: u64,
+        rate: u64,
+        capacity: usize,
+    ) -> &mut Bucket {
+        let i = match self.index.get(&key) {
+            Some(&i) => {
+                self.unlink(i);
+                i
             }
+            None => {
+                let fresh = Bucket {
+                    tokens: full,
+                    last_ms: now_ms,
+                };
+                let i = if self.slots.len() < capacity || self.tail == NIL {
+                    self.slots.push(Slot {
+                        key,
+                        bucket: fresh,
+                        newer: NIL,
+                        older: NIL,
+                    });
+                    (self.slots.len() - 1) as u32
+                } else {
+                    let i = self.tail;
+                    self.unlink(i);
+                    let victim = &mut self.slots[i as usize];
+                    let idle = victim.bucket.level(now_ms, full, rate) >= full;
+                    self.index.remove(&victim.key);
+                    victim.key = key;
+                    victim.bucket = Bucket {
+                        tokens: if idle { full } else { MILLI.min(full) },
+                        last_ms: now_ms,
+                    };
+                    i
+                };
+                self.index.insert(key, i);
+                i
+            }
+        };
+        self.push_front(i);
+        &mut self.slots[i as usize].bucket
+    }
+
+    /// Takes slot `i` out of the recency list.
+    fn unlink(&mut self, i: u32) {
+        let (newer, older) = {
+            let s = &self.slots[i as usize];
+            (s.newer, s.older)
+        };
+        match newer {
+            NIL => self.head = older,
+            n => self.slots[n as usize].older = older,
         }
-        let victim = self.map.keys().next().copied();
-        if let Some(k) = victim {
-            self.map.remove(&k);
+        match older {
+            NIL => self.tail = newer,
+            o => self.slots[o as usize].newer = newer,
         }
+    }
+
+    /// Puts unlinked slot `i` at the most recent end.
+    fn push_front(&mut self, i: u32) {
+        let old_head = self.head;
+        {
+            let s = &mut self.slots[i as usize];
+            s.newer = NIL;
+            s.older = old_head;
+        }
+        match old_head {
+            NIL => self.tail = i,
+            h => self.slots[h as usize].newer = i,
+        }
+        self.head = i;
     }
 }
 
@@ -366,54 +460,117 @@ mod tests {
         assert!(r.tracked() <= max + SHARDS);
     }
 
+    /// The shard's keys from the most to the least recently used, checking the links both ways.
+    fn order(s: &RateShard) -> Vec<AddrKey> {
+        let mut keys = Vec::new();
+        let (mut i, mut newer) = (s.head, NIL);
+        while i != NIL {
+            let slot = &s.slots[i as usize];
+            assert_eq!(slot.newer, newer, "back link of {:?}", slot.key);
+            assert_eq!(s.index.get(&slot.key), Some(&i));
+            keys.push(slot.key);
+            newer = i;
+            i = slot.older;
+        }
+        assert_eq!(s.tail, newer);
+        assert_eq!(keys.len(), s.index.len());
+        keys
+    }
+
+    fn key(n: u32) -> AddrKey {
+        AddrKey::new(IpAddr::from(n.to_be_bytes()))
+    }
+
     #[test]
-    fn idle_addresses_are_evicted_before_active_ones() {
-        let mut s = RateShard {
-            map: HashMap::with_hasher(SipKeys::new([3; 16])),
-            last_sweep: 0,
-        };
-        let (idle, busy, refilled) = (
-            AddrKey::new(ip("192.0.2.1")),
-            AddrKey::new(ip("192.0.2.2")),
-            AddrKey::new(ip("192.0.2.3")),
+    fn the_least_recently_used_bucket_is_evicted() {
+        let mut s = RateShard::new(SipKeys::new([3; 16]));
+        let (full, rate) = (5 * MILLI, 1);
+        for n in 1..=3 {
+            s.bucket(key(n), 0, full, rate, 3);
+        }
+        assert_eq!(order(&s), vec![key(3), key(2), key(1)]);
+        // Using 1 again (a refused request counts as much as a served one) saves it: 2 goes.
+        s.bucket(key(1), 1, full, rate, 3);
+        s.bucket(key(4), 2, full, rate, 3);
+        assert_eq!(order(&s), vec![key(4), key(1), key(3)]);
+        s.bucket(key(5), 3, full, rate, 3);
+        assert_eq!(order(&s), vec![key(5), key(4), key(1)]);
+        assert_eq!(s.slots.len(), 3, "slots are reused, not added");
+    }
+
+    #[test]
+    fn recency_list_matches_a_model() {
+        // Pseudo-random uses of 12 keys in a shard of 5, against a plain list kept in order.
+        let mut s = RateShard::new(SipKeys::new([9; 16]));
+        let mut model: Vec<AddrKey> = Vec::new();
+        let mut x = 0x2545_f491u32;
+        for t in 0..5000u64 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let k = key(x % 12);
+            s.bucket(k, t, 2 * MILLI, 1, 5);
+            model.retain(|m| *m != k);
+            model.insert(0, k);
+            model.truncate(5);
+            assert_eq!(order(&s), model, "after use {t}");
+        }
+    }
+
+    #[test]
+    fn a_new_bucket_starts_full_only_when_its_slot_was_idle() {
+        let mut s = RateShard::new(SipKeys::new([3; 16]));
+        // Burst 5, 1 token/s, two slots; both addresses emptied at 10 s.
+        let (full, rate) = (5 * MILLI, 1);
+        for n in 1..=2 {
+            s.bucket(key(n), 10_000, full, rate, 2).tokens = 0;
+        }
+        // At 12 s the least recently used bucket is 2 tokens short of full: pressure, so the
+        // newcomer gets one token.
+        assert_eq!(s.bucket(key(3), 12_000, full, rate, 2).tokens, MILLI);
+        assert_eq!(order(&s), vec![key(3), key(2)]);
+        // At 15 s bucket 2 has refilled (it held nothing an absent bucket wouldn't): no
+        // pressure, the newcomer starts full.
+        assert_eq!(s.bucket(key(4), 15_000, full, rate, 2).tokens, full);
+        assert_eq!(order(&s), vec![key(4), key(3)]);
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_gives_a_noisy_address_no_new_burst() {
+        let r = limiter(1, 50, 256);
+        let noisy = ip("192.0.2.1");
+        let t = 1_000_000;
+        let served = (0..100).filter(|_| r.allow(noisy, t)).count();
+        assert_eq!(served, 50);
+        // Far more addresses than the table holds, each served once at first.
+        for i in 0..10_000u32 {
+            assert!(r.allow(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), t + 1));
+        }
+        let newcomer = ip("198.51.100.1");
+        assert!(r.allow(newcomer, t + 1));
+        assert!(
+            !r.allow(newcomer, t + 1),
+            "a newcomer under pressure has no burst"
         );
-        // burst 2, 1 token/s; at t = 10 s: `idle` has been full since long ago, `busy` is
-        // empty now, `refilled` emptied at 8 s and is full again at 10 s.
-        let full = 2 * MILLI;
-        s.map.insert(
-            idle,
-            Bucket {
-                tokens: full,
-                last_ms: 0,
-            },
-        );
-        s.map.insert(
-            busy,
-            Bucket {
-                tokens: 0,
-                last_ms: 10_000,
-            },
-        );
-        s.map.insert(
-            refilled,
-            Bucket {
-                tokens: 0,
-                last_ms: 8_000,
-            },
-        );
-        s.make_room(10_000, full, 1);
-        assert_eq!(s.map.keys().copied().collect::<Vec<_>>(), vec![busy]);
-        // Within a second of that sweep, room is made by dropping an arbitrary bucket.
-        s.map.insert(
-            idle,
-            Bucket {
-                tokens: full,
-                last_ms: 10_000,
-            },
-        );
-        s.make_room(10_500, full, 1);
-        assert_eq!(s.map.len(), 1);
-        assert_eq!(s.last_sweep, 10_000);
+        // Evicted or not, the noisy address has not got its burst back: one newcomer's token
+        // at most.
+        let served = (0..50).filter(|_| r.allow(noisy, t + 2)).count();
+        assert!(served <= 1, "{served} served after the flood");
+        // It still refills at the rate.
+        assert!(r.allow(noisy, t + 2_000));
+    }
+
+    #[test]
+    fn a_full_table_of_idle_addresses_is_no_pressure() {
+        let r = limiter(10, 5, 64);
+        // Fill the table, then let every bucket refill.
+        for i in 0..1000u32 {
+            r.allow(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 0);
+        }
+        assert_eq!(r.tracked(), 64);
+        // A newcomer gets its whole burst, as in an empty table.
+        let a = ip("192.0.2.1");
+        assert_eq!((0..10).filter(|_| r.allow(a, 60_000)).count(), 5);
     }
 
     #[test]

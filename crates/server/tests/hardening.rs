@@ -330,6 +330,59 @@ fn rate_limit_drops_a_noisy_address_while_another_is_served() {
     );
 }
 
+/// Sends `n` connects from `u` back to back and counts the replies (a refused datagram gets
+/// none), waiting until the tracker has been quiet for 700 ms.
+fn connects_answered(u: &Udp, n: u32) -> usize {
+    let mut pkt = Vec::new();
+    for tid in 0..n {
+        pkt.clear();
+        pudp::encode_connect(&mut pkt, tid);
+        u.send_raw(&pkt);
+    }
+    let mut answered = 0;
+    while u
+        .recv_until(Instant::now() + Duration::from_millis(700))
+        .is_some()
+    {
+        answered += 1;
+    }
+    answered
+}
+
+#[test]
+fn a_flood_from_many_addresses_gives_a_noisy_address_no_new_burst() {
+    // One address per shard and a slow refill: an address's bucket can only come back full
+    // if it is evicted and started afresh, which is what a flood of other addresses causes.
+    let t = Tracker::v4_with_config(
+        "ratelimit.requests_per_second 1\nratelimit.burst 100\nratelimit.max_addresses 64\n\
+         tracker.workers 1\n",
+    );
+    let noisy = Udp::bind(lo(2), t.udp4());
+    let first = connects_answered(&noisy, 150);
+    assert!((90..=110).contains(&first), "{first} of 150 answered");
+
+    // The flood: one connect each from 2048 other loopback addresses, far more than the
+    // table holds. Each is answered (a newcomer may always send one), so each was tracked.
+    let mut flood_answered = 0;
+    let mut pkt = Vec::new();
+    for i in 0..2048u32 {
+        let from = Ipv4Addr::from(0x7f00_1000 + i);
+        let u = Udp::bind(from.into(), t.udp4());
+        pkt.clear();
+        pudp::encode_connect(&mut pkt, i);
+        u.send_raw(&pkt);
+        if u.recv_until(Instant::now() + IO_TIMEOUT).is_some() {
+            flood_answered += 1;
+        }
+    }
+    assert!(flood_answered >= 2000, "{flood_answered} of 2048 answered");
+
+    // Evicted or not, the noisy address is still held to the rate: one newcomer's request,
+    // plus one per second the flood took, not the burst of 100 it would get as new.
+    let after = connects_answered(&noisy, 100);
+    assert!(after <= 30, "{after} of 100 answered after the flood");
+}
+
 #[test]
 fn hostile_udp_is_refused_or_dropped_counted_and_never_amplified() {
     let t = Tracker::v4_with_config("tracker.workers 1\n");
