@@ -1,5 +1,6 @@
 //! Client addresses of HTTP announces: `X-Forwarded-For` values (`client_ip::forwarded_client`),
-//! `ip=` values (`client_ip::parse_ip`) and the choice between them (`Rules::choose`).
+//! `ip=` values (`client_ip::parse_ip`), the choice between them (`Rules::choose`) and the
+//! address stats access is decided on (`Rules::stats_reader`).
 //!
 //! The input is `X-Forwarded-For` value (`\n` separates header lines for `Rules::choose`), then
 //! optionally `\0` and an `ip=` value. Beyond "no
@@ -66,5 +67,21 @@ fuzz_target!(|data: &[u8]| {
                 Err(_) => assert!(allow_ip_param && ip_param.is_some()),
             }
         }
+    }
+
+    // Stats access: the client an announce without `ip=` would get, except that a proxy's
+    // header naming no client gives none (never the proxy's own address); an outsider's
+    // header is never believed.
+    let rules = Rules {
+        proxies: proxies.clone(),
+        allow_ip_param: true,
+    };
+    assert_eq!(
+        rules.stats_reader(outsider, &forwarded),
+        Some(outsider.to_canonical())
+    );
+    match rules.stats_reader(proxy, &forwarded) {
+        Some(ip) => assert_eq!(Ok(ip), rules.choose(proxy, &forwarded, None)),
+        None => assert!(!forwarded.is_empty()),
     }
 });

@@ -14,8 +14,11 @@
 //!   client, and wins over both (opentracker's `WANT_IP_FROM_QUERY_STRING`). A value that is not
 //!   an IP literal is then a 400, as in opentracker.
 //!
-//! Stats access and scrapes always use the socket address; this is for announces only. Nothing
-//! here allocates.
+//! Stats access (`/stats`, `/metrics`) follows `X-Forwarded-For` by the same rule, so that
+//! behind a reverse proxy on the same host (every connection from 127.0.0.1) the client, not
+//! the proxy, is checked; but `ip=` never counts there, and a proxy's header that names no
+//! usable client refuses access rather than falling back to the proxy's address
+//! ([`Rules::stats_reader`]). Scrapes don't use a client address. Nothing here allocates.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -55,6 +58,23 @@ impl Rules {
             return Ok(socket);
         }
         Ok(forwarded_client_of(xff.entries_rev(), &self.proxies).unwrap_or(socket))
+    }
+}
+
+impl Rules {
+    /// The address that `/stats` and `/metrics` access is decided on, for a request from
+    /// `socket` with the raw `X-Forwarded-For` value `xff`: the socket's address, or, when the
+    /// socket is a trusted proxy that sent the header, the client the header names (as
+    /// [`Rules::choose`] finds it). `None` when a proxy's header names no usable client (an
+    /// entry that is not an address where the client should be): the proxy's own address would
+    /// otherwise stand in, and a same-host proxy is loopback, which may read stats by default.
+    /// A proxy's request without the header is the proxy's own (e.g. a health check there).
+    pub fn stats_reader(&self, socket: IpAddr, xff: &ForwardedFor<'_>) -> Option<IpAddr> {
+        let socket = socket.to_canonical();
+        if xff.is_empty() || !self.proxies.contains(socket) {
+            return Some(socket);
+        }
+        forwarded_client_of(xff.entries_rev(), &self.proxies)
     }
 }
 
@@ -170,6 +190,16 @@ mod tests {
                 .collect();
             let _ = forwarded_client(&h, &t);
             let _ = parse_ip(&h);
+            // Stats access from a proxy: the announce's client, or none.
+            let r = Rules {
+                proxies: t.clone(),
+                allow_ip_param: true,
+            };
+            let xff = ForwardedFor::from_lines(&[&h]);
+            match r.stats_reader(ip("10.1.1.1"), &xff) {
+                Some(c) => assert_eq!(Ok(c), r.choose(ip("10.1.1.1"), &xff, None)),
+                None => assert_eq!(forwarded_client(&h, &t), None),
+            }
         }
     }
 
@@ -198,6 +228,38 @@ mod tests {
         // No proxies configured: never read.
         let none = rules(&[], false);
         assert_eq!(none.choose(ip("127.0.0.2"), xff, None), Ok(ip("127.0.0.2")));
+    }
+
+    #[test]
+    fn stats_reader_behind_a_proxy() {
+        let r = rules(&["127.0.0.1"], true);
+        let p = ip("127.0.0.1");
+        let xff = |v: &'static [u8]| ForwardedFor::from_lines(&[v]);
+        // A same-host proxy: the client it names is checked, not the proxy.
+        assert_eq!(
+            r.stats_reader(p, &xff(b"203.0.113.9")),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            r.stats_reader(ip("::ffff:127.0.0.1"), &xff(b"6.6.6.6, 203.0.113.9")),
+            Some(ip("203.0.113.9"))
+        );
+        // A client on the proxy's host, through the proxy: all trusted, the leftmost.
+        assert_eq!(r.stats_reader(p, &xff(b"127.0.0.1")), Some(p));
+        // No header: the proxy's host itself.
+        assert_eq!(r.stats_reader(p, NO_XFF), Some(p));
+        // A header that names no client: nobody (the proxy's address would be loopback).
+        assert_eq!(r.stats_reader(p, &xff(b"unknown")), None);
+        assert_eq!(r.stats_reader(p, &xff(b"9.9.9.9, unknown")), None);
+        // Anyone else's header is ignored: the socket address decides.
+        assert_eq!(
+            r.stats_reader(ip("192.0.2.7"), &xff(b"127.0.0.1")),
+            Some(ip("192.0.2.7"))
+        );
+        assert_eq!(
+            rules(&[], false).stats_reader(p, &xff(b"203.0.113.9")),
+            Some(p)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use ferrotracker_proto::http::{self, HttpError, Request, Route};
+use ferrotracker_proto::http::{self, ForwardedFor, HttpError, Request, Route};
 use ferrotracker_proto::query::{self, QueryError};
 use ferrotracker_proto::{bencode, udp, Event};
 use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Want};
@@ -45,7 +45,8 @@ pub struct Settings {
     pub stats_path: String,
     /// Answer `GET /scrape` (no query) with every torrent; `tracker.full_scrape`.
     pub full_scrape: bool,
-    /// Who may read `/stats` and `/metrics` (socket address); empty = everyone.
+    /// Who may read `/stats` and `/metrics` (the socket address, or the client a trusted proxy
+    /// names); empty = everyone.
     pub stats_nets: Nets,
     /// The tracker clock (`now`, Unix seconds) at start: stats' uptime counts from here.
     pub started: u32,
@@ -281,7 +282,8 @@ impl Tracker {
                 w.counters.full_scrapes.inc();
                 return start_stream(w, fullscrape::Format::Bencode, req, out);
             }
-            // `client` is the socket's address here: stats access never trusts proxy headers.
+            // `client` is the socket's address; stats access follows a trusted proxy's
+            // `X-Forwarded-For` ([`client_ip::Rules::stats_reader`]).
             Route::Stats => return self.http_stats(w, req, client, now, out),
             Route::NotFound if req.path == b"metrics" => {
                 return self.http_metrics(w, req, client, now, out)
@@ -473,8 +475,16 @@ impl Tracker {
     // ---------------------------------------------------------------- stats
 
     /// Whether `client` (the socket's address) may read `/stats` and `/metrics`.
-    pub fn may_read_stats(&self, client: IpAddr) -> bool {
-        self.settings.stats_nets.is_empty() || self.settings.stats_nets.contains(client)
+    /// Whether a request from `socket` with `X-Forwarded-For` value `xff` may read `/stats` and
+    /// `/metrics`: decided on the client a trusted proxy names, else on `socket`.
+    pub fn may_read_stats(&self, socket: IpAddr, xff: &ForwardedFor<'_>) -> bool {
+        if self.settings.stats_nets.is_empty() {
+            return true;
+        }
+        self.settings
+            .client_ip
+            .stats_reader(socket, xff)
+            .is_some_and(|ip| self.settings.stats_nets.contains(ip))
     }
 
     fn http_stats(
@@ -491,7 +501,7 @@ impl Tracker {
         } else {
             After::Close
         };
-        if !self.may_read_stats(client) {
+        if !self.may_read_stats(client, &req.x_forwarded_for) {
             w.counters.http_403.inc();
             http::write_error(out, 403, "access denied", keep_alive);
             return after;
@@ -543,7 +553,7 @@ impl Tracker {
         out: &mut Vec<u8>,
     ) -> After {
         let keep_alive = req.keep_alive;
-        if !self.may_read_stats(client) {
+        if !self.may_read_stats(client, &req.x_forwarded_for) {
             w.counters.http_403.inc();
             http::write_error(out, 403, "access denied", keep_alive);
         } else {

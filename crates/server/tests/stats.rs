@@ -182,6 +182,64 @@ fn default_is_loopback_and_open_switch() {
 }
 
 #[test]
+fn behind_a_same_host_proxy_the_forwarded_client_decides() {
+    // The proxy connects from 127.0.0.1, which may read stats by default (loopback): the
+    // client it names in X-Forwarded-For is checked instead.
+    let t = Tracker::start(&[], "access.proxy 127.0.0.1\n");
+    let xff = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
+    for path in ["/stats", "/metrics"] {
+        assert_eq!(
+            get(t.http, path, &xff("203.0.113.9"), None).status,
+            403,
+            "{path}"
+        );
+        // A client on the proxy's own host, and the proxy itself (no header): loopback.
+        assert_eq!(
+            get(t.http, path, &xff("127.0.0.1"), None).status,
+            200,
+            "{path}"
+        );
+        assert_eq!(get(t.http, path, "", None).status, 200, "{path}");
+        // A header that names no client is refused, not taken as the proxy's own request.
+        assert_eq!(
+            get(t.http, path, &xff("unknown"), None).status,
+            403,
+            "{path}"
+        );
+        // Only the proxy's header counts: from 127.0.0.2 the socket address decides.
+        assert_eq!(
+            get(t.http, path, &xff("203.0.113.9"), other()).status,
+            200,
+            "{path}"
+        );
+    }
+    drop(t);
+
+    // Stats allowed to a remote net only: its clients get them through the proxy, and the
+    // proxy's host itself does not.
+    let t = Tracker::start(&[], "access.proxy 127.0.0.1\naccess.stats 203.0.113.0/24\n");
+    for path in ["/stats", "/metrics"] {
+        assert_eq!(
+            get(t.http, path, &xff("203.0.113.9"), None).status,
+            200,
+            "{path}"
+        );
+        // The client forged the left entry; the proxy appended the real one.
+        assert_eq!(
+            get(t.http, path, &xff("203.0.113.9, 198.51.100.7"), None).status,
+            403,
+            "{path}"
+        );
+        assert_eq!(get(t.http, path, "", None).status, 403, "{path}");
+        assert_eq!(
+            get(t.http, path, &xff("203.0.113.9"), other()).status,
+            403,
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn custom_stats_path() {
     let t = Tracker::start(&[], "access.stats_path my_stats\n");
     assert_eq!(get(t.http, "/stats", "", None).status, 404);
