@@ -206,6 +206,33 @@ impl Config {
         }
     }
 
+    /// Every numeric setting with its key's bounds (`listen.udp.workers` is not kept).
+    fn numbers(&self) -> [(Bounds, u64); NUMBERS.len() - 1] {
+        [
+            (INTERVAL, self.interval.into()),
+            (PEER_TIMEOUT, self.peer_timeout.into()),
+            (TORRENT_TIMEOUT, self.torrent_timeout.into()),
+            (NUMWANT, self.numwant_default.into()),
+            (NUMWANT_MAX, self.numwant_max.into()),
+            (WORKERS, self.workers as u64),
+            (IDLE_TIMEOUT, self.http_idle_timeout.into()),
+            (REQUEST_TIMEOUT, self.http_request_timeout.into()),
+            (MAX_CONNECTIONS, self.http_max_connections.into()),
+            (
+                MAX_CONNECTIONS_PER_IP,
+                self.http_max_connections_per_ip.into(),
+            ),
+            (RATE, self.ratelimit_per_second.into()),
+            (BURST, self.ratelimit_burst.into()),
+            (RATE_ADDRESSES, self.ratelimit_max_addresses.into()),
+            (STATEDUMP_INTERVAL, self.statedump_interval.into()),
+            (MAX_TORRENTS, self.max_torrents),
+            (MAX_PEERS, self.max_peers_per_torrent.into()),
+            (MAX_MEMORY_MB, self.max_memory_mb),
+            (FLUSH_DELAY, self.livesync.flush_delay.into()),
+        ]
+    }
+
     /// Whose `X-Forwarded-For` is believed: the `access.proxy` and `-A` nets.
     pub fn proxies(&self) -> Nets {
         let mut n = self.proxy_nets.clone();
@@ -216,25 +243,11 @@ impl Config {
     }
 
     /// Checks what no single line can: `tracker.numwant <= tracker.numwant_max`, and repeats the
-    /// per-key minimums for configs built in code. [`parse_args`] calls it last.
+    /// per-key bounds for configs built in code. [`parse_args`] calls it last.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let at_least_one = [
-            ("tracker.interval", self.interval),
-            ("tracker.peer_timeout", self.peer_timeout),
-            ("tracker.torrent_timeout", self.torrent_timeout),
-            ("tracker.numwant_max", self.numwant_max),
-            ("http.idle_timeout", self.http_idle_timeout),
-            ("http.request_timeout", self.http_request_timeout),
-            ("http.max_connections", self.http_max_connections),
-            ("ratelimit.max_addresses", self.ratelimit_max_addresses),
-        ];
-        for (key, value) in at_least_one {
-            if value < 1 {
-                return Err(ConfigError::general(
-                    key,
-                    ConfigErrorKind::BadValue(too_small(value, 1)),
-                ));
-            }
+        for (b, value) in self.numbers() {
+            b.check(value)
+                .map_err(|kind| ConfigError::general(b.key, kind))?;
         }
         if self.numwant_default > self.numwant_max {
             let why = format!(
@@ -576,27 +589,35 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         // opentracker's per-socket blocking UDP threads. Every ferrotracker event loop
         // (`tracker.workers`) serves every socket, so the count is checked and then ignored.
         "listen.udp.workers" => {
-            parse_number::<usize>(&need(value)?, 0)?;
+            parse_number::<usize>(&need(value)?, UDP_WORKERS)?;
         }
         "tracker.redirect_url" => cfg.redirect_url = Some(parse_url(&need(value)?)?),
-        "tracker.interval" => cfg.interval = parse_number(&need(value)?, 1)?,
-        "tracker.peer_timeout" => cfg.peer_timeout = parse_number(&need(value)?, 1)?,
-        "tracker.torrent_timeout" => cfg.torrent_timeout = parse_number(&need(value)?, 1)?,
-        "tracker.numwant" => cfg.numwant_default = parse_number(&need(value)?, 0)?,
-        "tracker.numwant_max" => cfg.numwant_max = parse_number(&need(value)?, 1)?,
-        "tracker.workers" => cfg.workers = parse_number(&need(value)?, 0)?,
+        "tracker.interval" => cfg.interval = parse_number(&need(value)?, INTERVAL)?,
+        "tracker.peer_timeout" => cfg.peer_timeout = parse_number(&need(value)?, PEER_TIMEOUT)?,
+        "tracker.torrent_timeout" => {
+            cfg.torrent_timeout = parse_number(&need(value)?, TORRENT_TIMEOUT)?
+        }
+        "tracker.numwant" => cfg.numwant_default = parse_number(&need(value)?, NUMWANT)?,
+        "tracker.numwant_max" => cfg.numwant_max = parse_number(&need(value)?, NUMWANT_MAX)?,
+        "tracker.workers" => cfg.workers = parse_number(&need(value)?, WORKERS)?,
         "http.keepalive" => cfg.http_keepalive = parse_bool(&need(value)?)?,
-        "http.idle_timeout" => cfg.http_idle_timeout = parse_number(&need(value)?, 1)?,
-        "http.request_timeout" => cfg.http_request_timeout = parse_number(&need(value)?, 1)?,
-        "http.max_connections" => cfg.http_max_connections = parse_number(&need(value)?, 1)?,
+        "http.idle_timeout" => cfg.http_idle_timeout = parse_number(&need(value)?, IDLE_TIMEOUT)?,
+        "http.request_timeout" => {
+            cfg.http_request_timeout = parse_number(&need(value)?, REQUEST_TIMEOUT)?
+        }
+        "http.max_connections" => {
+            cfg.http_max_connections = parse_number(&need(value)?, MAX_CONNECTIONS)?
+        }
         "http.max_connections_per_ip" => {
-            cfg.http_max_connections_per_ip = parse_number(&need(value)?, 0)?
+            cfg.http_max_connections_per_ip = parse_number(&need(value)?, MAX_CONNECTIONS_PER_IP)?
         }
         "ratelimit.requests_per_second" => {
-            cfg.ratelimit_per_second = parse_number(&need(value)?, 0)?
+            cfg.ratelimit_per_second = parse_number(&need(value)?, RATE)?
         }
-        "ratelimit.burst" => cfg.ratelimit_burst = parse_number(&need(value)?, 0)?,
-        "ratelimit.max_addresses" => cfg.ratelimit_max_addresses = parse_number(&need(value)?, 1)?,
+        "ratelimit.burst" => cfg.ratelimit_burst = parse_number(&need(value)?, BURST)?,
+        "ratelimit.max_addresses" => {
+            cfg.ratelimit_max_addresses = parse_number(&need(value)?, RATE_ADDRESSES)?
+        }
         "ratelimit.udp" => cfg.ratelimit_udp = parse_bool(&need(value)?)?,
         "ratelimit.http" => cfg.ratelimit_http = parse_bool(&need(value)?)?,
         "access.whitelist" => set_access_list(cfg, Mode::White, &need(value)?)?,
@@ -613,13 +634,15 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "tracker.rootdir" => cfg.rootdir = Some(parse_path(&need(value)?)?),
         "tracker.user" => cfg.user = Some(parse_user(&need(value)?)?),
         "tracker.statedump" => cfg.statedump_file = Some(parse_path(&need(value)?)?),
-        "tracker.statedump_interval" => cfg.statedump_interval = parse_number(&need(value)?, 0)?,
-        "tracker.statedump_peers" => cfg.statedump_peers = parse_bool(&need(value)?)?,
-        "tracker.max_torrents" => cfg.max_torrents = parse_number(&need(value)?, 1)?,
-        "tracker.max_peers_per_torrent" => {
-            cfg.max_peers_per_torrent = parse_number(&need(value)?, 1)?
+        "tracker.statedump_interval" => {
+            cfg.statedump_interval = parse_number(&need(value)?, STATEDUMP_INTERVAL)?
         }
-        "tracker.max_memory_mb" => cfg.max_memory_mb = parse_number(&need(value)?, 0)?,
+        "tracker.statedump_peers" => cfg.statedump_peers = parse_bool(&need(value)?)?,
+        "tracker.max_torrents" => cfg.max_torrents = parse_number(&need(value)?, MAX_TORRENTS)?,
+        "tracker.max_peers_per_torrent" => {
+            cfg.max_peers_per_torrent = parse_number(&need(value)?, MAX_PEERS)?
+        }
+        "tracker.max_memory_mb" => cfg.max_memory_mb = parse_number(&need(value)?, MAX_MEMORY_MB)?,
         "batchsync.cluster.admin_ip" => return Err(ConfigErrorKind::NeverImplemented),
         _ => return Err(ConfigErrorKind::UnknownKey),
     }
@@ -742,7 +765,7 @@ fn apply_livesync_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), Co
         "livesync.cluster.send_port" => {
             l.send_port = parse_port(value).map_err(|_| bad(format!("bad port `{value}`")))?
         }
-        "livesync.flush_delay" => l.flush_delay = parse_number(value, 1)?,
+        "livesync.flush_delay" => l.flush_delay = parse_number(value, FLUSH_DELAY)?,
         _ => return Err(ConfigErrorKind::UnknownKey),
     }
     Ok(())
@@ -858,24 +881,95 @@ fn parse_port(text: &str) -> Result<u16, PortError> {
     text.parse().map_err(|_| PortError::OutOfRange)
 }
 
-/// A decimal number of at least `min`.
-fn parse_number<T>(text: &str, min: T) -> Result<T, ConfigErrorKind>
-where
-    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-{
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
+/// A decimal number within `b`.
+fn parse_number<T: TryFrom<u64>>(text: &str, b: Bounds) -> Result<T, ConfigErrorKind> {
+    if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit()) {
         return Err(bad(format!("bad number `{text}`")));
     }
-    let n: T = text
-        .parse()
-        .map_err(|_| bad(format!("number `{text}` is too large")))?;
-    if n < min {
-        return Err(bad(too_small(n, min)));
-    }
-    Ok(n)
+    // Digits only: a parse failure is a number beyond u64.
+    let n = text
+        .parse::<u64>()
+        .map_err(|_| bad(too_large(text, b.max)))?;
+    b.check(n)?;
+    T::try_from(n).map_err(|_| bad(too_large(text, b.max)))
 }
 
-fn too_small<T: fmt::Display>(n: T, min: T) -> String {
+/// Inclusive bounds of a numeric key; every numeric key has one (see [`NUMBERS`]), so no
+/// operator-set value can overflow the arithmetic that uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub key: &'static str,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Bounds {
+    const fn new(key: &'static str, min: u64, max: u64) -> Bounds {
+        Bounds { key, min, max }
+    }
+
+    fn check(&self, n: u64) -> Result<(), ConfigErrorKind> {
+        if n < self.min {
+            Err(bad(too_small(n, self.min)))
+        } else if n > self.max {
+            Err(bad(too_large(n, self.max)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+const UDP_WORKERS: Bounds = Bounds::new("listen.udp.workers", 0, 1024);
+const INTERVAL: Bounds = Bounds::new("tracker.interval", 1, 7 * DAY);
+const PEER_TIMEOUT: Bounds = Bounds::new("tracker.peer_timeout", 1, 7 * DAY);
+const TORRENT_TIMEOUT: Bounds = Bounds::new("tracker.torrent_timeout", 1, 30 * DAY);
+const NUMWANT: Bounds = Bounds::new("tracker.numwant", 0, 10_000);
+const NUMWANT_MAX: Bounds = Bounds::new("tracker.numwant_max", 1, 10_000);
+const WORKERS: Bounds = Bounds::new("tracker.workers", 0, 1024);
+const IDLE_TIMEOUT: Bounds = Bounds::new("http.idle_timeout", 1, DAY);
+const REQUEST_TIMEOUT: Bounds = Bounds::new("http.request_timeout", 1, HOUR);
+const MAX_CONNECTIONS: Bounds = Bounds::new("http.max_connections", 1, 1 << 24);
+const MAX_CONNECTIONS_PER_IP: Bounds = Bounds::new("http.max_connections_per_ip", 0, 1 << 24);
+const RATE: Bounds = Bounds::new("ratelimit.requests_per_second", 0, 1_000_000);
+const BURST: Bounds = Bounds::new("ratelimit.burst", 0, 10_000_000);
+const RATE_ADDRESSES: Bounds = Bounds::new("ratelimit.max_addresses", 1, 100_000_000);
+const STATEDUMP_INTERVAL: Bounds = Bounds::new("tracker.statedump_interval", 0, 7 * DAY);
+const MAX_TORRENTS: Bounds = Bounds::new("tracker.max_torrents", 1, 1_000_000_000);
+const MAX_PEERS: Bounds = Bounds::new("tracker.max_peers_per_torrent", 1, 100_000_000);
+const MAX_MEMORY_MB: Bounds = Bounds::new("tracker.max_memory_mb", 0, 1 << 24);
+const FLUSH_DELAY: Bounds = Bounds::new("livesync.flush_delay", 1, HOUR);
+
+/// Every numeric config key with its bounds (ports aside, which are `u16`).
+pub const NUMBERS: [Bounds; 19] = [
+    UDP_WORKERS,
+    INTERVAL,
+    PEER_TIMEOUT,
+    TORRENT_TIMEOUT,
+    NUMWANT,
+    NUMWANT_MAX,
+    WORKERS,
+    IDLE_TIMEOUT,
+    REQUEST_TIMEOUT,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_IP,
+    RATE,
+    BURST,
+    RATE_ADDRESSES,
+    STATEDUMP_INTERVAL,
+    MAX_TORRENTS,
+    MAX_PEERS,
+    MAX_MEMORY_MB,
+    FLUSH_DELAY,
+];
+
+fn too_large<T: fmt::Display>(n: T, max: u64) -> String {
+    format!("must be at most {max}, not {n}")
+}
+
+fn too_small<T: fmt::Display>(n: T, min: u64) -> String {
     format!("must be at least {min}, not {n}")
 }
 
@@ -986,7 +1080,8 @@ at that point, so its listens come between the flags around it.
 If nothing is bound, ferrotracker listens on TCP and UDP port 6969 at the last -i address.
 
 Config file (-f): one `key value` per line; lines starting with # are comments. There are no
-inline comments: a # after a value is part of the value. Every bad line is an error.
+inline comments: a # after a value is part of the value. Every bad line is an error, and so
+is a number outside its key's bounds (README lists them).
 \tlisten.tcp_udp ADDR       listen on TCP and UDP (ADDR: ip, ip:port, [v6]:port; port 6969)
 \tlisten.tcp ADDR           listen on TCP
 \tlisten.udp ADDR           listen on UDP
@@ -1009,7 +1104,8 @@ inline comments: a # after a value is part of the value. Every bad line is an er
 \tratelimit.requests_per_second N  per client address (IPv6: per /64), token bucket;
 \t          UDP beyond it is dropped unanswered, HTTP gets a 429; 0 = off (default 0)
 \tratelimit.burst N         requests an idle address may send at once (default 2x rate)
-\tratelimit.max_addresses N addresses tracked at once, idle ones evicted (default 100000)
+\tratelimit.max_addresses N addresses tracked at once, least recently used evicted
+\t          (default 100000)
 \tratelimit.udp on|off, ratelimit.http on|off  which protocols are limited (default on)
 \ttracker.full_scrape on|off  answer GET /scrape without info_hash with every torrent (default on)
 \taccess.stats ip[/bits]    may read /stats and /metrics (repeatable; default: loopback only)
@@ -1987,21 +2083,76 @@ access.proxy ::1
             ("tracker.interval 30m", "bad number `30m`"),
             (
                 "tracker.interval 4294967296",
-                "number `4294967296` is too large",
+                "must be at most 604800, not 4294967296",
+            ),
+            (
+                "http.idle_timeout 4294967295",
+                "must be at most 86400, not 4294967295",
             ),
             (
                 "tracker.workers 99999999999999999999999",
-                "number `99999999999999999999999` is too large",
+                "must be at most 1024, not 99999999999999999999999",
             ),
         ] {
             assert_eq!(text_err(line).kind, bad(why.into()), "{line}");
         }
-        let cfg =
-            text("tracker.numwant 0\ntracker.workers 0\ntracker.interval 4294967295").unwrap();
+        let cfg = text("tracker.numwant 0\ntracker.workers 0\ntracker.interval 604800").unwrap();
         assert_eq!(
             (cfg.numwant_default, cfg.workers, cfg.interval),
-            (0, 0, u32::MAX)
+            (0, 0, 604800)
         );
+    }
+
+    #[test]
+    fn every_numeric_key_is_bounded_at_parse_and_validate() {
+        for b in NUMBERS {
+            // The ends are accepted, and fit the field (numwant and numwant_max are also
+            // checked against each other: start from the widest pair).
+            for n in [b.min, b.max] {
+                let line = format!(
+                    "tracker.numwant 0\ntracker.numwant_max {}\n{} {n}",
+                    NUMWANT_MAX.max, b.key
+                );
+                let cfg = text(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert_eq!(cfg.validate(), Ok(()), "{line}");
+                // validate() checks the field this key set, under this key's name.
+                if b != UDP_WORKERS {
+                    let got = cfg.numbers().into_iter().find(|(k, _)| *k == b);
+                    assert_eq!(got, Some((b, n)), "{}", b.key);
+                }
+            }
+            // Beyond them: an error naming the file, the line and the key.
+            let beyond = [b.min.checked_sub(1), b.max.checked_add(1)];
+            for n in beyond.into_iter().flatten() {
+                let e = text_err(&format!("# bounds\n{} {n}", b.key));
+                assert_eq!((e.line, e.key.as_str()), (2, b.key));
+                let shown = e.to_string();
+                assert!(shown.starts_with(&format!("test.conf:2: {}: must be at ", b.key)));
+                assert!(shown.ends_with(&format!(", not {n}")), "{shown}");
+            }
+        }
+        let kept: Vec<Bounds> = Config::default().numbers().map(|(b, _)| b).to_vec();
+        let all: Vec<Bounds> = NUMBERS.into_iter().filter(|b| *b != UDP_WORKERS).collect();
+        assert_eq!(kept, all, "validate checks every kept numeric key");
+    }
+
+    #[test]
+    fn validate_repeats_the_maximums() {
+        let cfg = Config {
+            http_idle_timeout: u32::MAX,
+            ..Config::default()
+        };
+        let e = cfg.validate().unwrap_err();
+        assert_eq!(e.key, "http.idle_timeout");
+        assert_eq!(
+            e.to_string(),
+            "http.idle_timeout: must be at most 86400, not 4294967295"
+        );
+        let cfg = Config {
+            max_memory_mb: u64::MAX,
+            ..Config::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().key, "tracker.max_memory_mb");
     }
 
     #[test]

@@ -261,7 +261,7 @@ impl Tracker {
     fn interval(&self, rng: &mut Rng) -> u32 {
         let base = self.settings.interval.max(1);
         let spread = (base / 5).max(1);
-        base - base / 10 + rng.below(u64::from(spread)) as u32
+        (base - base / 10).saturating_add(rng.below(u64::from(spread)) as u32)
     }
 
     // ---------------------------------------------------------------- HTTP

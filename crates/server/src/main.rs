@@ -353,16 +353,14 @@ fn raise_open_files_limit(max_connections: u32) {
 fn sweep_loop(shared: &Shared) {
     let store = &shared.tracker.store;
     let every = Duration::from_secs(u64::from(store.sweep_interval_secs()));
-    let mut next = Instant::now() + every;
+    let mut last = Instant::now();
     let mut limits = LimitWatch::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
         let now = Instant::now();
         limits.check(shared, now);
-        if now < next {
-            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+        if !wait_turn(&mut last, now, every) {
             continue;
         }
-        next = now + every;
         let swept = store.sweep_all(shared.now());
         // Give the pages of freed peer lists back to the OS: grown and shrunk swarms leave free
         // chunks all over the heap, which glibc keeps resident until asked.
@@ -445,16 +443,26 @@ impl LimitWatch {
 /// Writes the statedump every `every` until shutdown (the final dump is written after the
 /// workers have stopped).
 fn dump_loop(shared: &Shared, path: &std::path::Path, peers: bool, every: Duration) {
-    let mut next = Instant::now() + every;
+    let mut last = Instant::now();
     while !shared.shutdown.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep((next - now).min(Duration::from_millis(100)));
-            continue;
+        if wait_turn(&mut last, Instant::now(), every) {
+            dump(shared, path, peers);
         }
-        next = now + every;
-        dump(shared, path, peers);
     }
+}
+
+/// For a loop that acts every `every` and checks for shutdown at least every 100 ms: true
+/// (and `last` becomes `now`) when `every` has passed since `last`, else sleeps towards it.
+/// Compares elapsed times rather than adding `every` to an `Instant`, so that no configured
+/// interval can overflow the clock.
+fn wait_turn(last: &mut Instant, now: Instant, every: Duration) -> bool {
+    let since = now.saturating_duration_since(*last);
+    if since >= every {
+        *last = now;
+        return true;
+    }
+    std::thread::sleep((every - since).min(Duration::from_millis(100)));
+    false
 }
 
 fn dump(shared: &Shared, path: &std::path::Path, peers: bool) {

@@ -411,8 +411,9 @@ fn accept_all(
                     out_pos: 0,
                     // A silent new connection is both idle and a request not yet begun: the
                     // shorter timeout applies.
-                    deadline: shared.now()
-                        + shared.http_request_timeout.min(shared.http_idle_timeout),
+                    deadline: shared
+                        .now()
+                        .saturating_add(shared.http_request_timeout.min(shared.http_idle_timeout)),
                     reading_request: shared.http_request_timeout <= shared.http_idle_timeout,
                     close_after_write: false,
                     wants_write: false,
@@ -575,7 +576,7 @@ fn serve_conn(
                     return true;
                 }
                 chunks += 1;
-                c.deadline = shared.now() + shared.http_idle_timeout;
+                c.deadline = shared.now().saturating_add(shared.http_idle_timeout);
                 match shared.tracker.continue_stream(w, &mut body, &mut c.out) {
                     Progress::More => c.body = Some(body),
                     Progress::Done => {
@@ -664,7 +665,7 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                 if !c.reading_request {
                     // The first bytes of a request head: it has request_timeout to complete.
                     c.reading_request = true;
-                    c.deadline = now + shared.http_request_timeout;
+                    c.deadline = now.saturating_add(shared.http_request_timeout);
                 }
                 return;
             }
@@ -692,7 +693,7 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                 }
                 consume(c, head.min(c.filled));
                 c.skip = body;
-                c.deadline = now + shared.http_idle_timeout;
+                c.deadline = now.saturating_add(shared.http_idle_timeout);
             }
             Err(e) => {
                 shared.tracker.http_framing_error(w, e, &mut c.out);

@@ -116,6 +116,57 @@ fn bad_config_lines_exit_nonzero_naming_file_line_and_key() {
 }
 
 #[test]
+fn out_of_range_numbers_exit_nonzero_naming_file_line_and_key() {
+    for (text, line, key) in [
+        // Would wrap the connection deadline (u32 seconds) at once.
+        (
+            "tracker.workers 1\nhttp.idle_timeout 4294967295\n",
+            2,
+            "http.idle_timeout",
+        ),
+        (
+            "http.request_timeout 4294967295\n",
+            1,
+            "http.request_timeout",
+        ),
+        (
+            "\ntracker.peer_timeout 99999999\n",
+            2,
+            "tracker.peer_timeout",
+        ),
+        ("tracker.numwant_max 4000000000\n", 1, "tracker.numwant_max"),
+        (
+            "ratelimit.max_addresses 4000000000\n",
+            1,
+            "ratelimit.max_addresses",
+        ),
+    ] {
+        let dir = TempDir::new("bigconf");
+        let path = dir.write("big.conf", text);
+        let p = path.display().to_string();
+        let f = run_to_exit(
+            &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-f", &p],
+            EXIT_DEADLINE,
+        );
+        assert!(!f.status.success(), "{text:?}: exited {:?}", f.status);
+        assert!(
+            f.stderr.contains(&format!("{key}: must be at most ")),
+            "{text:?}: key and bound not named: {}",
+            f.stderr
+        );
+        assert!(
+            names_line(&f.stderr, &p, line),
+            "{text:?}: no {p}:{line} in {}",
+            f.stderr
+        );
+        assert!(
+            !f.stderr.contains("listening on"),
+            "{text:?}: bound before failing"
+        );
+    }
+}
+
+#[test]
 fn missing_config_file_exits_nonzero() {
     let dir = TempDir::new("missing");
     let p = dir.path().join("nope.conf").display().to_string();
