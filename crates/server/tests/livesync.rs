@@ -643,18 +643,9 @@ fn send_multicast(src: &str, packet: &[u8]) {
 
 #[test]
 fn multicast_cluster_in_network_namespaces() {
-    let ns = match Namespaces::create() {
-        Ok(ns) => ns,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("network namespaces are required with CI set: {e}")
-        }
-        Err(e) => {
-            eprintln!(
-                "network namespaces not available here (they need root or CAP_SYS_ADMIN and \
-                 `ip`): {e}; skipping the namespace scenario (set CI to make this a failure)"
-            );
-            return;
-        }
+    let need = "network namespaces (root and iproute2's `ip netns`)";
+    let Some(ns) = require_or_skip(need, Namespaces::create()) else {
+        return;
     };
     let dir = TempDir::new("livesync");
     let configs: Vec<_> = (0..3)

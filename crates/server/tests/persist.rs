@@ -7,10 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Counts (complete, downloaded, incomplete) of `h` by HTTP scrape.
 fn scrape(t: &Tracker, h: &[u8; 20]) -> Option<ScrapeEntry> {
     let mut c = Http::connect(t.http4());
@@ -196,11 +192,11 @@ fn dumps_are_mode_0600_and_a_planted_link_is_not_followed() {
 fn privileges_are_dropped_after_binding() {
     let dir = TempDir::new("root");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let root = dir.path().canonicalize().unwrap();
+    let rootdir = dir.path().canonicalize().unwrap();
     let t = Tracker::start(
         &[
             "-d",
-            root.to_str().unwrap(),
+            rootdir.to_str().unwrap(),
             "-u",
             "nobody",
             "-i",
@@ -224,49 +220,43 @@ fn privileges_are_dropped_after_binding() {
         .unwrap()
         .to_string();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    if is_root() {
-        // SAFETY: getpwnam with a NUL-terminated name; the result is read at once.
-        let nobody = unsafe {
-            let pw = libc::getpwnam(c"nobody".as_ptr());
-            assert!(!pw.is_null(), "no user nobody on this machine");
-            (*pw).pw_uid
-        };
-        let ids: Vec<u32> = uid_line
-            .split_whitespace()
-            .skip(1)
-            .map(|v| v.parse().unwrap())
-            .collect();
-        assert_eq!(
-            ids,
-            vec![nobody; 4],
-            "real, effective, saved and fs uid: {uid_line}"
-        );
-        let proc_root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
-        assert_eq!(proc_root, root, "chrooted");
-        let groups = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
-        assert!(
-            !groups.split_whitespace().skip(1).any(|g| g == "0"),
-            "root group kept: {groups}"
-        );
-    } else {
-        // Not root: no chroot possible, only the change of directory (as opentracker).
-        assert_eq!(cwd, root);
+    if require_or_skip("root (the privilege drop and chroot)", root()).is_none() {
+        // Without root there is no chroot, only the change of directory (as opentracker).
+        assert_eq!(cwd, rootdir);
+        c.get(&announce_target(&hash(3), 2, 0, "")).announce();
+        return;
     }
+    // SAFETY: getpwnam with a NUL-terminated name; the result is read at once.
+    let nobody = unsafe {
+        let pw = libc::getpwnam(c"nobody".as_ptr());
+        assert!(!pw.is_null(), "no user nobody on this machine");
+        (*pw).pw_uid
+    };
+    let ids: Vec<u32> = uid_line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![nobody; 4],
+        "real, effective, saved and fs uid: {uid_line}"
+    );
+    let proc_root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(proc_root, rootdir, "chrooted");
+    let groups = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+    assert!(
+        !groups.split_whitespace().skip(1).any(|g| g == "0"),
+        "root group kept: {groups}"
+    );
     // Still serving after the drop.
     c.get(&announce_target(&hash(3), 2, 0, "")).announce();
 }
 
 #[test]
 fn unknown_user_stops_the_start() {
-    if !is_root() {
-        // The user is only looked up when there is root to give up: the tracker just starts.
-        let t = Tracker::start(
-            &["-u", "no-such-user-ft", "-i", "127.0.0.1", "-p", "0"],
-            None,
-        );
-        Http::connect(t.http4())
-            .get(&announce_target(&hash(4), 1, 0, ""))
-            .announce();
+    // The user is only looked up when there is root to give up.
+    if require_or_skip("root (the user to drop to)", root()).is_none() {
         return;
     }
     let f = run_to_exit(
