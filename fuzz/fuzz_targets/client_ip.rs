@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ferrotracker_core::client_ip::{self, Rules};
+use ferrotracker_core::client_ip::{self, Rules, StatsReader};
 use ferrotracker_core::nets::{Net, Nets};
 use ferrotracker_proto::http::ForwardedFor;
 use libfuzzer_sys::fuzz_target;
@@ -78,10 +78,18 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(
         rules.stats_reader(outsider, &forwarded),
-        Some(outsider.to_canonical())
+        StatsReader::Direct(outsider.to_canonical())
     );
     match rules.stats_reader(proxy, &forwarded) {
-        Some(ip) => assert_eq!(Ok(ip), rules.choose(proxy, &forwarded, None)),
-        None => assert!(!forwarded.is_empty()),
+        StatsReader::Forwarded(ip) => {
+            assert_eq!(Ok(ip), rules.choose(proxy, &forwarded, None));
+            assert!(!ip.is_loopback() || proxy.is_loopback());
+        }
+        StatsReader::Proxy(ip) => {
+            assert!(forwarded.is_empty());
+            assert_eq!(ip, proxy.to_canonical());
+        }
+        StatsReader::Nobody => assert!(!forwarded.is_empty()),
+        StatsReader::Direct(_) => panic!("a proxy read as direct"),
     }
 });

@@ -61,20 +61,40 @@ impl Rules {
     }
 }
 
+/// Who asks for `/stats` or `/metrics`, as [`Rules::stats_reader`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsReader {
+    /// Not from a trusted proxy: the socket's own (canonical) address.
+    Direct(IpAddr),
+    /// From a trusted proxy, for the client its `X-Forwarded-For` names.
+    Forwarded(IpAddr),
+    /// A trusted proxy's own request (no `X-Forwarded-For`): the proxy's address. Behind a
+    /// proxy that forgets the header every client would look like this, so it may read only
+    /// where the proxy's address is granted explicitly, not by the loopback default.
+    Proxy(IpAddr),
+    /// From a trusted proxy whose header names no usable client, or names a loopback client
+    /// though the proxy is not on this host (only a forgery or a misconfiguration does that).
+    Nobody,
+}
+
 impl Rules {
-    /// The address that `/stats` and `/metrics` access is decided on, for a request from
-    /// `socket` with the raw `X-Forwarded-For` value `xff`: the socket's address, or, when the
-    /// socket is a trusted proxy that sent the header, the client the header names (as
-    /// [`Rules::choose`] finds it). `None` when a proxy's header names no usable client (an
-    /// entry that is not an address where the client should be): the proxy's own address would
-    /// otherwise stand in, and a same-host proxy is loopback, which may read stats by default.
-    /// A proxy's request without the header is the proxy's own (e.g. a health check there).
-    pub fn stats_reader(&self, socket: IpAddr, xff: &ForwardedFor<'_>) -> Option<IpAddr> {
+    /// Who a request from `socket` with the raw `X-Forwarded-For` value `xff` reads stats as:
+    /// the socket's address, or, when the socket is a trusted proxy, the client its header
+    /// names (as [`Rules::choose`] finds it). A same-host proxy is loopback, which may read
+    /// stats by default, so a trusted proxy never stands in for its clients.
+    pub fn stats_reader(&self, socket: IpAddr, xff: &ForwardedFor<'_>) -> StatsReader {
         let socket = socket.to_canonical();
-        if xff.is_empty() || !self.proxies.contains(socket) {
-            return Some(socket);
+        if !self.proxies.contains(socket) {
+            return StatsReader::Direct(socket);
         }
-        forwarded_client_of(xff.entries_rev(), &self.proxies)
+        if xff.is_empty() {
+            return StatsReader::Proxy(socket);
+        }
+        match forwarded_client_of(xff.entries_rev(), &self.proxies) {
+            Some(ip) if ip.is_loopback() && !socket.is_loopback() => StatsReader::Nobody,
+            Some(ip) => StatsReader::Forwarded(ip),
+            None => StatsReader::Nobody,
+        }
     }
 }
 
@@ -197,8 +217,15 @@ mod tests {
             };
             let xff = ForwardedFor::from_lines(&[&h]);
             match r.stats_reader(ip("10.1.1.1"), &xff) {
-                Some(c) => assert_eq!(Ok(c), r.choose(ip("10.1.1.1"), &xff, None)),
-                None => assert_eq!(forwarded_client(&h, &t), None),
+                StatsReader::Forwarded(c) => {
+                    assert_eq!(Ok(c), r.choose(ip("10.1.1.1"), &xff, None));
+                    assert!(!c.is_loopback());
+                }
+                StatsReader::Nobody => {
+                    assert!(!matches!(forwarded_client(&h, &t), Some(c) if !c.is_loopback()))
+                }
+                StatsReader::Proxy(_) => assert!(xff.is_empty()),
+                StatsReader::Direct(_) => unreachable!("10.1.1.1 is a proxy"),
             }
         }
     }
@@ -232,33 +259,37 @@ mod tests {
 
     #[test]
     fn stats_reader_behind_a_proxy() {
-        let r = rules(&["127.0.0.1"], true);
+        use StatsReader::*;
+        let r = rules(&["127.0.0.1", "192.0.2.0/24"], true);
         let p = ip("127.0.0.1");
         let xff = |v: &'static [u8]| ForwardedFor::from_lines(&[v]);
         // A same-host proxy: the client it names is checked, not the proxy.
         assert_eq!(
             r.stats_reader(p, &xff(b"203.0.113.9")),
-            Some(ip("203.0.113.9"))
+            Forwarded(ip("203.0.113.9"))
         );
         assert_eq!(
             r.stats_reader(ip("::ffff:127.0.0.1"), &xff(b"6.6.6.6, 203.0.113.9")),
-            Some(ip("203.0.113.9"))
+            Forwarded(ip("203.0.113.9"))
         );
         // A client on the proxy's host, through the proxy: all trusted, the leftmost.
-        assert_eq!(r.stats_reader(p, &xff(b"127.0.0.1")), Some(p));
-        // No header: the proxy's host itself.
-        assert_eq!(r.stats_reader(p, NO_XFF), Some(p));
+        assert_eq!(r.stats_reader(p, &xff(b"127.0.0.1")), Forwarded(p));
+        // No header: the proxy's own request.
+        assert_eq!(r.stats_reader(p, NO_XFF), Proxy(p));
         // A header that names no client: nobody (the proxy's address would be loopback).
-        assert_eq!(r.stats_reader(p, &xff(b"unknown")), None);
-        assert_eq!(r.stats_reader(p, &xff(b"9.9.9.9, unknown")), None);
+        assert_eq!(r.stats_reader(p, &xff(b"unknown")), Nobody);
+        assert_eq!(r.stats_reader(p, &xff(b"9.9.9.9, unknown")), Nobody);
+        // A proxy on another host can't have a loopback client: forged.
+        assert_eq!(r.stats_reader(ip("192.0.2.7"), &xff(b"127.0.0.1")), Nobody);
+        assert_eq!(r.stats_reader(ip("192.0.2.7"), &xff(b"::1")), Nobody);
         // Anyone else's header is ignored: the socket address decides.
         assert_eq!(
-            r.stats_reader(ip("192.0.2.7"), &xff(b"127.0.0.1")),
-            Some(ip("192.0.2.7"))
+            r.stats_reader(ip("198.51.100.7"), &xff(b"127.0.0.1")),
+            Direct(ip("198.51.100.7"))
         );
         assert_eq!(
             rules(&[], false).stats_reader(p, &xff(b"203.0.113.9")),
-            Some(p)
+            Direct(p)
         );
     }
 

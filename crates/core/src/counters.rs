@@ -186,10 +186,11 @@ counter_set! {
         pub http_announces: u64,
         pub http_scrapes: u64,
         pub http_redirects: u64,
-        /// Every 400 answered, framing errors included.
-        pub http_400: u64,
-        /// The 400s that were framing errors (opentracker's "400 Parse Error"); the rest of
-        /// `http_400` are bad parameters.
+        /// 400s for bad parameters (a request that was framed but can't be served).
+        pub http_400_param: u64,
+        /// 400s for framing errors (opentracker's "400 Parse Error"). Kept apart from
+        /// `http_400_param`, not as a part of a total, so that no page has to subtract one
+        /// counter from another (a read between the two counts would go backwards).
         pub http_400_parse: u64,
         pub http_403: u64,
         pub http_404: u64,

@@ -61,8 +61,11 @@ pub struct RateConfig {
 ///   and the new bucket starts full, as it would in an empty table;
 /// * otherwise the table is under pressure (a flood of addresses, forged or not) and the new
 ///   bucket starts with one token: a newcomer is served once and then held to the steady rate.
-///   An address evicted while still in debt so comes back without a fresh burst, whatever the
-///   flood that pushed it out.
+///   An address evicted while still in debt so comes back without a fresh burst while the
+///   flood that pushed it out goes on. A flood that then pauses until the buckets it made have
+///   refilled (one request's worth: `1 / per_second`) ends the pressure, and with it the debt:
+///   the evicted address comes back with a full burst. That costs a whole table of requests
+///   (`max_addresses`) for one burst, so it buys no more than sending those requests itself.
 pub struct RateLimiter {
     cfg: RateConfig,
     per_shard: usize,

@@ -310,7 +310,10 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         "Requests refused, by protocol and reason (HTTP: status code).",
         &[
             (r#"proto="http",code="302""#, c.http_redirects),
-            (r#"proto="http",code="400""#, c.http_400),
+            (
+                r#"proto="http",code="400""#,
+                c.http_400_param + c.http_400_parse,
+            ),
             (r#"proto="http",code="403""#, c.http_403),
             (r#"proto="http",code="404""#, c.http_404),
             (r#"proto="http",code="500""#, c.http_500),
@@ -481,7 +484,7 @@ fn http_errors(c: &Counters) -> [(&'static str, u64); 7] {
     [
         ("302 RED", c.http_redirects),
         ("400 ...", c.http_400_parse),
-        ("400 PAR", c.http_400 - c.http_400_parse.min(c.http_400)),
+        ("400 PAR", c.http_400_param),
         // compact=0 is served, never refused.
         ("400 COM", 0),
         ("403 IP ", c.http_403),
@@ -579,10 +582,7 @@ fn everything(s: &Snapshot, out: &mut String) {
     let errors = [
         ("302 Redirect", c.http_redirects),
         ("400 Parse Error", c.http_400_parse),
-        (
-            "400 Invalid Parameter",
-            c.http_400 - c.http_400_parse.min(c.http_400),
-        ),
+        ("400 Invalid Parameter", c.http_400_param),
         ("400 Invalid Parameter (compact=0)", 0),
         ("400 Not Modest", 0),
         ("402 Payment Required", 0),
@@ -618,7 +618,7 @@ mod tests {
             http_announces: 3600,
             http_scrapes: 10,
             http_redirects: 1,
-            http_400: 5,
+            http_400_param: 3,
             http_400_parse: 2,
             http_403: 4,
             http_404: 6,

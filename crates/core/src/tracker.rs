@@ -14,7 +14,7 @@ use ferrotracker_proto::{bencode, udp, Event};
 use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Want};
 
 use crate::access::Access;
-use crate::client_ip;
+use crate::client_ip::{self, StatsReader};
 use crate::connid::ConnectionIds;
 use crate::counters::{Counters, LiveCounters};
 use crate::fullscrape::{self, FullScrape, Progress};
@@ -48,6 +48,8 @@ pub struct Settings {
     /// Who may read `/stats` and `/metrics` (the socket address, or the client a trusted proxy
     /// names); empty = everyone.
     pub stats_nets: Nets,
+    /// `stats_nets` were configured (`access.stats`, `-A`), not the loopback default.
+    pub stats_nets_explicit: bool,
     /// The tracker clock (`now`, Unix seconds) at start: stats' uptime counts from here.
     pub started: u32,
     /// New torrents beyond this many are refused (`tracker.max_torrents`).
@@ -80,6 +82,7 @@ impl Default for Settings {
             stats_path: "stats".into(),
             full_scrape: true,
             stats_nets: Nets::loopback(),
+            stats_nets_explicit: false,
             started: 0,
             max_torrents: StoreConfig::default().max_torrents,
             max_peers_per_torrent: StoreConfig::default().max_peers_per_torrent,
@@ -327,7 +330,6 @@ impl Tracker {
         match e.status() {
             500 => w.counters.http_500.inc(),
             _ => {
-                w.counters.http_400.inc();
                 w.counters.http_400_parse.inc();
             }
         }
@@ -335,7 +337,7 @@ impl Tracker {
     }
 
     fn query_error(&self, w: &mut Worker, e: QueryError, keep_alive: bool, out: &mut Vec<u8>) {
-        w.counters.http_400.inc();
+        w.counters.http_400_param.inc();
         http::write_error(out, e.status(), e.reason(), keep_alive);
     }
 
@@ -474,17 +476,19 @@ impl Tracker {
 
     // ---------------------------------------------------------------- stats
 
-    /// Whether `client` (the socket's address) may read `/stats` and `/metrics`.
     /// Whether a request from `socket` with `X-Forwarded-For` value `xff` may read `/stats` and
-    /// `/metrics`: decided on the client a trusted proxy names, else on `socket`.
+    /// `/metrics`: decided on the client a trusted proxy names, else on `socket`; a trusted
+    /// proxy's own request only where `access.stats` or `-A` grant its address explicitly.
     pub fn may_read_stats(&self, socket: IpAddr, xff: &ForwardedFor<'_>) -> bool {
-        if self.settings.stats_nets.is_empty() {
+        let nets = &self.settings.stats_nets;
+        if nets.is_empty() {
             return true;
         }
-        self.settings
-            .client_ip
-            .stats_reader(socket, xff)
-            .is_some_and(|ip| self.settings.stats_nets.contains(ip))
+        match self.settings.client_ip.stats_reader(socket, xff) {
+            StatsReader::Direct(ip) | StatsReader::Forwarded(ip) => nets.contains(ip),
+            StatsReader::Proxy(ip) => self.settings.stats_nets_explicit && nets.contains(ip),
+            StatsReader::Nobody => false,
+        }
     }
 
     fn http_stats(
@@ -509,7 +513,7 @@ impl Tracker {
         let mode = match stats::parse_query(req.query.unwrap_or(b"")) {
             Ok(m) => m,
             Err(e) => {
-                w.counters.http_400.inc();
+                w.counters.http_400_param.inc();
                 http::write_error(out, 400, e.reason(), keep_alive);
                 return after;
             }
@@ -537,7 +541,7 @@ impl Tracker {
                 out.extend_from_slice(body.as_bytes());
             }
             Err(e) => {
-                w.counters.http_400.inc();
+                w.counters.http_400_param.inc();
                 http::write_error(out, 400, e.reason(), keep_alive);
             }
         }

@@ -118,6 +118,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         stats_path: cfg.stats_path.clone(),
         full_scrape: cfg.full_scrape,
         stats_nets: cfg.stats_readers(),
+        stats_nets_explicit: !cfg.stats_nets.is_empty() || !cfg.blessed.0.is_empty(),
         started: start_unix,
         max_torrents: cfg.max_torrents,
         max_peers_per_torrent: cfg.max_peers_per_torrent,

@@ -193,13 +193,15 @@ fn behind_a_same_host_proxy_the_forwarded_client_decides() {
             403,
             "{path}"
         );
-        // A client on the proxy's own host, and the proxy itself (no header): loopback.
+        // A client on the proxy's own host: loopback.
         assert_eq!(
             get(t.http, path, &xff("127.0.0.1"), None).status,
             200,
             "{path}"
         );
-        assert_eq!(get(t.http, path, "", None).status, 200, "{path}");
+        // The proxy without the header (a proxy that forgets it would pass every client off
+        // as loopback): only where its address is granted explicitly.
+        assert_eq!(get(t.http, path, "", None).status, 403, "{path}");
         // A header that names no client is refused, not taken as the proxy's own request.
         assert_eq!(
             get(t.http, path, &xff("unknown"), None).status,
@@ -236,6 +238,19 @@ fn behind_a_same_host_proxy_the_forwarded_client_decides() {
             403,
             "{path}"
         );
+    }
+    drop(t);
+
+    // The same-host proxy granted explicitly reads stats without the header (a local scraper);
+    // another proxy not granted does not. (A proxy on another host naming a loopback client is
+    // refused too, in `client_ip`'s unit tests: over loopback every proxy is on this host.)
+    let t = Tracker::start(
+        &[],
+        "access.proxy 127.0.0.1\naccess.proxy 127.0.0.2\naccess.stats 127.0.0.1\n",
+    );
+    for path in ["/stats", "/metrics"] {
+        assert_eq!(get(t.http, path, "", None).status, 200, "{path}");
+        assert_eq!(get(t.http, path, "", other()).status, 403, "{path}");
     }
 }
 
