@@ -115,9 +115,14 @@ pub struct Config {
     /// New peers per torrent (and address family) beyond this many are not stored; key
     /// `tracker.max_peers_per_torrent`.
     pub max_peers_per_torrent: u32,
-    /// Estimated swarm memory in MiB beyond which new torrents are refused and new peers not
-    /// stored, 0 = none; key `tracker.max_memory_mb`.
-    pub max_memory_mb: u64,
+    /// Peers one IPv4 address (IPv6: one /64) may have in one torrent; an announce for one
+    /// more is refused. 0 = no limit; key `tracker.max_peers_per_ip` (default
+    /// [`ferrotracker_swarm::DEFAULT_MAX_PEERS_PER_ADDRESS`]).
+    pub max_peers_per_ip: u32,
+    /// Estimated swarm memory beyond which new torrents are refused and new peers not stored;
+    /// key `tracker.max_memory_mb` (default `auto`: derived from the machine, see
+    /// [`crate::memory`]).
+    pub max_memory: MemoryLimit,
     /// The access list: `access.whitelist` / `-w` or `access.blacklist` / `-b` (one mode at a
     /// time, as opentracker is built with one or the other). Opened after `rootdir`.
     pub access_list: Option<AccessFile>,
@@ -134,6 +139,30 @@ pub struct Config {
     pub allow_ip_param: bool,
     /// Live sync with other nodes: `livesync.*`, `-s`.
     pub livesync: LiveSyncConfig,
+}
+
+/// `tracker.max_memory_mb`: the swarm's memory ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryLimit {
+    /// `auto` (the default): a share of physical memory or the cgroup limit, whichever is
+    /// smaller ([`crate::memory::default_ceiling`]); the server reads them at start.
+    Auto,
+    /// `0`: no ceiling, as before there was a default (a machine dedicated to the tracker,
+    /// watched by its operator).
+    Unlimited,
+    /// This many MiB.
+    Mib(u64),
+}
+
+impl MemoryLimit {
+    /// The key's number: MiB, 0 for no ceiling; `auto` (not a number) counts as 0 for the
+    /// bounds check.
+    pub fn mib(self) -> u64 {
+        match self {
+            MemoryLimit::Mib(n) => n,
+            MemoryLimit::Auto | MemoryLimit::Unlimited => 0,
+        }
+    }
 }
 
 /// An access-list file and what it means.
@@ -177,7 +206,8 @@ impl Default for Config {
             user: None,
             max_torrents: 20_000_000,
             max_peers_per_torrent: 1_000_000,
-            max_memory_mb: 0,
+            max_peers_per_ip: ferrotracker_swarm::DEFAULT_MAX_PEERS_PER_ADDRESS,
+            max_memory: MemoryLimit::Auto,
             access_list: None,
             access_fifo_add: None,
             access_fifo_delete: None,
@@ -228,7 +258,8 @@ impl Config {
             (STATEDUMP_INTERVAL, self.statedump_interval.into()),
             (MAX_TORRENTS, self.max_torrents),
             (MAX_PEERS, self.max_peers_per_torrent.into()),
-            (MAX_MEMORY_MB, self.max_memory_mb),
+            (MAX_PEERS_PER_IP, self.max_peers_per_ip.into()),
+            (MAX_MEMORY_MB, self.max_memory.mib()),
             (FLUSH_DELAY, self.livesync.flush_delay.into()),
         ]
     }
@@ -642,7 +673,10 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "tracker.max_peers_per_torrent" => {
             cfg.max_peers_per_torrent = parse_number(&need(value)?, MAX_PEERS)?
         }
-        "tracker.max_memory_mb" => cfg.max_memory_mb = parse_number(&need(value)?, MAX_MEMORY_MB)?,
+        "tracker.max_peers_per_ip" => {
+            cfg.max_peers_per_ip = parse_number(&need(value)?, MAX_PEERS_PER_IP)?
+        }
+        "tracker.max_memory_mb" => cfg.max_memory = parse_memory_limit(&need(value)?)?,
         "batchsync.cluster.admin_ip" => return Err(ConfigErrorKind::NeverImplemented),
         _ => return Err(ConfigErrorKind::UnknownKey),
     }
@@ -939,11 +973,13 @@ const RATE_ADDRESSES: Bounds = Bounds::new("ratelimit.max_addresses", 1, 100_000
 const STATEDUMP_INTERVAL: Bounds = Bounds::new("tracker.statedump_interval", 0, 7 * DAY);
 const MAX_TORRENTS: Bounds = Bounds::new("tracker.max_torrents", 1, 1_000_000_000);
 const MAX_PEERS: Bounds = Bounds::new("tracker.max_peers_per_torrent", 1, 100_000_000);
+const MAX_PEERS_PER_IP: Bounds = Bounds::new("tracker.max_peers_per_ip", 0, 65535);
+/// MiB; 0 = no ceiling (`auto`, the default, is not a number).
 const MAX_MEMORY_MB: Bounds = Bounds::new("tracker.max_memory_mb", 0, 1 << 24);
 const FLUSH_DELAY: Bounds = Bounds::new("livesync.flush_delay", 1, HOUR);
 
 /// Every numeric config key with its bounds (ports aside, which are `u16`).
-pub const NUMBERS: [Bounds; 19] = [
+pub const NUMBERS: [Bounds; 20] = [
     UDP_WORKERS,
     INTERVAL,
     PEER_TIMEOUT,
@@ -961,12 +997,24 @@ pub const NUMBERS: [Bounds; 19] = [
     STATEDUMP_INTERVAL,
     MAX_TORRENTS,
     MAX_PEERS,
+    MAX_PEERS_PER_IP,
     MAX_MEMORY_MB,
     FLUSH_DELAY,
 ];
 
 fn too_large<T: fmt::Display>(n: T, max: u64) -> String {
     format!("must be at most {max}, not {n}")
+}
+
+/// `auto`, `0` (no ceiling) or MiB within [`MAX_MEMORY_MB`].
+fn parse_memory_limit(text: &str) -> Result<MemoryLimit, ConfigErrorKind> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(MemoryLimit::Auto);
+    }
+    Ok(match parse_number(text, MAX_MEMORY_MB)? {
+        0 => MemoryLimit::Unlimited,
+        n => MemoryLimit::Mib(n),
+    })
 }
 
 fn too_small<T: fmt::Display>(n: T, min: u64) -> String {
@@ -1118,7 +1166,10 @@ is a number outside its key's bounds (README lists them).
 \ttracker.statedump_peers on|off  also dump and load the peers, FILE.peers (default off)
 \ttracker.max_torrents N    refuse new torrents beyond N (default 20000000)
 \ttracker.max_peers_per_torrent N  answer but don't store new peers beyond N (default 1000000)
-\ttracker.max_memory_mb N   estimated swarm memory limit, 0 = none (default 0)
+\ttracker.max_peers_per_ip N  refuse an announce that would give one address (IPv6: /64)
+\t          more than N peers in a torrent; 0 = no limit (default 256)
+\ttracker.max_memory_mb N|auto  estimated swarm memory limit in MiB, 0 = none (default
+\t          auto: half of physical memory or of the cgroup limit, whichever is smaller)
 \taccess.whitelist FILE     as -w
 \taccess.blacklist FILE     as -b (one list mode at a time)
 \taccess.proxy ip[/bits]    believe X-Forwarded-For from these proxies (repeatable)
@@ -1989,17 +2040,38 @@ access.proxy ::1
         assert_eq!(cfg.rootdir, Some(PathBuf::from("/srv/ft")));
         assert_eq!(cfg.user.as_deref(), Some("_ft"));
         let cfg = text(
-            "tracker.max_torrents 5\ntracker.max_peers_per_torrent 7\ntracker.max_memory_mb 64\n",
+            "tracker.max_torrents 5\ntracker.max_peers_per_torrent 7\ntracker.max_memory_mb 64\ntracker.max_peers_per_ip 9\n",
         )
         .unwrap();
         assert_eq!(
             (
                 cfg.max_torrents,
                 cfg.max_peers_per_torrent,
-                cfg.max_memory_mb
+                cfg.max_memory,
+                cfg.max_peers_per_ip
             ),
-            (5, 7, 64)
+            (5, 7, MemoryLimit::Mib(64), 9)
         );
+        let d = Config::default();
+        assert_eq!((d.max_memory, d.max_peers_per_ip), (MemoryLimit::Auto, 256));
+        for (line, want) in [
+            ("tracker.max_memory_mb 0", MemoryLimit::Unlimited),
+            ("tracker.max_memory_mb auto", MemoryLimit::Auto),
+            ("tracker.max_memory_mb 16777216", MemoryLimit::Mib(1 << 24)),
+        ] {
+            assert_eq!(text(line).unwrap().max_memory, want, "{line}");
+        }
+        assert_eq!(text("tracker.max_peers_per_ip 0").unwrap().max_peers_per_ip, 0);
+        for bad in [
+            "tracker.max_memory_mb 16777217",
+            "tracker.max_memory_mb -1",
+            "tracker.max_memory_mb lots",
+            "tracker.max_peers_per_ip 65536",
+            "tracker.max_peers_per_ip -1",
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            assert_eq!(text_err(bad).key, key, "{bad}");
+        }
         assert_eq!(
             text_err("tracker.max_torrents 0").key,
             "tracker.max_torrents"
@@ -2149,7 +2221,7 @@ access.proxy ::1
             "http.idle_timeout: must be at most 86400, not 4294967295"
         );
         let cfg = Config {
-            max_memory_mb: u64::MAX,
+            max_memory: MemoryLimit::Mib(u64::MAX),
             ..Config::default()
         };
         assert_eq!(cfg.validate().unwrap_err().key, "tracker.max_memory_mb");

@@ -212,6 +212,9 @@ counter_set! {
         pub refused_full: u64,
         /// Announces answered without storing the peer (peer-per-torrent or memory limit).
         pub peers_not_stored: u64,
+        /// Announces refused because the client's address (IPv6: /64) has its share of peers
+        /// in the torrent (`tracker.max_peers_per_ip`).
+        pub refused_address: u64,
         /// HTTP connections answered 503 and closed at accept: `http.max_connections` reached.
         pub conn_limited: u64,
         /// HTTP connections answered 503 and closed at accept: `http.max_connections_per_ip`.

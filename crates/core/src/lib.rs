@@ -8,6 +8,7 @@ pub mod connid;
 pub mod counters;
 pub mod fullscrape;
 pub mod livesync;
+pub mod memory;
 pub mod nets;
 pub mod ratelimit;
 pub mod statedump;

@@ -26,8 +26,17 @@ pub struct Snapshot {
     /// Seconds since the tracker started.
     pub uptime: u64,
     pub tracker_id: u32,
+    pub memory: Memory,
     /// The access list in force, if one is configured.
     pub access: Option<AccessSizes>,
+}
+
+/// The swarm's memory ceiling and the store's estimate of its heap, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `u64::MAX` = no ceiling.
+    pub limit: u64,
+    pub estimated: u64,
 }
 
 /// How many hashes the access list holds: from the file, and added and deleted through the
@@ -327,11 +336,24 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_limited_total",
         "counter",
-        "Announces held back by a store limit: refused (torrent or memory limit) or answered without storing the peer.",
+        "Announces held back by a store limit: refused (torrent or memory limit), refused because the address (IPv6: /64) has tracker.max_peers_per_ip peers in the torrent, or answered without storing the peer (peers per torrent or memory limit).",
         &[
             (r#"what="refused""#, c.refused_full),
+            (r#"what="address_limit""#, c.refused_address),
             (r#"what="peer_not_stored""#, c.peers_not_stored),
         ],
+    );
+    family(
+        "ferrotracker_memory_limit_bytes",
+        "gauge",
+        "The swarm's memory ceiling (tracker.max_memory_mb, by default half of physical memory or of the cgroup limit); 0 = none.",
+        &[("", if s.memory.limit == u64::MAX { 0 } else { s.memory.limit })],
+    );
+    family(
+        "ferrotracker_memory_estimated_bytes",
+        "gauge",
+        "The store's estimate of its heap (torrents and peers), which the ceiling bounds.",
+        &[("", s.memory.estimated)],
     );
     family(
         "ferrotracker_refused_total",
@@ -651,6 +673,10 @@ mod tests {
             },
             uptime: 7200,
             tracker_id: 42,
+            memory: Memory {
+                limit: 1 << 30,
+                estimated: 1234,
+            },
             access: Some(AccessSizes {
                 file: 5,
                 added: 2,
@@ -874,6 +900,9 @@ mod tests {
         assert!(out.contains("ferrotracker_refused_total{limit=\"rate\",proto=\"udp\"} 0\n"));
         assert!(out.contains("ferrotracker_http_timeouts_total{kind=\"request\"} 0\n"));
         assert!(out.contains("ferrotracker_accept_errors_total 0\n"));
+        assert!(out.contains("ferrotracker_memory_limit_bytes 1073741824\n"));
+        assert!(out.contains("ferrotracker_memory_estimated_bytes 1234\n"));
+        assert!(out.contains("ferrotracker_limited_total{what=\"address_limit\"} 0\n"));
         assert!(out.contains("ferrotracker_access_list_hashes{source=\"fifo_added\"} 2\n"));
         let mut open = String::new();
         render_metrics(

@@ -57,9 +57,13 @@ pub struct Settings {
     /// New peers per torrent and family beyond this many are not stored
     /// (`tracker.max_peers_per_torrent`).
     pub max_peers_per_torrent: u32,
-    /// Estimated swarm memory beyond which new torrents are refused and new peers not stored;
-    /// 0 = no budget (`tracker.max_memory_mb`).
-    pub max_memory_mb: u64,
+    /// Peers one IPv4 address (IPv6: one /64) may have in one torrent; 0 = no limit
+    /// (`tracker.max_peers_per_ip`).
+    pub max_peers_per_ip: u32,
+    /// Estimated swarm memory in bytes beyond which new torrents are refused and new peers not
+    /// stored; `u64::MAX` = no ceiling. The server resolves `tracker.max_memory_mb` (and its
+    /// machine-derived default) into this.
+    pub max_memory_bytes: u64,
     /// The access list checked on announces (not scrapes, not `stopped`); the server keeps a
     /// clone of the `Arc` to swap in reloaded lists.
     pub access: Arc<Access>,
@@ -86,7 +90,8 @@ impl Default for Settings {
             started: 0,
             max_torrents: StoreConfig::default().max_torrents,
             max_peers_per_torrent: StoreConfig::default().max_peers_per_torrent,
-            max_memory_mb: 0,
+            max_peers_per_ip: StoreConfig::default().max_peers_per_address,
+            max_memory_bytes: u64::MAX,
             access: Arc::new(Access::open()),
             client_ip: client_ip::Rules::default(),
             livesync: false,
@@ -163,10 +168,11 @@ impl Tracker {
             torrent_timeout: settings.torrent_timeout,
             max_torrents: settings.max_torrents,
             max_peers_per_torrent: settings.max_peers_per_torrent,
-            max_memory_bytes: match settings.max_memory_mb {
-                0 => u64::MAX,
-                mb => mb.saturating_mul(1 << 20),
+            max_peers_per_address: match settings.max_peers_per_ip {
+                0 => u32::MAX,
+                n => n,
             },
+            max_memory_bytes: settings.max_memory_bytes,
         });
         let tracker_id = {
             use std::hash::Hasher;
@@ -237,6 +243,10 @@ impl Tracker {
             totals: self.store.totals(),
             uptime: u64::from(now.saturating_sub(self.settings.started)),
             tracker_id: self.tracker_id,
+            memory: stats::Memory {
+                limit: self.store.config().max_memory_bytes,
+                estimated: self.store.estimated_bytes(),
+            },
             access: self.settings.access.mode().map(|_| {
                 let (added, deleted) = self.settings.access.edits();
                 stats::AccessSizes {
@@ -393,9 +403,16 @@ impl Tracker {
         };
         let c = match self.record(w, &a, client, Want::Both(numwant), now) {
             Ok(c) => c,
-            Err(refused) => {
+            // Out of room: a condition of the server, 503. The per-address limit refuses this
+            // client's request: a failure reason, as BEP 3 refuses.
+            Err(refused) if refused.is_full() => {
                 http::write_error(out, 503, refused.reason(), req.keep_alive);
                 return;
+            }
+            Err(refused) => {
+                let body = &mut w.body;
+                bencode::write_failure(body, refused.reason());
+                return finish_ok(body, req.keep_alive, out);
             }
         };
         let body = &mut w.body;
@@ -710,7 +727,11 @@ impl Tracker {
                 Ok(done.counts)
             }
             Err(refused) => {
-                w.counters.refused_full.inc();
+                if refused.is_full() {
+                    w.counters.refused_full.inc();
+                } else {
+                    w.counters.refused_address.inc();
+                }
                 Err(refused)
             }
         }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrotracker_core::config::{self, Command, Config, Proto};
+use ferrotracker_core::config::{self, Command, Config, MemoryLimit, Proto};
+use ferrotracker_core::memory;
 use ferrotracker_core::ratelimit::{AddressCounts, RateConfig, RateLimiter};
 use ferrotracker_core::{Settings, Tracker};
 use mio::{Poll, Waker};
@@ -74,6 +75,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     raise_open_files_limit(cfg.http_max_connections);
     // Before the chroot: the path is as the command line gave it.
     warn_if_key_readable(cfg.livesync.key_file.as_deref());
+    // Read before a chroot hides /proc and /sys.
+    let (max_memory_bytes, memory_from) = memory_ceiling(cfg.max_memory);
+    tracing::info!("swarm memory ceiling: {memory_from}");
     let bound = bind::bind_all(&cfg.listen, workers)?;
     let sync_sockets = livesync::bind(&cfg)?;
     // Bind first (ports below 1024 too), then give up root, then open the files the config
@@ -122,7 +126,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         started: start_unix,
         max_torrents: cfg.max_torrents,
         max_peers_per_torrent: cfg.max_peers_per_torrent,
-        max_memory_mb: cfg.max_memory_mb,
+        max_peers_per_ip: cfg.max_peers_per_ip,
+        max_memory_bytes,
         access: Arc::clone(&access),
         client_ip: ferrotracker_core::client_ip::Rules {
             proxies: cfg.proxies(),
@@ -350,6 +355,94 @@ fn raise_open_files_limit(max_connections: u32) {
     }
 }
 
+/// The swarm's memory ceiling in bytes (`u64::MAX` = none) and where it came from, for the
+/// start-up log: `tracker.max_memory_mb`, or by default a share of the smaller of physical
+/// memory and this process's cgroup limit ([`memory::default_ceiling`] says why that share).
+fn memory_ceiling(limit: MemoryLimit) -> (u64, String) {
+    const MIB: u64 = 1 << 20;
+    match limit {
+        MemoryLimit::Unlimited => (u64::MAX, "none (tracker.max_memory_mb 0)".into()),
+        MemoryLimit::Mib(n) => (n * MIB, format!("{n} MiB (tracker.max_memory_mb)")),
+        MemoryLimit::Auto => {
+            let physical = std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .and_then(|t| memory::meminfo_total(&t))
+                .or_else(physical_pages);
+            let cgroup = cgroup_memory_limit();
+            let share = format!("{}/{}", memory::SHARE.0, memory::SHARE.1);
+            match memory::default_ceiling(physical, cgroup.as_ref().map(|c| c.0)) {
+                Some((bytes, memory::Source::Cgroup)) => {
+                    let (limit, file) = cgroup.unwrap_or_default();
+                    (
+                        bytes,
+                        format!(
+                            "{} MiB, {share} of the cgroup memory limit {} MiB ({}); set tracker.max_memory_mb to change",
+                            bytes / MIB,
+                            limit / MIB,
+                            file.display()
+                        ),
+                    )
+                }
+                Some((bytes, memory::Source::Physical)) => (
+                    bytes,
+                    format!(
+                        "{} MiB, {share} of physical memory {} MiB; set tracker.max_memory_mb to change",
+                        bytes / MIB,
+                        physical.unwrap_or(0) / MIB
+                    ),
+                ),
+                None => (
+                    u64::MAX,
+                    "none: physical memory unknown; set tracker.max_memory_mb".into(),
+                ),
+            }
+        }
+    }
+}
+
+/// Physical memory from the system's page count, where /proc/meminfo can't be read.
+fn physical_pages() -> Option<u64> {
+    // SAFETY: sysconf only reads system parameters.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    u64::try_from(pages)
+        .ok()?
+        .checked_mul(u64::try_from(size).ok()?)
+}
+
+/// The smallest memory limit on this process's cgroup and its ancestors (v2, or v1's memory
+/// controller), and the file it was read from.
+fn cgroup_memory_limit() -> Option<(u64, std::path::PathBuf)> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let (v2, v1) = memory::cgroup_paths(&text);
+    let mut best: Option<(u64, std::path::PathBuf)> = None;
+    for (mount, path, file) in [
+        ("/sys/fs/cgroup", v2, "memory.max"),
+        ("/sys/fs/cgroup/memory", v1, "memory.limit_in_bytes"),
+    ] {
+        let Some(path) = path else { continue };
+        for dir in memory::cgroup_ancestors(path) {
+            let f = std::path::Path::new(mount)
+                .join(dir.trim_start_matches('/'))
+                .join(file);
+            let Some(n) = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|t| memory::cgroup_limit(&t))
+            else {
+                continue;
+            };
+            if best.as_ref().map_or(true, |(b, _)| n < *b) {
+                best = Some((n, f));
+            }
+        }
+    }
+    best
+}
+
 /// Expires peers and torrents, one shard at a time, every `sweep_interval_secs`.
 fn sweep_loop(shared: &Shared) {
     let store = &shared.tracker.store;
@@ -387,6 +480,7 @@ struct LimitWatch {
     last: Option<Instant>,
     refused: u64,
     not_stored: u64,
+    refused_address: u64,
     /// Connection limits, HTTP rate limit, UDP rate limit: as last seen.
     turned_away: [u64; 3],
 }
@@ -402,9 +496,10 @@ impl LimitWatch {
             return;
         }
         let c = shared.tracker.total_counters();
-        let (refused, not_stored) = (
-            c.refused_full - self.refused.min(c.refused_full),
-            c.peers_not_stored - self.not_stored.min(c.peers_not_stored),
+        let (refused, not_stored, by_address) = (
+            c.refused_full.saturating_sub(self.refused),
+            c.peers_not_stored.saturating_sub(self.not_stored),
+            c.refused_address.saturating_sub(self.refused_address),
         );
         if self.last.is_some() && (refused > 0 || not_stored > 0) {
             let store = &shared.tracker.store;
@@ -412,6 +507,13 @@ impl LimitWatch {
                 "store limit reached: {refused} announces refused and {not_stored} peers not stored in the last {}s (estimated swarm memory {} MiB; see tracker.max_torrents, tracker.max_peers_per_torrent, tracker.max_memory_mb)",
                 LIMIT_LOG_EVERY.as_secs(),
                 store.estimated_bytes() >> 20
+            );
+        }
+        if self.last.is_some() && by_address > 0 {
+            tracing::warn!(
+                "per-address limit: {by_address} announces refused in the last {}s because their address (IPv6: /64) had {} peers in the torrent (tracker.max_peers_per_ip)",
+                LIMIT_LOG_EVERY.as_secs(),
+                shared.tracker.settings.max_peers_per_ip
             );
         }
         let turned_away = [
@@ -437,6 +539,7 @@ impl LimitWatch {
         self.turned_away = turned_away;
         self.refused = c.refused_full;
         self.not_stored = c.peers_not_stored;
+        self.refused_address = c.refused_address;
         self.last = Some(now);
     }
 }

@@ -10,5 +10,5 @@ mod table;
 pub use rng::Rng;
 pub use store::{
     split_amount, Announce, Announced, Counts, PeerAddr, Refused, Store, StoreConfig, Swept,
-    SyncedPeer, Totals, Want, PREFETCH_BATCH, SHARDS,
+    SyncedPeer, Totals, Want, DEFAULT_MAX_PEERS_PER_ADDRESS, PREFETCH_BATCH, SHARDS,
 };

@@ -14,8 +14,8 @@ use std::sync::{Mutex, MutexGuard};
 use ferrotracker_proto::{Event, InfoHash};
 
 use crate::peers::{
-    LazyPeerList, Peer4, Peer6, PeerList, PeerRecord, Upsert, FLAG_COMPLETED, FLAG_FROM_SYNC,
-    FLAG_SEEDING,
+    LazyPeerList, Limits, NotAdded, Peer4, Peer6, PeerList, PeerRecord, Peers, Upsert,
+    FLAG_COMPLETED, FLAG_FROM_SYNC, FLAG_SEEDING,
 };
 use crate::table::{prefetch, slot_bytes, Table};
 use crate::Rng;
@@ -84,8 +84,13 @@ pub struct StoreConfig {
     pub max_torrents: u64,
     /// New peers of one family of one torrent beyond this many are not stored.
     pub max_peers_per_torrent: u32,
+    /// Peers one IPv4 address (IPv6: one /64) may have in one torrent; an announce that would
+    /// add one more is refused ([`Refused::TooManyPeersFromAddress`]). `u32::MAX` = no limit.
+    /// Without it one address could store a peer per port, 65,535 per torrent.
+    pub max_peers_per_address: u32,
     /// Estimated heap for torrents and peers ([`Store::estimated_bytes`]) beyond which new
-    /// torrents are refused and new peers not stored; `u64::MAX` = no budget.
+    /// torrents are refused and new peers not stored; `u64::MAX` = no budget. The server
+    /// derives a default from the machine's memory.
     pub max_memory_bytes: u64,
 }
 
@@ -94,6 +99,9 @@ pub struct StoreConfig {
 pub enum Refused {
     TooManyTorrents,
     OutOfMemoryBudget,
+    /// A new peer whose address (IPv6: /64) already has `max_peers_per_address` peers in the
+    /// torrent.
+    TooManyPeersFromAddress,
 }
 
 impl Refused {
@@ -101,7 +109,17 @@ impl Refused {
         match self {
             Refused::TooManyTorrents => "tracker is full: too many torrents, try again later",
             Refused::OutOfMemoryBudget => "tracker is full: memory limit reached, try again later",
+            Refused::TooManyPeersFromAddress => {
+                "too many peers from your address in this torrent"
+            }
         }
+    }
+
+    /// The tracker is out of room (HTTP answers 503): a condition of the server, not of this
+    /// client; the per-address limit is a refusal of this client's request (HTTP 200 with a
+    /// failure reason, as BEP 3 refuses).
+    pub fn is_full(self) -> bool {
+        !matches!(self, Refused::TooManyPeersFromAddress)
     }
 }
 
@@ -124,6 +142,12 @@ pub const TORRENT_BYTES: u64 = 100;
 pub const PEER4_BYTES: u64 = 9;
 pub const PEER6_BYTES: u64 = 22;
 
+/// Default of [`StoreConfig::max_peers_per_address`]: far above what a household behind one
+/// NAT runs in one swarm (a client or two per device), and above a small carrier-grade NAT's
+/// subscribers all joining the same torrent, yet 256 times below the 65,535 ports one address
+/// could otherwise fill a torrent with.
+pub const DEFAULT_MAX_PEERS_PER_ADDRESS: u32 = 256;
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
@@ -131,6 +155,7 @@ impl Default for StoreConfig {
             torrent_timeout: 24 * 3600,
             max_torrents: 20_000_000,
             max_peers_per_torrent: 1_000_000,
+            max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
             max_memory_bytes: u64::MAX,
         }
     }
@@ -161,6 +186,16 @@ struct Torrent {
     v4: PeerList<Peer4>,
     /// Boxed on first use: most torrents have no IPv6 peer.
     v6: LazyPeerList<Peer6>,
+    /// A byte of the entry's padding with 255 invalid values: the niche that keeps a table
+    /// slot (`Option<Torrent>`) one cache line, since the peer list's pointer niche tells its
+    /// flat form from its chunked one.
+    _niche: Niche,
+}
+
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Niche {
+    Torrent,
 }
 
 impl Torrent {
@@ -171,28 +206,29 @@ impl Torrent {
             last_active,
             v4: PeerList::default(),
             v6: LazyPeerList::default(),
+            _niche: Niche::Torrent,
         }
     }
 
-    /// Inserts or refreshes one peer; a new one only while its list holds fewer than `room`.
+    /// Inserts or refreshes one peer; a new one only within `limits`.
     fn upsert(
         &mut self,
         addr: PeerAddr,
         port: u16,
         flags: u8,
         stamp: u8,
-        room: usize,
-    ) -> Option<Upsert> {
+        limits: Limits,
+    ) -> Result<Upsert, NotAdded> {
         match addr {
             PeerAddr::V4(ip) => {
                 let mut p = Peer4::new(ip, port);
                 p.set_flags_stamp(flags, stamp);
-                self.v4.upsert_bounded(p, room)
+                self.v4.upsert_bounded(p, limits)
             }
             PeerAddr::V6(ip) => {
                 let mut p = Peer6::new(ip, port);
                 p.set_flags_stamp(flags, stamp);
-                self.v6.upsert_bounded(p, room)
+                self.v6.upsert_bounded(p, limits)
             }
         }
     }
@@ -320,9 +356,10 @@ impl Store {
     /// `out6`. Returns the swarm counts after the announce. `stopped` removes the peer and
     /// selects no peers; the torrent is kept.
     ///
-    /// A new torrent beyond `max_torrents` or the memory budget is refused. A new peer beyond
-    /// `max_peers_per_torrent` or the memory budget is not stored, but still gets its reply
-    /// (`stored: false`), so the swarm keeps working for it.
+    /// A new torrent beyond `max_torrents` or the memory budget is refused, and so is a new
+    /// peer beyond `max_peers_per_address`. A new peer beyond `max_peers_per_torrent` or the
+    /// memory budget is not stored, but still gets its reply (`stored: false`), so the swarm
+    /// keeps working for it.
     pub fn announce(
         &self,
         a: &Announce,
@@ -365,7 +402,11 @@ impl Store {
             flags |= FLAG_COMPLETED;
         }
         // Known peers are always refreshed; new ones only within the limits.
-        let up = t.upsert(a.addr, a.port, flags, stamp, self.room());
+        let up = match t.upsert(a.addr, a.port, flags, stamp, self.limits()) {
+            Err(NotAdded::AddressFull) => return Err(Refused::TooManyPeersFromAddress),
+            Err(NotAdded::ListFull) => None,
+            Ok(up) => Some(up),
+        };
         let mut sync = false;
         let mut renewed_after = None;
         if let Some(up) = up {
@@ -442,7 +483,7 @@ impl Store {
                 flags |= FLAG_COMPLETED;
             }
         }
-        let up = t.upsert(addr, port, flags, stamp, self.room());
+        let up = t.upsert(addr, port, flags, stamp, self.limits()).ok();
         if let Some(u) = up {
             if u.new_flags & FLAG_COMPLETED != 0 && u.old_flags & FLAG_COMPLETED == 0 {
                 t.downloaded = t.downloaded.saturating_add(1);
@@ -570,26 +611,30 @@ impl Store {
     pub fn for_each_detail_in_shard(
         &self,
         index: usize,
-        mut f: impl FnMut(&InfoHash, Counts, u32, &[Peer4]),
+        mut f: impl FnMut(&InfoHash, Counts, u32, Peers<'_, Peer4>),
     ) {
         let Some(p) = self.shards.get(index) else {
             return;
         };
         let shard = p.lock();
         for t in shard.torrents.iter() {
-            f(&t.hash, t.counts(), t.last_active, t.v4.as_slice());
+            f(&t.hash, t.counts(), t.last_active, t.v4.peers());
         }
     }
 
     /// Calls `f` with every torrent of shard `index` and all its peer records, under the
     /// shard's lock: the statedump's peer section walks the store with this.
-    pub fn peers_in_shard(&self, index: usize, mut f: impl FnMut(&InfoHash, &[Peer4], &[Peer6])) {
+    pub fn peers_in_shard(
+        &self,
+        index: usize,
+        mut f: impl FnMut(&InfoHash, Peers<'_, Peer4>, Peers<'_, Peer6>),
+    ) {
         let Some(p) = self.shards.get(index) else {
             return;
         };
         let shard = p.lock();
         for t in shard.torrents.iter() {
-            f(&t.hash, t.v4.as_slice(), t.v6.as_slice());
+            f(&t.hash, t.v4.peers(), t.v6.peers());
         }
     }
 
@@ -635,7 +680,7 @@ impl Store {
         let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
             return false;
         };
-        let up = t.upsert(addr, port, flags, stamp, self.room());
+        let up = t.upsert(addr, port, flags, stamp, self.limits()).ok();
         self.account(&mut shard.counts, addr, up);
         up.is_some()
     }
@@ -688,12 +733,15 @@ impl Store {
         }
     }
 
-    /// Peers a list may hold for a new one to be stored now.
-    fn room(&self) -> usize {
-        if self.over_memory_budget() {
-            0
-        } else {
-            self.cfg.max_peers_per_torrent as usize
+    /// What a list may hold for a new peer to be stored now.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_len: if self.over_memory_budget() {
+                0
+            } else {
+                self.cfg.max_peers_per_torrent as usize
+            },
+            max_per_address: self.cfg.max_peers_per_address as usize,
         }
     }
 
@@ -1021,7 +1069,8 @@ mod tests {
         for i in 0..SHARDS {
             s.peers_in_shard(i, |hh, p4, p6| {
                 assert_eq!(*hh, h);
-                assert_eq!(p4[0].flags(), FLAG_SEEDING, "unknown flags dropped");
+                let first = p4.iter().next().expect("one peer");
+                assert_eq!(first.flags(), FLAG_SEEDING, "unknown flags dropped");
                 assert_eq!((p4.len(), p6.len()), (1, 1));
                 seen += 1;
             });
@@ -1067,6 +1116,70 @@ mod tests {
         s.sweep_all(1_000_000);
         assert_eq!(s.estimated_bytes(), 0);
         assert!(go(3, 1, &mut o4).is_ok());
+    }
+
+    #[test]
+    fn an_address_with_its_share_of_a_torrent_is_refused_new_ports() {
+        let s = Store::new(StoreConfig {
+            max_peers_per_address: 3,
+            ..StoreConfig::default()
+        });
+        let h = hash(21);
+        let go = |addr: PeerAddr, port: u16, event: Event| {
+            s.announce(
+                &Announce {
+                    info_hash: h,
+                    addr,
+                    port,
+                    seeding: false,
+                    event,
+                },
+                Want::Both(10),
+                0,
+                &mut Rng::new(1),
+                &mut Vec::new(),
+                &mut Vec::new(),
+            )
+        };
+        let v4 = PeerAddr::V4([10, 0, 0, 1]);
+        for port in 1..=3 {
+            assert!(go(v4, port, Event::Started).unwrap().stored);
+        }
+        assert_eq!(
+            go(v4, 4, Event::Started),
+            Err(Refused::TooManyPeersFromAddress)
+        );
+        assert!(go(v4, 2, Event::None).unwrap().stored, "known ports refresh");
+        assert!(go(PeerAddr::V4([10, 0, 0, 2]), 4, Event::None).unwrap().stored);
+        // A stop makes room.
+        go(v4, 1, Event::Stopped).unwrap();
+        assert!(go(v4, 4, Event::Started).unwrap().stored);
+        // IPv6 counts per /64.
+        let in64 = |last: u8| {
+            let mut ip = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+            ip[15] = last;
+            PeerAddr::V6(ip)
+        };
+        for last in 1..=3 {
+            assert!(go(in64(last), 80, Event::None).unwrap().stored);
+        }
+        assert_eq!(
+            go(in64(4), 80, Event::None),
+            Err(Refused::TooManyPeersFromAddress)
+        );
+        // Sync and restore respect it too, silently.
+        let synced = SyncedPeer {
+            info_hash: h,
+            addr: v4,
+            port: 9,
+            seeding: false,
+            completed: false,
+            stopped: false,
+        };
+        assert!(!s.apply_sync(&synced, 1));
+        assert!(!s.restore_peer(&h, v4, 9, 0, 1));
+        assert_eq!(s.scrape(&h).map(|c| c.leechers), Some(7));
+        assert_eq!(s.totals().peers4, 4);
     }
 
     #[test]
@@ -1158,7 +1271,7 @@ mod tests {
         let mut flags = 0;
         s.peers_in_shard(
             usize::from(h.0[0]) << 4 | usize::from(h.0[1] >> 4),
-            |_, p4, _| flags = p4[0].flags(),
+            |_, p4, _| flags = p4.iter().next().map_or(0, |p| p.flags()),
         );
         assert_eq!(flags & FLAG_FROM_SYNC, FLAG_FROM_SYNC);
         assert!(s.apply_sync(
