@@ -192,6 +192,8 @@ start_tracker() {
         ferrotracker)
             {
                 echo "tracker.peer_timeout 864000"
+                # The load comes from one loopback address standing for many clients.
+                echo "tracker.max_peers_per_ip 0"
                 [ "$workers" != 0 ] && echo "tracker.workers $workers"
             } > "$dir/ferrotracker.conf"
             "${pin[@]}" "$FT_BIN" -f "$dir/ferrotracker.conf" -i "$ip" -p 0 -P 0 2> "$dir/stderr" &

@@ -40,6 +40,7 @@ cat > "$dir/ferrotracker.conf" <<EOF
 tracker.peer_timeout 60
 tracker.torrent_timeout 60
 tracker.workers 2
+tracker.max_peers_per_ip 0
 EOF
 "$FT_BIN" -f "$dir/ferrotracker.conf" -i 127.0.0.1 -p 0 -P 0 2> "$dir/stderr" &
 FT_PID=$!

@@ -2061,7 +2061,10 @@ access.proxy ::1
         ] {
             assert_eq!(text(line).unwrap().max_memory, want, "{line}");
         }
-        assert_eq!(text("tracker.max_peers_per_ip 0").unwrap().max_peers_per_ip, 0);
+        assert_eq!(
+            text("tracker.max_peers_per_ip 0").unwrap().max_peers_per_ip,
+            0
+        );
         for bad in [
             "tracker.max_memory_mb 16777217",
             "tracker.max_memory_mb -1",

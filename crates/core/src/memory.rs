@@ -100,7 +100,8 @@ pub fn cgroup_ancestors(path: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
 
-    const MEMINFO: &str = "MemTotal:       16318480 kB\nMemFree:         1203460 kB\nMemAvailable:    9912788 kB\n";
+    const MEMINFO: &str =
+        "MemTotal:       16318480 kB\nMemFree:         1203460 kB\nMemAvailable:    9912788 kB\n";
 
     #[test]
     fn reads_physical_memory() {
@@ -123,7 +124,10 @@ mod tests {
     #[test]
     fn finds_the_memory_cgroup() {
         let v2 = "0::/system.slice/ferrotracker.service\n";
-        assert_eq!(cgroup_paths(v2), (Some("/system.slice/ferrotracker.service"), None));
+        assert_eq!(
+            cgroup_paths(v2),
+            (Some("/system.slice/ferrotracker.service"), None)
+        );
         let v1 = "12:pids:/a\n4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n";
         assert_eq!(cgroup_paths(v1), (None, Some("/docker/abc")));
         let hybrid = "5:cpuset,memory:/x\n0::/y\n";
@@ -137,7 +141,10 @@ mod tests {
     #[test]
     fn the_ceiling_is_half_the_smaller_of_machine_and_cgroup() {
         let gib = 1u64 << 30;
-        assert_eq!(default_ceiling(Some(16 * gib), None), Some((8 * gib, Source::Physical)));
+        assert_eq!(
+            default_ceiling(Some(16 * gib), None),
+            Some((8 * gib, Source::Physical))
+        );
         // A container limited to 1 GiB on a 16 GiB host.
         assert_eq!(
             default_ceiling(Some(16 * gib), Some(gib)),
@@ -148,7 +155,10 @@ mod tests {
             default_ceiling(Some(4 * gib), Some(64 * gib)),
             Some((2 * gib, Source::Physical))
         );
-        assert_eq!(default_ceiling(None, Some(gib)), Some((gib / 2, Source::Cgroup)));
+        assert_eq!(
+            default_ceiling(None, Some(gib)),
+            Some((gib / 2, Source::Cgroup))
+        );
         assert_eq!(default_ceiling(None, None), None);
         // From the texts a host would show.
         let phys = meminfo_total(MEMINFO);

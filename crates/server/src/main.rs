@@ -435,7 +435,7 @@ fn cgroup_memory_limit() -> Option<(u64, std::path::PathBuf)> {
             else {
                 continue;
             };
-            if best.as_ref().map_or(true, |(b, _)| n < *b) {
+            if !matches!(&best, Some((b, _)) if *b <= n) {
                 best = Some((n, f));
             }
         }

@@ -149,7 +149,12 @@ fn wait_metric(t: &Tracker, name: &str, want: u64) {
     let got = poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
         (metric(t, name) == want).then_some(want)
     });
-    assert_eq!(got, Some(want), "{name} never reached {want}: {}", metric(t, name));
+    assert_eq!(
+        got,
+        Some(want),
+        "{name} never reached {want}: {}",
+        metric(t, name)
+    );
 }
 
 /// The UDP announce reply, or the error packet's message.
@@ -171,7 +176,10 @@ fn one_address_gets_its_share_of_a_torrent_then_an_error_over_http_and_udp_on_bo
         c4.get(&announce_target(&h_http, port, 1, "")).announce();
     }
     let r = c4.get(&announce_target(&h_http, 5, 1, ""));
-    assert_eq!(r.status, 200, "a refusal of this request, not a server error");
+    assert_eq!(
+        r.status, 200,
+        "a refusal of this request, not a server error"
+    );
     assert_eq!(r.failure_reason().as_deref(), Some(ADDRESS_FULL));
     // A known port is refreshed; another torrent is another share.
     c4.get(&announce_target(&h_http, 2, 0, "")).announce();
@@ -180,7 +188,10 @@ fn one_address_gets_its_share_of_a_torrent_then_an_error_over_http_and_udp_on_bo
     for port in 1..=4 {
         udp_announce(&mut u4, &h_udp, port).expect("within the share");
     }
-    assert_eq!(udp_announce(&mut u4, &h_udp, 5).err().as_deref(), Some(ADDRESS_FULL));
+    assert_eq!(
+        udp_announce(&mut u4, &h_udp, 5).err().as_deref(),
+        Some(ADDRESS_FULL)
+    );
 
     // HTTP and UDP from one address count together.
     for port in 1..=2 {
@@ -200,14 +211,22 @@ fn one_address_gets_its_share_of_a_torrent_then_an_error_over_http_and_udp_on_bo
     }
     let r = c6.get(&announce_target(&h6, 3, 1, ""));
     assert_eq!(r.failure_reason().as_deref(), Some(ADDRESS_FULL));
-    assert_eq!(udp_announce(&mut u6, &h6, 103).err().as_deref(), Some(ADDRESS_FULL));
+    assert_eq!(
+        udp_announce(&mut u6, &h6, 103).err().as_deref(),
+        Some(ADDRESS_FULL)
+    );
 
     // Nothing refused was stored, and each refusal was counted.
-    let s = c4.get(&scrape_target(&[h_http, h_udp, h_mixed, h6])).scrape();
+    let s = c4
+        .get(&scrape_target(&[h_http, h_udp, h_mixed, h6]))
+        .scrape();
     let swarm: Vec<i64> = s.iter().map(|(_, e)| e.complete + e.incomplete).collect();
     assert_eq!(swarm, [4, 4, 4, 4]);
     wait_metric(&t, r#"ferrotracker_limited_total{what="address_limit"}"#, 5);
-    assert_eq!(metric(&t, r#"ferrotracker_limited_total{what="refused"}"#), 0);
+    assert_eq!(
+        metric(&t, r#"ferrotracker_limited_total{what="refused"}"#),
+        0
+    );
 }
 
 #[test]
@@ -218,7 +237,10 @@ fn by_default_one_address_cannot_fill_a_torrent_with_its_ports() {
     for port in 1..=256 {
         udp_announce(&mut u, &h, port).expect("a NAT'ed household's worth and far more");
     }
-    assert_eq!(udp_announce(&mut u, &h, 257).err().as_deref(), Some(ADDRESS_FULL));
+    assert_eq!(
+        udp_announce(&mut u, &h, 257).err().as_deref(),
+        Some(ADDRESS_FULL)
+    );
     assert_eq!(u.scrape(&[h]), [(0, 0, 256)]);
 }
 
@@ -245,7 +267,10 @@ fn the_memory_ceiling_has_a_machine_default_and_is_shown() {
         .find(|l| l.contains("swarm memory ceiling: "))
         .unwrap_or_else(|| panic!("no ceiling in the log:\n{log}"));
     assert!(line.contains(&format!("{} MiB", auto >> 20)), "{line}");
-    assert!(line.contains("physical memory") || line.contains("cgroup"), "{line}");
+    assert!(
+        line.contains("physical memory") || line.contains("cgroup"),
+        "{line}"
+    );
     // The estimate it bounds moves with the swarm.
     let before = metric(&t, "ferrotracker_memory_estimated_bytes");
     Http::connect(t.http4())
@@ -255,7 +280,9 @@ fn the_memory_ceiling_has_a_machine_default_and_is_shown() {
 
     let t = Tracker::v4_with_config("tracker.max_memory_mb 64\n");
     assert_eq!(metric(&t, limit), 64 << 20);
-    assert!(t.stderr().contains("swarm memory ceiling: 64 MiB (tracker.max_memory_mb)"));
+    assert!(t
+        .stderr()
+        .contains("swarm memory ceiling: 64 MiB (tracker.max_memory_mb)"));
     let t = Tracker::v4_with_config("tracker.max_memory_mb 0\n");
     assert_eq!(metric(&t, limit), 0, "0 = no ceiling");
 }

@@ -90,7 +90,9 @@ impl PeerRecord for Peer4 {
     }
     #[inline]
     fn group(&self) -> u64 {
-        u64::from(u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]))
+        u64::from(u32::from_be_bytes([
+            self.0[0], self.0[1], self.0[2], self.0[3],
+        ]))
     }
 }
 
@@ -347,8 +349,7 @@ impl<P: PeerRecord> PeerList<P> {
             return Err(NotAdded::ListFull);
         }
         if limits.max_per_address < len.saturating_add(1)
-            && self.group_count(pos, peer.group(), limits.max_per_address)
-                >= limits.max_per_address
+            && self.group_count(pos, peer.group(), limits.max_per_address) >= limits.max_per_address
         {
             return Err(NotAdded::AddressFull);
         }
@@ -503,7 +504,9 @@ impl<P: PeerRecord> PeerList<P> {
                 strided(n, amount, rng, |i| {
                     let (run, at) = c.nth(i);
                     if let Some(r) = c.runs.get(run) {
-                        crate::table::prefetch(r.as_ptr() as usize + at * core::mem::size_of::<P>());
+                        crate::table::prefetch(
+                            r.as_ptr() as usize + at * core::mem::size_of::<P>(),
+                        );
                     }
                     batch[k] = (run, at);
                     k += 1;
@@ -1062,7 +1065,9 @@ mod tests {
             l.upsert_bounded(p4(3, 1, 0), len_limit(2)),
             Err(NotAdded::ListFull)
         );
-        let u = l.upsert_bounded(p4(1, 1, FLAG_SEEDING), len_limit(2)).unwrap();
+        let u = l
+            .upsert_bounded(p4(1, 1, FLAG_SEEDING), len_limit(2))
+            .unwrap();
         assert!(!u.was_new);
         assert_eq!((l.len(), l.seeders()), (2, 1));
         let mut lazy = LazyPeerList::<Peer6>::default();
@@ -1271,7 +1276,24 @@ mod tests {
         // Four /64s, addresses inside them told apart by their last byte.
         against_model(
             |r| {
-                let mut ip = [0x20, 1, 0xd, 0xb8, 0, 0, 0, r.below(4) as u8, 0, 0, 0, 0, 0, 0, 0, 0];
+                let mut ip = [
+                    0x20,
+                    1,
+                    0xd,
+                    0xb8,
+                    0,
+                    0,
+                    0,
+                    r.below(4) as u8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ];
                 ip[15] = r.below(4) as u8;
                 Peer6::new(ip, r.below(700) as u16)
             },
@@ -1289,10 +1311,22 @@ mod tests {
         for port in 1..=3 {
             assert!(l.upsert_bounded(p4(1, port, 0), lim).is_ok());
         }
-        assert_eq!(l.upsert_bounded(p4(1, 4, 0), lim), Err(NotAdded::AddressFull));
-        assert!(l.upsert_bounded(p4(1, 2, FLAG_SEEDING), lim).is_ok(), "known peers refresh");
-        assert!(l.upsert_bounded(p4(2, 4, 0), lim).is_ok(), "another address");
-        assert!(l.upsert_bounded(p4(0, 4, 0), lim).is_ok(), "a lower address");
+        assert_eq!(
+            l.upsert_bounded(p4(1, 4, 0), lim),
+            Err(NotAdded::AddressFull)
+        );
+        assert!(
+            l.upsert_bounded(p4(1, 2, FLAG_SEEDING), lim).is_ok(),
+            "known peers refresh"
+        );
+        assert!(
+            l.upsert_bounded(p4(2, 4, 0), lim).is_ok(),
+            "another address"
+        );
+        assert!(
+            l.upsert_bounded(p4(0, 4, 0), lim).is_ok(),
+            "a lower address"
+        );
         l.remove(p4(1, 1, 0).key());
         assert!(l.upsert_bounded(p4(1, 4, 0), lim).is_ok(), "room again");
 
@@ -1332,11 +1366,20 @@ mod tests {
         }
         assert!(l.is_chunked());
         if let Repr::Chunked(c) = &l.repr {
-            let runs = c.runs.iter().filter(|r| r.iter().any(|p| p.group() == p4(2, 0, 0).group()));
+            let runs = c
+                .runs
+                .iter()
+                .filter(|r| r.iter().any(|p| p.group() == p4(2, 0, 0).group()));
             assert!(runs.count() >= 3, "the address spans several runs");
         }
-        assert_eq!(l.upsert_bounded(p4(2, 1, 0), lim), Err(NotAdded::AddressFull));
-        assert_eq!(l.upsert_bounded(p4(2, 65535, 0), lim), Err(NotAdded::AddressFull));
+        assert_eq!(
+            l.upsert_bounded(p4(2, 1, 0), lim),
+            Err(NotAdded::AddressFull)
+        );
+        assert_eq!(
+            l.upsert_bounded(p4(2, 65535, 0), lim),
+            Err(NotAdded::AddressFull)
+        );
         assert_eq!(l.count_address(&p4(2, 0, 0), usize::MAX), 1000);
         check(&l);
     }
@@ -1345,7 +1388,10 @@ mod tests {
     fn selection_from_a_chunked_list_spreads_over_it() {
         let mut l = PeerList::<Peer4>::default();
         for i in 0..20_000u32 {
-            l.upsert(Peer4::new([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 1));
+            l.upsert(Peer4::new(
+                [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+                1,
+            ));
         }
         assert!(l.is_chunked());
         let mut rng = Rng::new(5);

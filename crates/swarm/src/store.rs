@@ -109,9 +109,7 @@ impl Refused {
         match self {
             Refused::TooManyTorrents => "tracker is full: too many torrents, try again later",
             Refused::OutOfMemoryBudget => "tracker is full: memory limit reached, try again later",
-            Refused::TooManyPeersFromAddress => {
-                "too many peers from your address in this torrent"
-            }
+            Refused::TooManyPeersFromAddress => "too many peers from your address in this torrent",
         }
     }
 
@@ -1149,8 +1147,15 @@ mod tests {
             go(v4, 4, Event::Started),
             Err(Refused::TooManyPeersFromAddress)
         );
-        assert!(go(v4, 2, Event::None).unwrap().stored, "known ports refresh");
-        assert!(go(PeerAddr::V4([10, 0, 0, 2]), 4, Event::None).unwrap().stored);
+        assert!(
+            go(v4, 2, Event::None).unwrap().stored,
+            "known ports refresh"
+        );
+        assert!(
+            go(PeerAddr::V4([10, 0, 0, 2]), 4, Event::None)
+                .unwrap()
+                .stored
+        );
         // A stop makes room.
         go(v4, 1, Event::Stopped).unwrap();
         assert!(go(v4, 4, Event::Started).unwrap().stored);
