@@ -1,9 +1,10 @@
 //! Configuration: opentracker's config file format and command-line flags, plus ferrotracker's own keys.
 //!
-//! Flags and config-file lines are applied strictly in order, as opentracker does (spec §1):
-//! `-i` sets the address that the *following* `-p`/`-P` bind to, and `-f` reads its file at the
-//! point where it appears, so the file's listens land between the flags around it. If nothing
-//! was bound at the end, ferrotracker listens on TCP and UDP port 6969 at the last `-i` address.
+//! Flags and config-file lines are applied strictly in order, as opentracker does (`main` and
+//! `parse_configfile` in `opentracker.c`): `-i` sets the address that the *following*
+//! `-p`/`-P` bind to, and `-f` reads its file at the point where it appears, so the file's
+//! listens land between the flags around it. If nothing was bound at the end, ferrotracker
+//! listens on TCP and UDP port 6969 at the last `-i` address.
 //!
 //! Where opentracker merely warns and carries on (unknown key, unparsable line, unreadable file)
 //! ferrotracker stops with an error naming the file, line and key: a tracker that silently runs
@@ -405,7 +406,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
 /// Reads the config file at `path` and applies it to `cfg` (what `-f` does).
 ///
 /// `current_ip` is the address the flags' last `-i` set. The file neither reads nor changes
-/// it: every `listen.*` line names its own address (spec §1.2), so an `-i` before `-f` does not
+/// it: every `listen.*` line names its own address (opentracker's `parse_configfile`), so an `-i` before `-f` does not
 /// affect the file. It is passed so the flag loop and the file share one piece of state.
 pub fn parse_file(
     path: &Path,
@@ -683,8 +684,9 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
     Ok(())
 }
 
-/// Live sync (spec §9): opentracker's multicast cluster mode, plus ferrotracker's unicast
-/// peers and shared key (extensions opentracker nodes do not understand; off by default).
+/// Live sync: opentracker's multicast cluster mode (`ot_livesync.c`), plus ferrotracker's
+/// unicast peers and shared key (extensions opentracker nodes do not understand; off by
+/// default).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveSyncConfig {
     /// Where to listen (`livesync.cluster.listen IP[:PORT]` or `-i IP -s PORT`, port 9696);
@@ -835,7 +837,8 @@ fn parse_key(text: &str) -> Result<Vec<u8>, ConfigErrorKind> {
         .ok_or_else(|| bad("a key is hex digits only".into()))
 }
 
-/// Live sync's default port, also where opentracker sends (spec §9).
+/// Live sync's default port, also where opentracker sends (`LIVESYNC_PORT` in
+/// `ot_livesync.h`).
 pub const LIVESYNC_PORT: u16 = 9696;
 
 /// `-w`/`-b`/`access.whitelist`/`access.blacklist`. A later one of the same mode replaces the

@@ -1,5 +1,5 @@
 //! Live sync, without sockets: what a node tells the cluster and what it accepts from it
-//! (opentracker's cluster mode, spec §9).
+//! (opentracker's cluster mode, `ot_livesync.c`).
 //!
 //! Workers decide *what* to sync while they answer announces ([`entry_for`], opentracker's
 //! rule carried by `Announced::sync`) and hand the entries over once per event-loop turn through
@@ -10,10 +10,10 @@
 //!
 //! What a node accepts, in the order it is checked: a datagram from a node's address
 //! ([`SyncRules::nodes`]), at most [`sync::MAX_PACKET`] bytes (refused before anything reads
-//! it); with a key, a right tag, a time within the window and a tag not seen before
-//! ([`ReplayGuard`]); a well-formed packet that is not our own echo.
+//! it); with a key, a right tag and a time within the window; a well-formed packet that is not
+//! our own echo; with a key, a tag not seen before from its sender ([`ReplayGuard`]).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -142,65 +142,99 @@ pub struct SyncRules {
 }
 
 /// Tags [`ReplayGuard`] remembers: 65,536 keyed packets (3.3 million entries) per window, over
-/// 500 packets a second for the whole cluster at the 120 s window, in about 4 MiB at most.
+/// 500 packets a second for the whole cluster at the 120 s window before a tag is forgotten
+/// early. Its tables are made for this many at the start (about 6.3 MiB: 4.25 MiB of tag set,
+/// 2 MiB of queue) and never grow.
 pub const REPLAY_TAGS: usize = 65_536;
+/// Senders (tracker ids) whose floors [`ReplayGuard`] keeps apart. Only genuine packets make
+/// one, so these are the cluster's nodes (and the ids of restarted ones, for a window or two);
+/// beyond this many at once, one floor serves the others.
+pub const REPLAY_SENDERS: usize = 1024;
 
 /// The tags of the keyed packets accepted within the window, so that a copy sent again (by
 /// anyone who saw the packet go by) is refused rather than applied twice: a replayed `stopped`
 /// would drop a peer that has come back, a replayed add would bring back one that has left.
 ///
 /// Only genuine packets are remembered (the tag is checked first), so an attacker without the
-/// key cannot fill it. It holds at most `capacity` tags; a tag is forgotten once its packet's
-/// time is out of the window (such a copy is refused as stale anyway) or, when full, oldest
-/// first. Forgetting a tag that is still within the window raises a floor: packets sent at or
-/// before that tag's time are refused too, so when the cluster sends more than `capacity`
-/// packets per window the window shrinks for late packets instead of letting a replay through.
+/// key cannot fill it. It holds at most `capacity` tags, forgotten in the order they came: once
+/// they came a window ago, or, when full, the first to come. Forgetting a tag whose copy would
+/// not yet be stale (the guard is full, or the sender's clock runs ahead of ours) raises its
+/// sender's floor: that sender's packets sent at or before the forgotten one are refused too,
+/// so a replay never passes. The floors are per sender, in the sender's own clock, and the tag
+/// forgotten is the one that came first, so a floor stays behind what its sender sends now
+/// (by a window, or by `capacity` packets of the cluster's): a node whose clock runs ahead
+/// raises no floor for the others, and a node whose clock lags is not refused for it. The
+/// sender is the tracker id inside the authenticated packet, not the source address (which
+/// anyone can forge).
 ///
 /// A restarted node starts with no tags: a packet recorded up to one window before the restart
 /// can be applied once more after it.
 #[derive(Debug)]
 pub struct ReplayGuard {
+    /// Made for twice `capacity` tags, so that hashbrown clears its tombstones in place rather
+    /// than doubling the table: its size is fixed from the start.
     seen: HashSet<[u8; TAG]>,
-    /// Tags with their packet's time, in the order accepted.
-    order: VecDeque<(u64, [u8; TAG])>,
+    /// The same tags in the order they came, each with its packet's time, when it came and its
+    /// sender.
+    order: VecDeque<Remembered>,
+    /// Per sender: its packets sent at or before this time are refused (a tag of its this old
+    /// may have been forgotten). At most `max_senders`, made for twice that as `seen`; a floor
+    /// a window behind our time goes (such packets are stale anyway).
+    floors: HashMap<u32, u64>,
+    /// The floor of the senders that found `floors` full; it applies to every sender.
+    overflow: Option<u64>,
     capacity: usize,
-    window: u64,
-    /// Packets sent at or before this time are refused: a tag this old may have been forgotten.
-    floor: Option<u64>,
+    max_senders: usize,
+    window: u32,
+}
+
+#[derive(Debug)]
+struct Remembered {
+    sent: u64,
+    came: u32,
+    sender: u32,
+    tag: [u8; TAG],
 }
 
 impl ReplayGuard {
-    pub fn new(capacity: usize, window: u32) -> ReplayGuard {
+    pub fn new(capacity: usize, max_senders: usize, window: u32) -> ReplayGuard {
+        let capacity = capacity.max(1);
+        let max_senders = max_senders.max(1);
         ReplayGuard {
-            seen: HashSet::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
-            window: u64::from(window),
-            floor: None,
+            seen: HashSet::with_capacity(2 * capacity),
+            order: VecDeque::with_capacity(capacity),
+            floors: HashMap::with_capacity(2 * max_senders),
+            overflow: None,
+            capacity,
+            max_senders,
+            window,
         }
     }
 
-    /// Whether a packet with this time and tag (already checked: right tag, time within the
-    /// window of `now`) is new; it is remembered if so. `now` never goes back.
-    pub fn admit(&mut self, sent: u64, tag: [u8; TAG], now: u64) -> bool {
-        while let Some(&(t, old)) = self.order.front() {
-            if t.saturating_add(self.window) >= now {
-                break;
-            }
-            self.order.pop_front();
-            self.seen.remove(&old);
+    /// Whether a packet from `sender` with this time and tag (already checked: right tag, time
+    /// within the window of `now`) is new; it is remembered if so. `now` never goes back.
+    pub fn admit(&mut self, sender: u32, sent: u64, tag: [u8; TAG], now: u32) -> bool {
+        while self
+            .order
+            .front()
+            .is_some_and(|r| r.came.saturating_add(self.window) < now)
+        {
+            self.forget(now);
         }
-        if self.floor.is_some_and(|f| sent <= f) || self.seen.contains(&tag) {
+        let floor = self.floors.get(&sender).copied().max(self.overflow);
+        if floor.is_some_and(|f| sent <= f) || self.seen.contains(&tag) {
             return false;
         }
         if self.order.len() >= self.capacity {
-            if let Some((t, old)) = self.order.pop_front() {
-                self.seen.remove(&old);
-                self.floor = Some(self.floor.map_or(t, |f| f.max(t)));
-            }
+            self.forget(now);
         }
         self.seen.insert(tag);
-        self.order.push_back((sent, tag));
+        self.order.push_back(Remembered {
+            sent,
+            came: now,
+            sender,
+            tag,
+        });
         true
     }
 
@@ -210,6 +244,37 @@ impl ReplayGuard {
     }
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+
+    /// Forgets the tag that came first, raising its sender's floor if a copy would still pass
+    /// the window.
+    fn forget(&mut self, now: u32) {
+        let Some(r) = self.order.pop_front() else {
+            return;
+        };
+        self.seen.remove(&r.tag);
+        let now = u64::from(now);
+        let window = u64::from(self.window);
+        // A floor (or a tag) a window behind our time refuses nothing open() would pass.
+        let live = |f: u64| f.saturating_add(window) >= now;
+        if !live(r.sent) {
+            return;
+        }
+        if let Some(f) = self.floors.get_mut(&r.sender) {
+            *f = (*f).max(r.sent);
+            return;
+        }
+        if self.floors.len() >= self.max_senders {
+            self.floors.retain(|_, f| live(*f));
+        }
+        if self.overflow.is_some_and(|f| !live(f)) {
+            self.overflow = None;
+        }
+        if self.floors.len() < self.max_senders {
+            self.floors.insert(r.sender, r.sent);
+        } else {
+            self.overflow = Some(self.overflow.map_or(r.sent, |f| f.max(r.sent)));
+        }
     }
 }
 
@@ -248,7 +313,12 @@ impl LiveSync {
                 builder: Builder::new(f, id, auth),
                 since: 0,
             }),
-            replay: ReplayGuard::new(REPLAY_TAGS, rules.window),
+            // Made only for a keyed cluster: a plain one has no tags to remember.
+            replay: ReplayGuard::new(
+                if rules.key.is_some() { REPLAY_TAGS } else { 0 },
+                REPLAY_SENDERS,
+                rules.window,
+            ),
             rules,
             counters: SyncCounters::default(),
         }
@@ -368,26 +438,28 @@ impl LiveSync {
         if datagram.len() > sync::MAX_PACKET {
             return Err(Refusal::Oversize);
         }
-        let body = match &self.rules.key {
-            None => datagram,
+        // The tag is remembered last: only packets that would be applied take room.
+        let opened = match &self.rules.key {
+            None => None,
             Some(key) => {
-                let now = u64::from(now);
-                let o =
-                    sync::open(datagram, key, now, u64::from(self.rules.window)).map_err(|e| {
-                        match e {
-                            SyncError::Stale => Refusal::Stale,
-                            _ => Refusal::Mac,
-                        }
-                    })?;
-                if !self.replay.admit(o.sent, o.tag, now) {
-                    return Err(Refusal::Replay);
-                }
-                o.body
+                let window = u64::from(self.rules.window);
+                let o = sync::open(datagram, key, u64::from(now), window).map_err(|e| match e {
+                    SyncError::Stale => Refusal::Stale,
+                    _ => Refusal::Mac,
+                })?;
+                Some(o)
             }
         };
+        let body = opened.map_or(datagram, |o| o.body);
         let packet = sync::parse(body).map_err(Refusal::Malformed)?;
         if packet.tracker_id == self.rules.tracker_id.to_le_bytes() {
             return Err(Refusal::Echo);
+        }
+        if let Some(o) = opened {
+            let sender = u32::from_le_bytes(packet.tracker_id);
+            if !self.replay.admit(sender, o.sent, o.tag, now) {
+                return Err(Refusal::Replay);
+            }
         }
         Ok(packet)
     }
@@ -596,8 +668,10 @@ mod tests {
         assert_eq!(b.receive(&stop, node(), &t, NOW + 2), Ok(1));
         assert_eq!(peers(&t, InfoHash([5; 20])), 0);
         // The add again, at any time its timestamp still passes: refused, the peer stays gone.
-        for at in [NOW + 2, NOW + 60, NOW + 120] {
-            assert_eq!(b.receive(&add, node(), &t, at), Err(Refusal::Replay));
+        // From another node's address too: the sender is the id the key vouches for.
+        let other: IpAddr = "10.0.0.3".parse().unwrap();
+        for (at, from) in [(NOW + 2, node()), (NOW + 60, other), (NOW + 120, node())] {
+            assert_eq!(b.receive(&add, from, &t, at), Err(Refusal::Replay));
         }
         assert_eq!(peers(&t, InfoHash([5; 20])), 0);
         // Past the window it is stale (and the tag may go).
@@ -622,37 +696,131 @@ mod tests {
     #[test]
     fn replay_guard_forgets_by_time_and_when_full_raises_a_floor() {
         let tag = |n: u8| [n; TAG];
-        let mut g = ReplayGuard::new(3, 120);
-        assert!(g.admit(1000, tag(1), 1000));
-        assert!(!g.admit(1000, tag(1), 1100));
-        assert!(g.admit(1001, tag(2), 1100));
-        // Past its window the first tag is forgotten (open() refuses such a copy as stale).
-        assert!(g.admit(1100, tag(3), 1121));
+        let mut g = ReplayGuard::new(3, 4, 120);
+        assert!(g.admit(1, 1000, tag(1), 1000));
+        assert!(!g.admit(1, 1000, tag(1), 1100));
+        assert!(g.admit(1, 1001, tag(2), 1100));
+        // A window after it came the first tag is forgotten (open() refuses its copy as stale).
+        assert!(g.admit(1, 1100, tag(3), 1121));
         assert_eq!(g.len(), 2);
-        // Full: the oldest tag still in the window goes, and nothing sent at or before its
-        // time passes any more, a new tag included.
-        assert!(g.admit(1101, tag(4), 1121));
-        assert!(g.admit(1102, tag(5), 1121));
+        // Full: the tag that came first goes, and nothing its sender sent at or before it
+        // passes any more, a new tag included.
+        assert!(g.admit(1, 1101, tag(4), 1121));
+        assert!(g.admit(1, 1102, tag(5), 1121));
         assert_eq!(g.len(), 3);
         assert!(
-            !g.admit(1001, tag(2), 1121),
+            !g.admit(1, 1001, tag(2), 1121),
             "forgotten, but below the floor"
         );
-        assert!(!g.admit(1001, tag(6), 1121), "new, but below the floor");
-        assert!(g.admit(1103, tag(7), 1121));
-        assert!(!g.admit(1101, tag(4), 1121));
+        assert!(!g.admit(1, 1001, tag(6), 1121), "new, but below the floor");
+        assert!(g.admit(1, 1103, tag(7), 1121));
+        assert!(!g.admit(1, 1101, tag(4), 1121));
+        // The floor is sender 1's alone.
+        assert!(g.admit(2, 1001, tag(8), 1121));
         // Genuine traffic at 16 packets a second, 30 times what 64 tags cover in 120 s: memory
         // stays bounded, every copy is refused, and packets on time still pass (the floor is 4 s
         // behind).
-        let mut g = ReplayGuard::new(64, 120);
+        let mut g = ReplayGuard::new(64, 4, 120);
         for i in 0..10_000u32 {
-            let now = 5000 + u64::from(i / 16);
+            let now = 5000 + i / 16;
             let mut t = [0u8; TAG];
             t[..4].copy_from_slice(&i.to_be_bytes());
-            assert!(g.admit(now, t, now), "packet {i}");
-            assert!(!g.admit(now, t, now), "copy of {i}");
+            assert!(g.admit(1, now.into(), t, now), "packet {i}");
+            assert!(!g.admit(1, now.into(), t, now), "copy of {i}");
             assert!(g.len() <= 64);
         }
+    }
+
+    /// Three nodes, one with its clock 100 s ahead of ours, one 100 s behind, one on time, and
+    /// more packets than the guard holds: each node's packets pass while every copy of any of
+    /// them still within the window is refused. (With one floor for all, the node ahead would
+    /// raise it past everything the node behind sends.)
+    #[test]
+    fn replay_floors_follow_each_senders_clock() {
+        let mut g = ReplayGuard::new(64, 4, 120);
+        let skews = [100i64, -100, 0];
+        let mut sent_log = Vec::new();
+        let mut now = 0;
+        for i in 0..10_000u32 {
+            now = 5000 + i / 16;
+            let sender = i % 3;
+            let sent = (i64::from(now) + skews[sender as usize]) as u64;
+            let mut t = [0u8; TAG];
+            t[..4].copy_from_slice(&i.to_be_bytes());
+            assert!(g.admit(sender, sent, t, now), "packet {i} of node {sender}");
+            assert!(!g.admit(sender, sent, t, now), "copy of {i}");
+            assert!(g.len() <= 64);
+            sent_log.push((sender, sent, t));
+        }
+        let mut replayed = 0;
+        for &(sender, sent, t) in &sent_log {
+            // What open() lets through to the guard.
+            if sent.abs_diff(u64::from(now)) <= 120 {
+                assert!(!g.admit(sender, sent, t, now), "replay of {t:?}");
+                replayed += 1;
+            }
+        }
+        assert!(replayed > 1900, "{replayed}");
+    }
+
+    /// A tag from a node whose clock runs ahead goes a window after it came, like the others
+    /// (its copy would pass open() for longer: its sender's floor covers it), so it holds no
+    /// room for the tags that came after it.
+    #[test]
+    fn replay_guard_never_waits_on_a_clock_ahead() {
+        let mut g = ReplayGuard::new(2, 4, 120);
+        assert!(g.admit(1, 1100, [1; TAG], 1000));
+        assert!(g.admit(2, 1000, [2; TAG], 1000));
+        assert!(g.admit(2, 1121, [3; TAG], 1121));
+        assert_eq!(g.len(), 1, "both that came at 1000 are forgotten");
+        assert!(
+            !g.admit(1, 1100, [1; TAG], 1121),
+            "its copy is not yet stale"
+        );
+        assert!(!g.admit(1, 1099, [4; TAG], 1121), "older than the floor");
+        assert!(g.admit(1, 1221, [5; TAG], 1121));
+        assert!(g.admit(2, 1121, [6; TAG], 1121), "node 2 has no floor");
+    }
+
+    #[test]
+    fn replay_guard_bounds_its_senders() {
+        let tag = |n: u8| [n; TAG];
+        let mut g = ReplayGuard::new(1, 2, 120);
+        assert!(g.admit(1, 1000, tag(1), 1000));
+        assert!(g.admit(2, 1000, tag(2), 1000));
+        assert!(g.admit(3, 1000, tag(3), 1000));
+        // Two senders have floors; the third's goes to the one floor for all.
+        assert!(g.admit(1, 1001, tag(4), 1000));
+        assert_eq!((g.floors.len(), g.overflow), (2, Some(1000)));
+        for (sender, t) in [(1, 1), (2, 2), (3, 3)] {
+            assert!(!g.admit(sender, 1000, tag(t), 1000), "replay of {t}");
+        }
+        assert!(!g.admit(4, 1000, tag(5), 1000));
+        assert!(g.admit(4, 1002, tag(6), 1000));
+        // A window later the floors are stale and make room.
+        assert!(g.admit(5, 1200, tag(7), 1200));
+        assert!(g.admit(6, 1200, tag(8), 1200));
+        assert_eq!((g.floors.len(), g.overflow), (1, None));
+        assert!(!g.admit(5, 1200, tag(9), 1200));
+    }
+
+    /// The tables are made once: however many tags come and go (leaving hashbrown tombstones),
+    /// they never grow past what `new` made.
+    #[test]
+    fn replay_guard_memory_is_fixed_at_the_start() {
+        let mut g = ReplayGuard::new(REPLAY_TAGS, REPLAY_SENDERS, 120);
+        let (seen, order, floors) = (g.seen.capacity(), g.order.capacity(), g.floors.capacity());
+        assert!(seen >= 2 * REPLAY_TAGS && order >= REPLAY_TAGS);
+        for i in 0..4 * REPLAY_TAGS as u32 {
+            let now = 5000 + i / 1000;
+            let mut t = [0u8; TAG];
+            t[..4].copy_from_slice(&i.to_be_bytes());
+            assert!(g.admit(i % 7, now.into(), t, now));
+        }
+        assert_eq!(g.len(), REPLAY_TAGS);
+        assert!(g.seen.capacity() <= seen, "{} > {seen}", g.seen.capacity());
+        assert_eq!(g.order.capacity(), order);
+        assert!(g.floors.capacity() <= floors);
     }
 
     #[test]
