@@ -4,16 +4,27 @@
 //!
 //! A FIFO that does not exist is created, mode 0600 (opentracker's 0755 lets any local user
 //! open it for reading and so swallow other writers' lines). Whoever can write the FIFO edits
-//! the access list, so the start stops, naming the key and the path, unless the path is a
-//! FIFO owned by the user the tracker runs as (after the privilege drop: the FIFOs are opened
-//! after it) that neither group nor others may write; a symbolic link is refused too, whatever
-//! it points at (opened with `O_NOFOLLOW`). Owner and mode are read from the opened descriptor
-//! (`fstat`), so nothing can be swapped in between the check and the use; a first look without
-//! following links keeps a device or a regular file from being opened at all. The FIFO is
-//! opened read-write and non-blocking: Linux keeps a FIFO
-//! opened so without waiting for a writer, and since the tracker holds a write end itself it
-//! never sees end-of-file when a writer leaves, so one open serves every writer in turn. The
-//! thread waits in poll(2) and looks at its stop flag every [`TICK`].
+//! the access list, and whoever can read it can take lines meant for the tracker, so the start
+//! stops, naming the key, the path and why, unless the path is a FIFO owned by the user the
+//! tracker runs as (after the privilege drop: the FIFOs are opened after it) that neither group
+//! nor others may read or write. A symbolic link is refused too, whatever it points at.
+//!
+//! What is checked is what is opened: the path is first opened with `O_PATH | O_NOFOLLOW`,
+//! which takes a handle on whatever is there (a link itself, not its target) without opening
+//! it (no device's open runs, no FIFO waits); type, owner and mode are read from that handle
+//! (`fstat`), and only then is it opened for reading and writing through `/proc/self/fd/N`,
+//! which reaches the very inode checked, whatever the path names by then. Where `/proc` is
+//! not mounted (a chroot without it), the path is opened again instead (`O_NOFOLLOW`) and
+//! kept only if it is the inode checked: someone who can write the FIFO's directory could
+//! then, in the moment between the check and that open, put a device there, which would be
+//! opened (and closed at once, never read). Mount `/proc` in the chroot, or keep the FIFOs in
+//! a directory only the tracker's user can write. Either open is `O_NOCTTY`, so not even a
+//! terminal becomes the tracker's controlling one.
+//!
+//! The FIFO is opened read-write and non-blocking: Linux keeps a FIFO opened so without
+//! waiting for a writer, and since the tracker holds a write end itself it never sees
+//! end-of-file when a writer leaves, so one open serves every writer in turn. The thread waits
+//! in poll(2) and looks at its stop flag every [`TICK`].
 //!
 //! Lines are read as the access-list file's (40 hex digits at the start of the line, anything
 //! after them ignored, blank lines and `#` comments skipped); a line becomes an edit only when
@@ -23,7 +34,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,14 +123,11 @@ impl Drop for Fifos {
 }
 
 /// Creates the FIFO if nothing is at `path`, opens it, and keeps it only if the tracker's
-/// user alone may write it (see the module docs).
+/// user alone may read or write it (see the module docs).
 fn open_fifo(path: &Path) -> io::Result<File> {
     let uid = nix::unistd::geteuid();
-    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => return refuse(symlink()),
-        Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => return Err(not_a_fifo()),
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             match nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
                 // Made by someone else meanwhile: checked below like any existing FIFO.
@@ -135,24 +143,70 @@ fn open_fifo(path: &Path) -> io::Result<File> {
         }
         Err(e) => return Err(e),
     }
-    // The tracker's own write end: see the module docs.
-    let file = OpenOptions::new()
+    let handle = OpenOptions::new()
         .read(true)
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)
-        .or_else(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => refuse(symlink()),
-            _ => Err(io::Error::new(
-                e.kind(),
-                format!("can't open the FIFO for reading and writing as uid {uid} ({e})"),
-            )),
-        })?;
-    let m = file.metadata()?;
-    if !m.file_type().is_fifo() {
-        return Err(not_a_fifo());
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(path)?;
+    let checked = handle.metadata()?;
+    check(&checked, uid.as_raw())?;
+    open_checked(&handle, &checked, path, proc_fd_mounted())
+}
+
+/// Opens what `handle` (an `O_PATH` descriptor, `checked` its metadata) refers to for reading
+/// and writing, non-blocking and never as a controlling terminal: through `/proc/self/fd`
+/// where `via_proc`, else `path` again, not following a link, kept only if it is the inode
+/// checked (see the module docs).
+fn open_checked(
+    handle: &File,
+    checked: &std::fs::Metadata,
+    path: &Path,
+    via_proc: bool,
+) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true);
+    let file = if via_proc {
+        o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))
+    } else {
+        o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let file = file.map_err(|e| {
+        let uid = nix::unistd::geteuid();
+        io::Error::new(
+            e.kind(),
+            format!("can't open the FIFO for reading and writing as uid {uid} ({e})"),
+        )
+    })?;
+    let opened = file.metadata()?;
+    if (opened.dev(), opened.ino()) != (checked.dev(), checked.ino()) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "was replaced between the check and the open (someone else can write its \
+             directory: keep the FIFO in a directory only the tracker's user can write)",
+        ));
     }
-    if m.uid() != uid.as_raw() {
+    Ok(file)
+}
+
+/// Refuses what is not a FIFO, a symbolic link, a FIFO of another owner than `uid`, and one
+/// that group or others may read or write.
+fn check(m: &std::fs::Metadata, uid: u32) -> io::Result<()> {
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    if m.file_type().is_symlink() {
+        return refuse(
+            "is a symbolic link: name the FIFO itself (links are not followed, so no one who \
+             can make one redirects the tracker)"
+                .to_string(),
+        );
+    }
+    if !m.file_type().is_fifo() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "exists and is not a FIFO (remove it, or name another path)",
+        ));
+    }
+    if m.uid() != uid {
         return refuse(format!(
             "owned by uid {}, not by uid {uid} the tracker runs as: whoever owns it can let \
              others write to the access list (chown it to uid {uid}, or remove it and let the \
@@ -160,27 +214,21 @@ fn open_fifo(path: &Path) -> io::Result<File> {
             m.uid()
         ));
     }
-    if m.mode() & 0o022 != 0 {
+    if m.mode() & 0o066 != 0 {
         return refuse(format!(
-            "writable by group or others (mode {:04o}): they could edit the access list \
-             (chmod 600 it)",
+            "open to group or others (mode {:04o}): whoever may write it edits the access \
+             list, and whoever may read it can take lines written for the tracker (chmod 600 \
+             it)",
             m.mode() & 0o7777
         ));
     }
-    Ok(file)
+    Ok(())
 }
 
-fn not_a_fifo() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "exists and is not a FIFO (remove it, or name another path)",
-    )
-}
-
-fn symlink() -> String {
-    "is a symbolic link: name the FIFO itself (links are not followed, so no one who can make \
-     one redirects the tracker)"
-        .to_string()
+/// Whether `/proc/self/fd` is the kernel's (procfs), not a directory anyone made in a chroot.
+fn proc_fd_mounted() -> bool {
+    nix::sys::statfs::statfs("/proc/self/fd")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 fn read_loop(
@@ -256,5 +304,94 @@ fn read_loop(
                 }
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A directory of its own under the system's temporary directory, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let d = std::env::temp_dir().join(format!("ft-fifo-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir(&d).unwrap();
+            Dir(d)
+        }
+        fn fifo(&self, name: &str, mode: u32) -> PathBuf {
+            let p = self.0.join(name);
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn refusal(path: &Path) -> String {
+        match open_fifo(path) {
+            Ok(_) => panic!("{} was opened", path.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn refuses_what_others_could_read_write_or_redirect() {
+        let d = Dir::new("check");
+        let good = d.fifo("good", 0o600);
+        open_fifo(&good).unwrap();
+        for mode in [0o640, 0o604, 0o620, 0o602, 0o660, 0o606] {
+            let p = d.fifo(&format!("m{mode:o}"), mode);
+            let why = refusal(&p);
+            assert!(
+                why.contains(&format!("open to group or others (mode {mode:04o})")),
+                "{why}"
+            );
+        }
+        let link = d.0.join("link");
+        std::os::unix::fs::symlink(&good, &link).unwrap();
+        assert!(refusal(&link).contains("is a symbolic link"));
+        let plain = d.0.join("plain");
+        std::fs::write(&plain, "keep me\n").unwrap();
+        assert!(refusal(&plain).contains("not a FIFO"));
+        assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep me\n");
+        // A device is refused by its handle, never opened.
+        assert!(refusal(Path::new("/dev/null")).contains("not a FIFO"));
+        // Missing: made, mode 0600.
+        let made = d.0.join("made");
+        open_fifo(&made).unwrap();
+        let m = std::fs::symlink_metadata(&made).unwrap();
+        assert!(m.file_type().is_fifo());
+        assert_eq!(m.mode() & 0o777, 0o600);
+    }
+
+    /// The path is swapped for another FIFO between the check and the open: through
+    /// `/proc/self/fd` the inode checked is opened all the same; by path again, the swap is
+    /// seen and refused.
+    #[test]
+    fn opens_the_inode_checked_not_what_the_path_names_later() {
+        assert!(proc_fd_mounted(), "/proc is procfs here");
+        let d = Dir::new("swap");
+        let path = d.fifo("fifo", 0o600);
+        let handle = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(&path)
+            .unwrap();
+        let checked = handle.metadata().unwrap();
+        let other = d.fifo("other", 0o666);
+        std::fs::rename(&other, &path).unwrap();
+        let f = open_checked(&handle, &checked, &path, true).unwrap();
+        assert_eq!(f.metadata().unwrap().ino(), checked.ino());
+        let why = open_checked(&handle, &checked, &path, false).unwrap_err();
+        assert!(why.to_string().contains("was replaced"), "{why}");
     }
 }
