@@ -582,7 +582,7 @@ fn apply_flag(
             let port = parse_port(value).map_err(|_| bad(format!("bad port `{value}`")))?;
             // opentracker binds live sync at the current -i address; the default `::` means
             // every interface, which for this IPv4-only protocol is 0.0.0.0.
-            let ip = match *ip {
+            let ip = match ip.to_canonical() {
                 IpAddr::V6(a) if a.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                 other => other,
             };
@@ -730,7 +730,7 @@ impl LiveSyncConfig {
         if self.listen.is_some() {
             return Err(bad("live sync listen address given twice".to_string()));
         }
-        self.listen = Some(addr);
+        self.listen = Some(canonical(addr));
         Ok(())
     }
 
@@ -752,7 +752,9 @@ impl LiveSyncConfig {
                 None => Ok(()),
             };
         };
-        if !self.peers.is_empty() && listen.ip().is_unspecified() {
+        // Canonical already (see `canonical`); checked so again, as what it guards is the rule
+        // that a unicast node takes datagrams sent to its own address only.
+        if !self.peers.is_empty() && listen.ip().to_canonical().is_unspecified() {
             return Err(ConfigError::general(
                 "livesync.cluster.listen",
                 ConfigErrorKind::BadValue(format!(
@@ -796,7 +798,7 @@ fn apply_livesync_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), Co
     match key {
         "livesync.cluster.listen" => l.set_listen(parse_livesync_addr(value)?)?,
         "livesync.cluster.node_ip" => l.nodes.push(parse_net(value)?),
-        "livesync.cluster.peer" => l.peers.push(parse_livesync_addr(value)?),
+        "livesync.cluster.peer" => l.peers.push(canonical(parse_livesync_addr(value)?)),
         "livesync.cluster.key" => l.key = Some(parse_key(value)?),
         "livesync.cluster.send_port" => {
             l.send_port = parse_port(value).map_err(|_| bad(format!("bad port `{value}`")))?
@@ -807,11 +809,23 @@ fn apply_livesync_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), Co
     Ok(())
 }
 
-/// As a listen address, but the port defaults to 9696.
+/// An IPv4 address written v4-mapped (`[::ffff:10.0.0.1]`) as the IPv4 address it is, so that
+/// `[::ffff:0.0.0.0]` is the unspecified address it means, multicast takes it as IPv4, and a
+/// peer is recognised as this node however either is written.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// As a listen address, but the port defaults to 9696 (`[IPv6]` without a port included).
 fn parse_livesync_addr(text: &str) -> Result<SocketAddr, ConfigErrorKind> {
-    match text.parse::<IpAddr>() {
-        Ok(ip) => Ok(SocketAddr::new(ip, LIVESYNC_PORT)),
-        Err(_) => parse_listen_addr(text),
+    let bracketed = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    let ip = match bracketed {
+        Some(inner) => inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        None => text.parse::<IpAddr>().ok(),
+    };
+    match ip {
+        Some(ip) => Ok(SocketAddr::new(ip, LIVESYNC_PORT)),
+        None => parse_listen_addr(text),
     }
 }
 
@@ -1499,7 +1513,12 @@ mod tests {
             .contains("needs livesync.cluster.listen"));
         c = text("livesync.cluster.listen [::1]:9696").unwrap();
         assert!(c.validate().is_err());
-        for any in ["0.0.0.0", "[::]:9696"] {
+        for any in [
+            "0.0.0.0",
+            "[::]:9696",
+            "[::ffff:0.0.0.0]:9696",
+            "::ffff:0.0.0.0",
+        ] {
             let e = text(&format!(
                 "livesync.cluster.listen {any}\nlivesync.cluster.peer 10.0.0.2"
             ))
@@ -1510,6 +1529,35 @@ mod tests {
         }
         c = text("livesync.cluster.listen [::1]:9696\nlivesync.cluster.peer [::1]:9697").unwrap();
         assert!(c.validate().is_ok(), "unicast over IPv6 is fine");
+        c = text("livesync.cluster.listen [::1]\nlivesync.cluster.peer [fd00::2]").unwrap();
+        assert_eq!(c.livesync.listen, Some("[::1]:9696".parse().unwrap()));
+        assert_eq!(c.livesync.peers, ["[fd00::2]:9696".parse().unwrap()]);
+        assert!(text("livesync.cluster.peer [10.0.0.1]").is_err());
+        // v4-mapped addresses are the IPv4 addresses they map: `-i ::ffff:0.0.0.0 -s` is
+        // every IPv4 address, and with peers that is refused as above.
+        let mut c = run("-i ::ffff:0.0.0.0 -s 9696");
+        assert_eq!(c.livesync.listen, Some("0.0.0.0:9696".parse().unwrap()));
+        c.livesync.peers.push("10.0.0.2:9696".parse().unwrap());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("own address"));
+        c = text(
+            "livesync.cluster.listen [::ffff:10.0.0.1]:9696\n\
+             livesync.cluster.peer [::ffff:10.0.0.2]\nlivesync.cluster.peer 10.0.0.1",
+        )
+        .unwrap();
+        let l = &c.livesync;
+        assert_eq!(l.listen, Some("10.0.0.1:9696".parse().unwrap()));
+        assert_eq!(l.peers[0], "10.0.0.2:9696".parse().unwrap());
+        assert_eq!(l.peers[1], l.listen.unwrap(), "this node, however written");
+        c.validate().unwrap();
+        c = text("livesync.cluster.listen [::ffff:10.0.0.1]:9696").unwrap();
+        assert!(
+            c.validate().is_ok(),
+            "multicast on a v4-mapped address is IPv4"
+        );
         // -A nets may sync, as in opentracker.
         assert!(run("-A 192.168.0.0/16 -s 9696")
             .livesync_nodes()

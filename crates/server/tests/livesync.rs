@@ -741,3 +741,35 @@ fn warnings_about_the_cluster_key() {
         "{log}"
     );
 }
+
+/// A unicast node listens on its own address: the start stops for the unspecified address,
+/// however it is written (a v4-mapped `[::ffff:0.0.0.0]` is every IPv4 address too).
+#[test]
+fn unicast_on_every_address_stops_the_start_however_written() {
+    let dir = TempDir::new("syncany");
+    for (i, any) in [
+        "0.0.0.0:9696",
+        "[::]:9696",
+        "[::ffff:0.0.0.0]:9696",
+        "::ffff:0.0.0.0",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let conf = dir.write(
+            &format!("{i}.conf"),
+            &format!("livesync.cluster.listen {any}\nlivesync.cluster.peer 127.0.0.22\n"),
+        );
+        let f = run_to_exit(
+            &["-i", "127.0.0.1", "-p", "0", "-f", conf.to_str().unwrap()],
+            START_DEADLINE,
+        );
+        assert!(!f.status.success(), "{any}: {}", f.stderr);
+        assert!(
+            f.stderr.contains("livesync.cluster.listen") && f.stderr.contains("own address"),
+            "{any}: {}",
+            f.stderr
+        );
+        assert!(!f.stderr.contains("listening on"), "{any}: {}", f.stderr);
+    }
+}
