@@ -77,7 +77,10 @@ fn metric<C: Cluster>(c: &C, i: usize, line: &'static str) -> u64 {
         .unwrap_or_else(|| panic!("no `{line}` in /metrics:\n{body}"))
 }
 
-/// Waits until a counter reaches `min` (the sync thread publishes its counters every 50 ms).
+/// Waits until a live-sync counter reaches `min`. These are the sync thread's: it reads the
+/// datagrams a test sends in its own time and raises its counters after each one it reads (and
+/// at each 50 ms turn, for what it sent), so a test polls for them. Worker counters (requests,
+/// refusals) are read live when the page is asked for and need no wait.
 fn wait_metric<C: Cluster>(c: &C, i: usize, line: &'static str, min: u64) {
     let got = poll_until(SYNC_DEADLINE, Duration::from_millis(50), || {
         let n = metric(c, i, line);
@@ -391,7 +394,8 @@ fn plain_cluster_accepts_opentracker_packets() {
         "ferrotracker_livesync_refused_total{reason=\"oversize\"}",
         1,
     );
-    // Counters are published by the sync thread every 50 ms: poll.
+    // The stranger's datagram may still be on its way to the sync thread, which raises its
+    // counters after each datagram it reads: poll.
     let refused = poll_until(SYNC_DEADLINE, Duration::from_millis(50), || {
         let n = metric(
             &c,
@@ -403,6 +407,7 @@ fn plain_cluster_accepts_opentracker_packets() {
     assert_eq!(refused, Some(1));
     // And what a node sends plainly is opentracker's format (no trailer) to the others.
     wait_peers(&c, 2, h, 1, "the announcer on node 0");
+    // The sync thread applies a packet's entries before it raises its counters: poll.
     let stats = poll_until(SYNC_DEADLINE, Duration::from_millis(50), || {
         let s = http_get(c.http(2), "/stats?mode=syncs").body_str();
         s.starts_with("1\n0\n").then_some(s)
