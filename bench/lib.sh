@@ -191,7 +191,7 @@ start_tracker() {
     case "$name" in
         ferrotracker)
             {
-                echo "tracker.peer_timeout 864000"
+                echo "tracker.peer_timeout 604800" # the most it takes: no peer expires in a run
                 # The load comes from one loopback address standing for many clients.
                 echo "tracker.max_peers_per_ip 0"
                 [ "$workers" != 0 ] && echo "tracker.workers $workers"
@@ -238,7 +238,7 @@ max_scrape_torrents = 74
 max_response_peers = ${AQUATIC_RESPONSE_PEERS:-30}
 [cleaning]
 torrent_cleaning_interval = 86400
-max_peer_age = 864000
+max_peer_age = 604800
 [statistics]
 print_to_stdout = false
 EOF
