@@ -8,7 +8,7 @@
 #   FUZZ_SMOKE_SECONDS   seconds per target (default 15)
 #   FUZZ_SMOKE_JOBS      targets run at once (default: the number of cores, at most 4)
 #
-# Needs cargo-fuzz (installed with `cargo install cargo-fuzz` when missing) and a nightly
+# Needs cargo-fuzz (scripts/setup.sh installs it) and a nightly
 # toolchain for libFuzzer's instrumentation flags; without one, the default toolchain is used
 # with RUSTC_BOOTSTRAP=1. Targets are built with debug assertions (so integer overflow panics)
 # and without a sanitizer: the fuzzed crates have no unsafe code, and ASan would halve the runs.
@@ -25,8 +25,8 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz-smoke: installing cargo-fuzz" >&2
-    cargo install --locked cargo-fuzz
+    echo "fuzz-smoke: cargo-fuzz not found; bash scripts/setup.sh installs it" >&2
+    exit 1
 fi
 
 cargo_fuzz=(cargo fuzz)

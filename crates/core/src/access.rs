@@ -286,8 +286,8 @@ impl FifoLines {
         let mut skipped = 0;
         let mut rest = bytes;
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            let (line, after) = (&rest[..i], &rest[i + 1..]);
-            rest = after;
+            let (line, after) = rest.split_at(i);
+            rest = after.get(1..).unwrap_or_default();
             if self.overlong {
                 self.overlong = false;
                 self.partial.clear();
@@ -330,18 +330,22 @@ enum Line {
 
 fn parse_line(line: &[u8]) -> Line {
     let mut h = [0u8; 20];
-    let hex_ok = line.len() >= 40
-        && !matches!(line.get(40), Some(b) if b.is_ascii_hexdigit())
-        && line[..40]
-            .chunks_exact(2)
-            .zip(h.iter_mut())
-            .all(|(pair, out)| match (hex(pair[0]), hex(pair[1])) {
-                (Some(hi), Some(lo)) => {
-                    *out = hi << 4 | lo;
-                    true
-                }
-                _ => false,
-            });
+    let hex_ok = !matches!(line.get(40), Some(b) if b.is_ascii_hexdigit())
+        && line.get(..40).is_some_and(|digits| {
+            digits
+                .chunks_exact(2)
+                .zip(h.iter_mut())
+                .all(|(pair, out)| match pair {
+                    &[a, b] => match (hex(a), hex(b)) {
+                        (Some(hi), Some(lo)) => {
+                            *out = hi << 4 | lo;
+                            true
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                })
+        });
     if hex_ok {
         Line::Hash(InfoHash(h))
     } else if line.iter().all(u8::is_ascii_whitespace) || line.first() == Some(&b'#') {

@@ -10,6 +10,9 @@
 //! one, so memory per connection stays at one shard's entries plus one chunk, whatever the
 //! number of torrents, and no thread blocks on a slow client.
 
+// Indices here are nibbles (< 16) into 16-byte hex tables and shard numbers below SHARDS.
+#![allow(clippy::indexing_slicing)]
+
 use std::io::Write;
 
 use ferrotracker_proto::http;

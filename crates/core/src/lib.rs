@@ -1,6 +1,18 @@
 //! ferrotracker-core: everything between bytes in and bytes out, without sockets: the
 //! request handlers, configuration, connection ids and counters.
 
+#![forbid(unsafe_code)]
+// Untrusted bytes must never panic; tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod access;
 pub mod client_ip;
 pub mod config;

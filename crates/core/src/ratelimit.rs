@@ -11,6 +11,10 @@
 //! Pure: the caller passes `now` in milliseconds of any monotonic clock; nothing here reads a
 //! clock, so tests drive it with an injected one.
 
+// Indices are a shard number below shards.len() or a slot of the recency list, below
+// slots.len() (NIL is matched before use); the address only picks a bucket through the hash.
+#![allow(clippy::indexing_slicing)]
+
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;

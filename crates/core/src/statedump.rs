@@ -84,10 +84,13 @@ pub fn parse_line(line: &[u8]) -> Result<TorrentLine, LineError> {
         return Err(LineError::BadHash);
     }
     let mut hash = [0u8; 20];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        let hi = hex_digit(pair[0]).ok_or(LineError::BadHash)?;
-        let lo = hex_digit(pair[1]).ok_or(LineError::BadHash)?;
-        hash[i] = hi << 4 | lo;
+    for (out, pair) in hash.iter_mut().zip(hex.chunks_exact(2)) {
+        let &[hi, lo] = pair else {
+            return Err(LineError::BadHash);
+        };
+        let hi = hex_digit(hi).ok_or(LineError::BadHash)?;
+        let lo = hex_digit(lo).ok_or(LineError::BadHash)?;
+        *out = hi << 4 | lo;
     }
     let base = parts.next().ok_or(LineError::MissingField)?;
     let down = parts.next().ok_or(LineError::MissingField)?;

@@ -102,7 +102,10 @@ pub fn parse_query(query: &[u8]) -> Result<Mode, StatsError> {
     let mut format: Option<&[u8]> = None;
     for part in query.split(|&b| b == b'&') {
         let (k, v) = match part.iter().position(|&b| b == b'=') {
-            Some(i) => (&part[..i], &part[i + 1..]),
+            Some(i) => {
+                let (k, v) = part.split_at(i);
+                (k, v.get(1..).unwrap_or_default())
+            }
             None => (part, &b""[..]),
         };
         match k {

@@ -3,10 +3,16 @@
 //! Every parser here takes bytes and returns a value or a small `Copy` error; none allocates on
 //! hostile input and none panics on any input (see the never-panic tests and `fuzz/`).
 
-// Network input must never panic; tests may.
+#![forbid(unsafe_code)]
+// Untrusted bytes must never panic; tests may.
 #![cfg_attr(
     not(test),
-    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
 )]
 
 pub mod bencode;

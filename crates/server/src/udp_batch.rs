@@ -27,13 +27,15 @@ pub struct Batch {
     send_addrs: Box<[libc::sockaddr_storage]>,
 }
 
-// The raw pointers inside point only into this struct's own boxes.
+// SAFETY: the raw pointers inside point only into this struct's own boxes, which move with it;
+// nothing else holds them.
 unsafe impl Send for Batch {}
 
 impl Batch {
     pub fn new() -> Self {
         // SAFETY: all-zero is a valid value for these plain C structs.
         let zero_addr: libc::sockaddr_storage = unsafe { zeroed() };
+        // SAFETY: as above; its null pointers are set before any syscall reads them.
         let zero_hdr: libc::mmsghdr = unsafe { zeroed() };
         let zero_iov = libc::iovec {
             iov_base: std::ptr::null_mut(),

@@ -84,7 +84,7 @@ fn wait_until_allowed(t: &Tracker, h: &[u8; 20], want: bool) {
 }
 
 fn sighup(t: &Tracker) {
-    // By PID: the harness's own running child.
+    // SAFETY: kill(2) takes no pointer. By PID: the harness's own running child.
     let rc = unsafe { libc::kill(t.pid() as libc::pid_t, libc::SIGHUP) };
     assert_eq!(rc, 0);
 }

@@ -48,6 +48,7 @@ fn sigterm_and_sigint_exit_zero() {
 fn sighup_does_not_stop_the_tracker() {
     let mut t = Tracker::v4();
     let pid = t.pid();
+    // SAFETY: kill(2) takes no pointer; the pid is the harness's running child.
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGHUP);
     }

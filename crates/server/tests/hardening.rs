@@ -48,6 +48,7 @@ fn raise_nofile() -> u64 {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: getrlimit/setrlimit read or write only `lim`, a live rlimit.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
         lim.rlim_cur = lim.rlim_max;
@@ -591,6 +592,7 @@ fn stop_with_requests_in_flight(sig: libc::c_int) {
     }
     pipelined.send(&batch);
     std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) takes no pointer; the pid is the harness's running child.
     unsafe {
         libc::kill(t.pid() as libc::pid_t, sig);
     }

@@ -571,7 +571,7 @@ impl NsNode {
     }
 
     fn kill(&mut self) {
-        // By PID: our own unreaped child.
+        // SAFETY: kill(2) takes no pointer. By PID: our own unreaped child.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
         }
@@ -582,6 +582,7 @@ impl NsNode {
 impl Drop for NsNode {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) takes no pointer. By PID: our own child, not yet reaped.
             unsafe {
                 libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
             }

@@ -2,6 +2,18 @@
 //! callers pass in the time (seconds) and a random generator, and get counts and compact peer
 //! bytes back.
 
+// Peers, sync packets and state dumps are untrusted bytes; they must never panic. Tests may.
+// The one unsafe block (a prefetch hint in table.rs) says why it is sound.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod peers;
 pub mod rng;
 pub mod store;

@@ -15,6 +15,11 @@
 //! address+port order, so the peers of one address (IPv6: of one /64) are contiguous and
 //! [`Limits::max_per_address`] is checked with a search, never a scan of the swarm.
 
+// Indices here are positions that a binary search returned within `..len`, with
+// len <= slots.len() (a run: <= its capacity), or run numbers below runs.len(); none is read
+// from a request. Each move is within one list, under the shard lock, on the announce path.
+#![allow(clippy::indexing_slicing)]
+
 /// Peer is a seeder (announced left=0).
 pub const FLAG_SEEDING: u8 = 0x80;
 /// Peer has completed while present; sticky, so a download is counted once per presence.

@@ -788,6 +788,8 @@ impl Store {
 
     /// The shard of `h`: the top bits of the info_hash.
     #[inline]
+    // The index is the top SHARD_BITS bits of a u32, below SHARDS = shards.len().
+    #[allow(clippy::indexing_slicing)]
     fn shard_of(&self, h: &InfoHash) -> &Padded {
         let top = u32::from_be_bytes([h.0[0], h.0[1], h.0[2], h.0[3]]);
         &self.shards[(top >> (32 - SHARD_BITS)) as usize]
@@ -801,7 +803,7 @@ impl Store {
     /// and, in a fourth pass for the torrents that have one, the IPv6 list's records. Changes
     /// nothing; up to [`PREFETCH_BATCH`] hashes are used.
     pub fn prefetch(&self, hashes: &[InfoHash]) {
-        let hashes = &hashes[..hashes.len().min(PREFETCH_BATCH)];
+        // Every pass zips with `keys`, which holds PREFETCH_BATCH hashes at most.
         let mut keys = [0u64; PREFETCH_BATCH];
         for (h, k) in hashes.iter().zip(keys.iter_mut()) {
             prefetch(self.shard_of(h) as *const Padded as usize);
@@ -825,13 +827,17 @@ impl Store {
             if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
                 t.v4.prefetch(prefetch);
                 if t.v6.prefetch_header(prefetch) {
-                    with_v6[n6] = i as u8;
-                    n6 += 1;
+                    if let Some(slot) = with_v6.get_mut(n6) {
+                        *slot = i as u8;
+                        n6 += 1;
+                    }
                 }
             }
         }
-        for &i in &with_v6[..n6] {
-            let (h, k) = (&hashes[usize::from(i)], keys[usize::from(i)]);
+        for &i in with_v6.get(..n6).unwrap_or_default() {
+            let (Some(h), Some(&k)) = (hashes.get(usize::from(i)), keys.get(usize::from(i))) else {
+                continue;
+            };
             let shard = self.shard_of(h).lock();
             if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
                 t.v6.prefetch(prefetch);

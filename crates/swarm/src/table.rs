@@ -60,6 +60,10 @@ fn cap_for(n: usize) -> usize {
     cap
 }
 
+// Every slot index is `hash & mask` or `(i + 1) & mask`, with mask = slots.len() - 1 (a power of
+// two minus one, slots non-empty), or one that position/insert returned: always in bounds. The
+// probe loops are the store's hottest code, so they index without a check.
+#[allow(clippy::indexing_slicing)]
 impl<T> Table<T> {
     pub fn len(&self) -> usize {
         self.len

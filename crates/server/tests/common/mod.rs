@@ -166,7 +166,7 @@ pub fn wait_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatus
 }
 
 pub fn signal(child: &Child, sig: libc::c_int) {
-    // The pid is our own child's, which we have not reaped yet, so it cannot have been reused.
+    // SAFETY: kill(2) takes no pointer. The pid is our own child's, which we have not reaped yet, so it cannot have been reused.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
     assert_eq!(rc, 0, "kill({}, {sig}) failed", child.id());
 }
@@ -394,7 +394,7 @@ impl Drop for Tracker {
             return;
         };
         if let Ok(None) = child.try_wait() {
-            // By PID: our own unreaped child.
+            // SAFETY: kill(2) takes no pointer. By PID: our own unreaped child.
             unsafe {
                 libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
             }

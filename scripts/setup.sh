@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Machine set-up for the tests and CI checks, on a fresh Debian/Ubuntu machine with rustup.
+# Installs only what is missing, so a second run does nothing:
+#   - apt-get (via sudo when not root): python3-libtorrent for /usr/bin/python3 (the end-to-end
+#     test; Debian's package imports only there), a C linker, iproute2 (the live-sync tests'
+#     network namespaces);
+#   - rustup: the rustfmt and clippy components, and the toolchain of the workspace's
+#     rust-version (the MSRV check in .ci/run), minimal profile;
+#   - cargo install: cargo-fuzz (scripts/fuzz-smoke.sh).
+#
+# usage: bash scripts/setup.sh
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+have_libtorrent() {
+    [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import libtorrent' >/dev/null 2>&1
+}
+
+missing=()
+have_libtorrent || missing+=(python3-libtorrent)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: apt-get not found; install ${missing[*]} by hand" >&2
+        exit 1
+    fi
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    ${sudo[@]+"${sudo[@]}"} apt-get update -qq
+    ${sudo[@]+"${sudo[@]}"} apt-get install -y -qq "${missing[@]}"
+    if ! have_libtorrent; then
+        echo "setup: /usr/bin/python3 still cannot import libtorrent" >&2
+        exit 1
+    fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
+    exit 1
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+    msrv=$(bash scripts/msrv.sh)
+    rustup run "$msrv" rustc --version >/dev/null 2>&1 ||
+        rustup toolchain install "$msrv" --profile minimal
+else
+    echo "setup: no rustup; rustfmt, clippy and a Rust $(bash scripts/msrv.sh) toolchain are up to you" >&2
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-fuzz" >&2
+    cargo install --locked cargo-fuzz
+fi
