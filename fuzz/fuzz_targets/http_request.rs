@@ -64,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Route::FullScrape => assert!(req.query.is_none()),
         Route::Root => assert!(req.path.is_empty()),
+        Route::Metrics => assert_eq!(req.path, http::METRICS_PATH),
         Route::NotFound => {}
     }
 });

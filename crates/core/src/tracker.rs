@@ -13,8 +13,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use ferrotracker_proto::http::{self, ForwardedFor, HttpError, Request, Route};
+use ferrotracker_proto::http_body::{self, Family, Peers};
 use ferrotracker_proto::query::{self, QueryError};
-use ferrotracker_proto::{bencode, udp, Event};
+use ferrotracker_proto::{udp, Event};
 use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Want};
 
 use crate::access::Access;
@@ -302,9 +303,7 @@ impl Tracker {
             // `client` is the socket's address; stats access follows a trusted proxy's
             // `X-Forwarded-For` ([`client_ip::Rules::stats_reader`]).
             Route::Stats => return self.http_stats(w, req, client, now, out),
-            Route::NotFound if req.path == b"metrics" => {
-                return self.http_metrics(w, req, client, now, out)
-            }
+            Route::Metrics => return self.http_metrics(w, req, client, now, out),
             Route::Announce => self.http_announce(w, req, client, now, out),
             Route::Scrape => self.http_scrape(w, req, out),
             Route::Root => match &self.settings.redirect_url {
@@ -371,7 +370,7 @@ impl Tracker {
         let body = &mut w.body;
         body.clear();
         let Some(info_hash) = q.info_hash else {
-            bencode::write_failure(body, MISSING_INFO_HASH);
+            http_body::write_failure(body, MISSING_INFO_HASH);
             return finish_ok(body, req.keep_alive, out);
         };
         let ip_param = q.ip.as_ref().and_then(|(b, n)| b.get(..*n));
@@ -388,7 +387,7 @@ impl Tracker {
         // As opentracker, `stopped` is not checked: a peer can always leave.
         if q.event != Event::Stopped && !self.settings.access.allows(&info_hash) {
             let body = &mut w.body;
-            bencode::write_failure(body, NOT_AUTHORIZED);
+            http_body::write_failure(body, NOT_AUTHORIZED);
             return finish_ok(body, req.keep_alive, out);
         }
         let addr = peer_addr(client);
@@ -415,57 +414,31 @@ impl Tracker {
             }
             Err(refused) => {
                 let body = &mut w.body;
-                bencode::write_failure(body, refused.reason());
+                http_body::write_failure(body, refused.reason());
                 return finish_ok(body, req.keep_alive, out);
             }
         };
         let body = &mut w.body;
         let interval = self.interval(&mut w.rng);
+        // opentracker's `min interval` is half the interval.
+        let min_interval = interval / 2;
         if a.event == Event::Stopped {
-            // opentracker's stopped reply: no `downloaded`, an empty list of the client's family.
-            body.extend_from_slice(b"d8:completei");
-            push_int(body, c.seeders);
-            body.extend_from_slice(b"e10:incompletei");
-            push_int(body, c.leechers);
-            body.extend_from_slice(b"e8:intervali");
-            push_int(body, interval);
-            body.extend_from_slice(b"e12:min intervali");
-            push_int(body, interval / 2);
-            body.extend_from_slice(match addr {
-                PeerAddr::V4(_) => b"e5:peers0:e".as_slice(),
-                PeerAddr::V6(_) => b"e6:peers60:e".as_slice(),
-            });
+            let family = match addr {
+                PeerAddr::V4(_) => Family::V4,
+                PeerAddr::V6(_) => Family::V6,
+            };
+            http_body::write_stopped(body, counts(c), interval, min_interval, family);
             return finish_ok(body, req.keep_alive, out);
         }
-        write_announce_counts(body, c, interval);
-        if q.compact {
-            if !w.out4.is_empty() {
-                body.extend_from_slice(b"5:peers");
-                bencode::write_bytes(body, &w.out4);
-            }
-            if !w.out6.is_empty() {
-                body.extend_from_slice(b"6:peers6");
-                bencode::write_bytes(body, &w.out6);
-            }
+        let (v4, v6) = (w.out4.as_slice(), w.out6.as_slice());
+        let peers = if q.compact {
+            Peers::Compact { v4, v6 }
         } else if numwant > 0 {
-            // compact=0: BEP 3's list of dictionaries (without peer ids, which are not stored).
-            body.extend_from_slice(b"5:peersl");
-            for p in w.out4.chunks_exact(6) {
-                let ip = std::net::Ipv4Addr::new(p[0], p[1], p[2], p[3]);
-                write_peer_dict(body, IpAddr::V4(ip), u16::from_be_bytes([p[4], p[5]]));
-            }
-            for p in w.out6.chunks_exact(18) {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(&p[..16]);
-                write_peer_dict(
-                    body,
-                    IpAddr::V6(a.into()),
-                    u16::from_be_bytes([p[16], p[17]]),
-                );
-            }
-            body.push(b'e');
-        }
-        body.push(b'e');
+            Peers::Dicts { v4, v6 }
+        } else {
+            Peers::Omitted
+        };
+        http_body::write_announce(body, counts(c), interval, min_interval, peers);
         finish_ok(body, req.keep_alive, out);
     }
 
@@ -477,21 +450,14 @@ impl Tracker {
         };
         let body = &mut w.body;
         body.clear();
-        body.extend_from_slice(b"d5:filesd");
+        http_body::write_scrape_start(body);
         for h in q.hashes() {
             // opentracker omits unknown torrents and answers in request order.
             if let Some(c) = self.store.scrape(h) {
-                bencode::write_bytes(body, &h.0);
-                body.extend_from_slice(b"d8:completei");
-                push_int(body, c.seeders);
-                body.extend_from_slice(b"e10:downloadedi");
-                push_int(body, c.downloaded);
-                body.extend_from_slice(b"e10:incompletei");
-                push_int(body, c.leechers);
-                body.extend_from_slice(b"ee");
+                http_body::write_scrape_file(body, h, counts(c));
             }
         }
-        body.extend_from_slice(b"ee");
+        http_body::write_scrape_end(body);
         finish_ok(body, req.keep_alive, out);
     }
 
@@ -756,38 +722,13 @@ pub fn peer_addr(ip: IpAddr) -> PeerAddr {
     }
 }
 
-fn push_int(out: &mut Vec<u8>, v: u32) {
-    let mut b = itoa::Buffer::new();
-    out.extend_from_slice(b.format(v).as_bytes());
-}
-
-fn write_announce_counts(body: &mut Vec<u8>, c: Counts, interval: u32) {
-    body.extend_from_slice(b"d8:completei");
-    push_int(body, c.seeders);
-    body.extend_from_slice(b"e10:downloadedi");
-    push_int(body, c.downloaded);
-    body.extend_from_slice(b"e10:incompletei");
-    push_int(body, c.leechers);
-    body.extend_from_slice(b"e8:intervali");
-    push_int(body, interval);
-    body.extend_from_slice(b"e12:min intervali");
-    push_int(body, interval / 2);
-    body.push(b'e');
-}
-
-fn write_peer_dict(body: &mut Vec<u8>, ip: IpAddr, port: u16) {
-    use std::io::Write;
-    body.extend_from_slice(b"d2:ip");
-    // An IP literal is at most 45 bytes; format it on the stack.
-    let mut buf = [0u8; 64];
-    let mut cur = std::io::Cursor::new(&mut buf[..]);
-    // Writing into a 64-byte buffer cannot fail for an IP literal.
-    let _ = write!(cur, "{ip}");
-    let n = cur.position() as usize;
-    bencode::write_bytes(body, &buf[..n]);
-    body.extend_from_slice(b"4:porti");
-    push_int(body, u32::from(port));
-    body.extend_from_slice(b"ee");
+/// A store's counts as reply bodies name them.
+fn counts(c: Counts) -> http_body::Counts {
+    http_body::Counts {
+        complete: c.seeders,
+        incomplete: c.leechers,
+        downloaded: c.downloaded,
+    }
 }
 
 fn finish_ok(body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {

@@ -20,19 +20,6 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-/// Appends `d14:failure reason<len>:<reason>e`, the tracker-level error of BEP 3.
-pub fn write_failure(out: &mut Vec<u8>, reason: &str) {
-    out.extend_from_slice(b"d14:failure reason");
-    write_bytes(out, reason.as_bytes());
-    out.push(b'e');
-}
-
-/// Length of what [`write_failure`] appends, so a caller can write Content-Length first.
-pub fn failure_len(reason: &str) -> usize {
-    let mut buf = itoa::Buffer::new();
-    b"d14:failure reason".len() + buf.format(reason.len()).len() + 1 + reason.len() + 1
-}
-
 /// A decoded bencode value borrowing its byte strings from the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -272,23 +259,6 @@ mod tests {
         write_bytes(&mut out, b"");
         write_bytes(&mut out, b"spam");
         assert_eq!(out, b"i0ei-42ei9223372036854775807e0:4:spam");
-    }
-
-    #[test]
-    fn failure_matches_opentracker() {
-        let reason = "Requested download is not authorized for use with this tracker.";
-        let mut out = Vec::new();
-        write_failure(&mut out, reason);
-        assert_eq!(
-            out,
-            b"d14:failure reason63:Requested download is not authorized for use with this tracker.e"
-        );
-        assert_eq!(failure_len(reason), out.len());
-        let v = decode(&out).unwrap();
-        assert_eq!(
-            v.get(b"failure reason").and_then(Value::as_bytes),
-            Some(reason.as_bytes())
-        );
     }
 
     #[test]

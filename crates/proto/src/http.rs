@@ -1,16 +1,18 @@
 //! HTTP/1.x for a tracker: framing one request head, routing it as opentracker does, and writing
-//! response heads.
+//! response heads (the bencoded bodies are [`crate::http_body`]'s).
 //!
 //! [`parse_request`] answers "incomplete", a borrowed [`Request`], or a small error, so the caller
 //! owns the buffer and the socket. Only the head is interpreted: trackers take everything from the
 //! query string, and a body (if announced by Content-Length) is skipped by the caller.
 
-use crate::bencode;
+use crate::http_body;
 
 /// Largest request head we buffer: opentracker's `G_INBUF_SIZE`.
 pub const MAX_REQUEST_BYTES: usize = 8192;
 /// Headers beyond this many make the request a [`HttpError::TooManyHeaders`].
 pub const MAX_HEADERS: usize = 32;
+/// Path of [`Route::Metrics`] (without '/'); fixed, unlike the stats page's.
+pub const METRICS_PATH: &[u8] = b"metrics";
 
 /// Result of [`parse_request`] on the bytes received so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +251,8 @@ pub enum Route {
     Scrape,
     FullScrape,
     Stats,
+    /// [`METRICS_PATH`]: the Prometheus exposition of the stats counters.
+    Metrics,
     /// `GET /` or `GET /?…`: opentracker redirects (if configured) or answers 404.
     Root,
     NotFound,
@@ -256,7 +260,8 @@ pub enum Route {
 
 /// Routes as opentracker: any path starting with `a` announces, exactly `scrape` without a query
 /// is a full scrape, any other path starting with `sc` scrapes, and `stats_path` (without '/')
-/// must match exactly. The path is compared raw, not percent-decoded.
+/// must match exactly. [`METRICS_PATH`] comes after `stats_path`, so a stats page configured at
+/// `metrics` is the stats page. The path is compared raw, not percent-decoded.
 pub fn route(req: &Request<'_>, stats_path: &[u8]) -> Route {
     let path = req.path;
     if path.is_empty() {
@@ -269,6 +274,8 @@ pub fn route(req: &Request<'_>, stats_path: &[u8]) -> Route {
         Route::Scrape
     } else if path == stats_path {
         Route::Stats
+    } else if path == METRICS_PATH {
+        Route::Metrics
     } else {
         Route::NotFound
     }
@@ -326,10 +333,10 @@ pub fn write_error(out: &mut Vec<u8>, status: u16, reason: &str, keep_alive: boo
         out,
         status,
         "text/plain",
-        bencode::failure_len(reason),
+        http_body::failure_len(reason),
         keep_alive,
     );
-    bencode::write_failure(out, reason);
+    http_body::write_failure(out, reason);
 }
 
 fn write_status_line(out: &mut Vec<u8>, status: u16) {
@@ -576,6 +583,10 @@ mod tests {
             (b"GET /sc HTTP/1.1\r\n\r\n", Route::Scrape),
             (b"GET /stats?mode=tpbs HTTP/1.1\r\n\r\n", Route::Stats),
             (b"GET /statsx HTTP/1.1\r\n\r\n", Route::NotFound),
+            (b"GET /metrics HTTP/1.1\r\n\r\n", Route::Metrics),
+            (b"GET //metrics?x=1 HTTP/1.1\r\n\r\n", Route::Metrics),
+            (b"GET /metricsx HTTP/1.1\r\n\r\n", Route::NotFound),
+            (b"GET /metric HTTP/1.1\r\n\r\n", Route::NotFound),
             (b"GET /robots.txt HTTP/1.1\r\n\r\n", Route::NotFound),
         ];
         for (req, want) in cases {
@@ -586,6 +597,12 @@ mod tests {
                 String::from_utf8_lossy(req)
             );
         }
+        // A stats page configured at `metrics` takes the path; any other leaves it to metrics.
+        let metrics = complete(b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(route(&metrics, b"metrics"), Route::Stats);
+        assert_eq!(route(&metrics, b"my_stats"), Route::Metrics);
+        let stats = complete(b"GET /stats HTTP/1.1\r\n\r\n");
+        assert_eq!(route(&stats, b"metrics"), Route::NotFound);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 pub mod bencode;
 pub mod http;
+pub mod http_body;
 pub mod query;
 pub mod sync;
 pub mod types;
