@@ -658,7 +658,7 @@ impl Tracker {
         }
     }
 
-    /// Records one announce for either protocol: counts a completion, leaves the reply's peers
+    /// Records one announce for either protocol: counts a first completion, leaves the reply's peers
     /// in the worker's `out4`/`out6`, queues the live-sync entry, and counts what the store's
     /// limits held back.
     fn record(
@@ -669,9 +669,6 @@ impl Tracker {
         want: Want,
         now: u32,
     ) -> Result<Counts, ferrotracker_swarm::Refused> {
-        if a.seeding && a.event == Event::Completed {
-            w.counters.completed.inc();
-        }
         w.out4.clear();
         w.out6.clear();
         match self
@@ -679,6 +676,10 @@ impl Tracker {
             .announce(a, want, now, &mut w.rng, &mut w.out4, &mut w.out6)
         {
             Ok(done) => {
+                // As opentracker: a completion counts when the torrent's downloads go up.
+                if done.completed {
+                    w.counters.completed.inc();
+                }
                 w.counters
                     .peers_not_stored
                     .add(u64::from(!done.stored && a.event != Event::Stopped));

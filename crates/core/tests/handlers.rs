@@ -357,6 +357,8 @@ fn completed_counts_once_per_peer_and_only_with_left_zero() {
     assert_eq!((a.complete, a.downloaded), (2, Some(2)));
     assert_eq!(h.scrape(&[x]), [(x, 2, 2, 0)]);
     assert_eq!(h.t.store.totals().downloaded, 2);
+    // `/stats?mode=completed` counts downloads, as opentracker: not the repeated completion.
+    assert_eq!(h.t.total_counters().completed, 2);
 }
 
 #[test]

@@ -132,6 +132,9 @@ pub struct Announced {
     /// For a peer that was already stored: seconds since its previous announce, to the
     /// store's tick (`/stats?mode=renew`). `None` for a new peer, a stop, or a refusal.
     pub renewed_after: Option<u32>,
+    /// The torrent's `downloaded` went up: the peer completed for the first time since it
+    /// was stored (opentracker counts its completed event there, not per announce).
+    pub completed: bool,
 }
 
 /// Estimated heap per torrent (64-byte entry in a hash table kept 50-90% full, plus control
@@ -378,6 +381,7 @@ impl Store {
                     stored: false,
                     sync: true,
                     renewed_after: None,
+                    completed: false,
                 });
             };
             if let Some(flags) = t.remove(a.addr, a.port) {
@@ -388,6 +392,7 @@ impl Store {
                 stored: false,
                 sync: true,
                 renewed_after: None,
+                completed: false,
             });
         }
 
@@ -407,6 +412,7 @@ impl Store {
         };
         let mut sync = false;
         let mut renewed_after = None;
+        let mut completed = false;
         if let Some(up) = up {
             let age_ticks = stamp.wrapping_sub(up.old_stamp);
             if !up.was_new {
@@ -416,6 +422,7 @@ impl Store {
                 up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0;
             if completed_now {
                 t.downloaded = t.downloaded.saturating_add(1);
+                completed = true;
             }
             // opentracker's live-sync rule: new peers, completions, and re-announces of peers
             // not refreshed for 10 minutes.
@@ -439,6 +446,7 @@ impl Store {
             stored: up.is_some(),
             sync,
             renewed_after,
+            completed,
         })
     }
 
