@@ -1,22 +1,49 @@
 //! Full scrape, `tpbs` and `statedump`: every torrent of the store, encoded incrementally.
 //!
-//! A [`FullScrape`] walks the store one shard at a time (one lock held at a time, only while the
-//! shard's entries are copied out), sorts the shard's entries by info_hash (shard `i` holds the
-//! hashes whose top 12 bits are `i`, so sorted shards in order give opentracker's ascending
-//! order), and encodes them into HTTP/1.1 chunks, gzip-compressed when asked (for an HTTP/1.0
-//! client, which can't read chunks, the body goes unframed and its end is the connection's
-//! close: [`FullScrape::unchunked`]). The caller (the
-//! server's event loop) asks for the next chunk only when the connection has sent the previous
-//! one, so memory per connection stays at one shard's entries plus one chunk, whatever the
-//! number of torrents, and no thread blocks on a slow client.
+//! A [`FullScrape`] goes through the store's shards in order (shard `i` holds the hashes whose
+//! top 12 bits are `i`, so shards in order, each in ascending order, give opentracker's
+//! ascending order) and encodes torrents into HTTP/1.1 chunks, gzip-compressed when asked (for
+//! an HTTP/1.0 client, which can't read chunks, the body goes unframed and its end is the
+//! connection's close: [`FullScrape::unchunked`]). The caller (the server's event loop) asks
+//! for the next chunk only when the connection has sent the previous one, so a client that
+//! does not read holds one chunk, and no thread blocks on a slow client.
+//!
+//! # Bounded memory and time whatever the torrents
+//!
+//! The shard is chosen by the client (it is the top of the info_hash), so one shard may hold
+//! every torrent of the store. A stream therefore never copies a shard: it takes the shard's
+//! torrents [`BATCH`] at a time, in order. A *pass* walks the shard's hash table (in slices of
+//! slots, [`Store::walk_shard`], one lock per slice) keeping in a bounded max-heap the `BATCH`
+//! smallest hashes above the last one sent; those are sorted and encoded, and the next pass
+//! starts above the last of them. Memory per stream is `BATCH` entries, one chunk and the gzip
+//! state, whatever the store holds, and one call does at most [`SLOTS_PER_CALL`] slots of walk
+//! and [`MAX_RAW_PER_CALL`] bytes of encoding, so it returns within about a quarter of a
+//! millisecond (see bench/RESULTS.md) and the worker serves its other connections in between.
+//!
+//! The price is time in a crowded shard: a shard of `n` torrents costs `n / BATCH` passes over
+//! its table instead of one sort, so a full scrape of a store whose million torrents share one
+//! shard takes a few seconds of one core, spread over many turns, instead of a tenth of a
+//! second and 36 MB. Torrents spread by real info_hashes (a few thousand per shard at most)
+//! take one pass per shard, as before. An ordered index per shard would make every pass
+//! cheap but cost memory and time on every new torrent for every operator; the process-wide
+//! limit on streams ([`StreamLimit`]) and the per-address interval bound what an attacker can
+//! make the tracker spend instead.
+//!
+//! What a stream promises while torrents come and go: the output is always in strictly
+//! ascending info_hash order (no torrent twice); every torrent that is in the store for the
+//! whole stream is in it, with its counts at some moment of the stream; a torrent added or
+//! removed meanwhile may or may not be.
 
 // Indices here are nibbles (< 16) into 16-byte hex tables and shard numbers below SHARDS.
 #![allow(clippy::indexing_slicing)]
 
+use std::collections::BinaryHeap;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use ferrotracker_proto::http;
-use ferrotracker_swarm::{Counts, Store, SHARDS};
+use ferrotracker_swarm::{Counts, ShardWalk, Store, WalkStep, SHARDS};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
@@ -50,8 +77,18 @@ pub enum Progress {
 pub struct FullScrape {
     format: Format,
     gz: Option<GzEncoder<Vec<u8>>>,
-    next_shard: usize,
-    entries: Vec<Entry>,
+    /// The shard being sent.
+    shard: usize,
+    /// The last hash sent from `shard` (the next pass takes hashes above it); `None` before
+    /// its first batch.
+    after: Option<[u8; 20]>,
+    /// Where the current pass over `shard` stands.
+    walk: ShardWalk,
+    /// The current pass's candidates: the `BATCH` smallest hashes above `after` seen so far.
+    heap: BinaryHeap<Entry>,
+    /// The last pass's result, ascending, being encoded from `pos` (the same allocation as
+    /// `heap`, handed back and forth).
+    batch: Vec<Entry>,
     pos: usize,
     raw: Vec<u8>,
     chunk: Vec<u8>,
@@ -61,13 +98,33 @@ pub struct FullScrape {
     chunked: bool,
     /// Body bytes appended so far (after compression, without chunk framing).
     bytes: u64,
+    /// This stream's place under the process-wide limit, given back when it is dropped.
+    _permit: Option<StreamPermit>,
 }
 
+/// Ordered by hash alone (hashes are unique in the store): the heap's top is the largest.
 #[derive(Clone, Copy)]
 struct Entry {
     hash: [u8; 20],
     counts: Counts,
     last_active: u32,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.hash == o.hash
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.hash.cmp(&o.hash)
+    }
 }
 
 impl FullScrape {
@@ -77,8 +134,11 @@ impl FullScrape {
             format,
             gz: gzip
                 .then(|| GzEncoder::new(Vec::with_capacity(CHUNK), Compression::new(GZIP_LEVEL))),
-            next_shard: 0,
-            entries: Vec::new(),
+            shard: 0,
+            after: None,
+            walk: ShardWalk::default(),
+            heap: BinaryHeap::new(),
+            batch: Vec::new(),
             pos: 0,
             raw: Vec::with_capacity(RAW_STEP + 256),
             chunk: Vec::with_capacity(CHUNK + RAW_STEP),
@@ -86,7 +146,14 @@ impl FullScrape {
             done: false,
             chunked: true,
             bytes: 0,
+            _permit: None,
         }
+    }
+
+    /// Holds `permit` (see [`StreamLimit::try_start`]) until the stream is dropped.
+    pub fn with_permit(mut self, permit: StreamPermit) -> Self {
+        self._permit = Some(permit);
+        self
     }
 
     /// For an HTTP/1.0 client: no chunk framing (HTTP/1.0 has none), no `Content-Length`
@@ -126,14 +193,16 @@ impl FullScrape {
         out.extend_from_slice(b"\r\n");
     }
 
-    /// Appends the next chunk (about [`CHUNK`] bytes of body, never more than one shard's worth
-    /// of raw input beyond [`MAX_RAW_PER_CALL`]) to `out`, and the terminating `0` chunk when
-    /// everything has been encoded.
+    /// Appends the next chunk (about [`CHUNK`] bytes of body) to `out`, and the terminating `0`
+    /// chunk when everything has been encoded. One call walks at most [`SLOTS_PER_CALL`] table
+    /// slots and encodes at most [`MAX_RAW_PER_CALL`] bytes, so it may append nothing (a
+    /// crowded shard being walked, or gzip buffering): call again all the same.
     pub fn next_chunk(&mut self, store: &Store, out: &mut Vec<u8>) -> Progress {
         if self.done {
             return Progress::Done;
         }
         let mut raw_this_call = 0usize;
+        let mut slots_left = SLOTS_PER_CALL;
         let mut finishing = false;
         while !self.done && self.chunk.len() < CHUNK && raw_this_call < MAX_RAW_PER_CALL {
             self.raw.clear();
@@ -143,20 +212,25 @@ impl FullScrape {
                     self.raw.extend_from_slice(b"d5:filesd");
                 }
             }
+            let mut out_of_time = false;
             while self.raw.len() < RAW_STEP {
-                if let Some(e) = self.entries.get(self.pos) {
+                if let Some(e) = self.batch.get(self.pos) {
                     encode(self.format, e, &mut self.raw);
                     self.pos += 1;
                     continue;
                 }
-                if self.next_shard >= SHARDS {
+                if self.shard >= SHARDS {
                     if self.format == Format::Bencode {
                         self.raw.extend_from_slice(b"ee");
                     }
                     finishing = true;
                     break;
                 }
-                self.load_shard(store);
+                if slots_left == 0 {
+                    out_of_time = true;
+                    break;
+                }
+                slots_left = slots_left.saturating_sub(self.gather(store, slots_left));
             }
             raw_this_call += self.raw.len();
             match &mut self.gz {
@@ -172,7 +246,11 @@ impl FullScrape {
             }
             if finishing {
                 self.done = true;
-                self.entries = Vec::new();
+                self.heap = BinaryHeap::new();
+                self.batch = Vec::new();
+            }
+            if out_of_time {
+                break;
             }
         }
         if !self.chunk.is_empty() {
@@ -197,23 +275,107 @@ impl FullScrape {
         }
     }
 
-    fn load_shard(&mut self, store: &Store) {
-        self.entries.clear();
-        self.pos = 0;
-        let entries = &mut self.entries;
-        store.for_each_detail_in_shard(self.next_shard, |h, counts, last_active, _| {
-            entries.push(Entry {
-                hash: h.0,
-                counts,
-                last_active,
-            })
-        });
-        self.next_shard += 1;
-        self.entries.sort_unstable_by_key(|e| e.hash);
-        // A shard grown by an attack must not pin its memory for the rest of the stream.
-        if self.entries.capacity() > 4 * SHRINK_ABOVE && self.entries.len() < SHRINK_ABOVE {
-            self.entries.shrink_to(SHRINK_ABOVE);
+    /// Walks up to `budget` slots of the current pass (the batch before it has been encoded);
+    /// at the pass's end, its entries become the next batch. Returns the work done, in slots.
+    fn gather(&mut self, store: &Store, budget: usize) -> usize {
+        if !self.batch.is_empty() {
+            // Encoded: the buffer goes back to gathering.
+            let mut v = std::mem::take(&mut self.batch);
+            v.clear();
+            self.heap = BinaryHeap::from(v);
+            self.pos = 0;
         }
+        let (after, heap) = (self.after, &mut self.heap);
+        let from = self.walk.position();
+        let step = store.walk_shard(
+            self.shard,
+            &mut self.walk,
+            budget,
+            |h, counts, last_active| {
+                if after.is_some_and(|a| h.0 <= a) {
+                    return;
+                }
+                let e = Entry {
+                    hash: h.0,
+                    counts,
+                    last_active,
+                };
+                if heap.len() < BATCH {
+                    heap.push(e);
+                } else if let Some(mut top) = heap.peek_mut() {
+                    if e.hash < top.hash {
+                        *top = e;
+                    }
+                }
+            },
+        );
+        let walked = self.walk.position().saturating_sub(from) + SHARD_VISIT_SLOTS;
+        match step {
+            WalkStep::More => {}
+            WalkStep::Restarted => self.heap.clear(),
+            WalkStep::Done => {
+                let full = self.heap.len() == BATCH;
+                // pdqsort: about twice as fast as the heap's own sort on 4096 entries.
+                self.batch = std::mem::take(&mut self.heap).into_vec();
+                self.batch.sort_unstable();
+                self.walk = ShardWalk::default();
+                if full {
+                    // Maybe more above the largest of this batch: another pass.
+                    self.after = self.batch.last().map(|e| e.hash);
+                } else {
+                    self.after = None;
+                    self.shard += 1;
+                }
+            }
+        }
+        walked
+    }
+}
+
+/// The process-wide limit on streams in progress (full scrapes, `tpbs`, `statedump`):
+/// `http.max_streams`. Taken and given back with one atomic operation at a stream's start and
+/// end, never per request.
+#[derive(Clone, Debug)]
+pub struct StreamLimit {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One stream's place under a [`StreamLimit`]; dropping it gives the place back.
+#[derive(Debug)]
+pub struct StreamPermit(Arc<AtomicUsize>);
+
+impl StreamLimit {
+    pub fn new(max: usize) -> Self {
+        StreamLimit {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// A place for one more stream, or `None` if `max` are open.
+    pub fn try_start(&self) -> Option<StreamPermit> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| StreamPermit(Arc::clone(&self.open)))
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -329,11 +491,19 @@ pub const CHUNK: usize = 32 * 1024;
 /// Raw (uncompressed) bytes encoded per step.
 const RAW_STEP: usize = 16 * 1024;
 /// Raw bytes encoded per call at most, so gzip's buffering cannot make one call run long.
-const MAX_RAW_PER_CALL: usize = 256 * 1024;
+pub const MAX_RAW_PER_CALL: usize = 32 * 1024;
 /// Level 1: the hashes are random and do not compress, the bencode around them compresses as
 /// well at level 1 as at 9, and this runs on the event loop.
 const GZIP_LEVEL: u32 = 1;
-const SHRINK_ABOVE: usize = 4096;
+/// Torrents a pass over a shard gathers, so the entries a stream holds: 36 bytes each. A shard
+/// of `n` torrents takes `n / BATCH + 1` passes; see the module comment for the choice.
+pub const BATCH: usize = 4096;
+/// Table slots (one cache line each) walked per [`FullScrape::next_chunk`] call, under one
+/// shard lock at a time: about 0.1 ms on a crowded shard.
+pub const SLOTS_PER_CALL: usize = 8 * 1024;
+/// What visiting a shard costs besides its slots (its lock, its first cache lines), in slots:
+/// a walk over 4096 nearly empty shards is spread over several calls too.
+const SHARD_VISIT_SLOTS: usize = 16;
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -535,6 +705,154 @@ mod tests {
             out,
             b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    /// Hash `i` of a crowded shard: every one starts with the 12 bits 0xabc.
+    fn crowded(i: u32) -> InfoHash {
+        let mut h = hash(i).0;
+        h[0] = 0xab;
+        h[1] = 0xc0 | (h[1] & 0x0f);
+        InfoHash(h)
+    }
+
+    /// (hash, seeders, leechers) of a binary (`tpbs&format=bin`) body.
+    fn parse_binary(body: &[u8]) -> Vec<([u8; 20], u32, u32)> {
+        assert_eq!(body.len() % 28, 0);
+        body.chunks_exact(28)
+            .map(|r| {
+                let mut h = [0u8; 20];
+                h.copy_from_slice(&r[..20]);
+                let n = |i: usize| u32::from_be_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+                (h, n(20), n(24))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_crowded_shard_streams_in_order_holding_one_batch() {
+        let store = Store::new(StoreConfig::default());
+        let n = 3 * BATCH as u32 + 17;
+        for i in 0..n {
+            announce(
+                &store,
+                crowded(i),
+                [10, 0, 0, 1],
+                i % 2 == 0,
+                Event::None,
+                60,
+            );
+        }
+        // A few elsewhere, before and after the crowded shard.
+        for i in 0..50 {
+            announce(&store, hash(i), [10, 0, 0, 1], false, Event::None, 60);
+        }
+        let mut f = FullScrape::new(Format::Binary, false);
+        let mut framed = Vec::new();
+        let mut calls = 0;
+        while f.next_chunk(&store, &mut framed) == Progress::More {
+            calls += 1;
+            assert!(f.heap.capacity() <= BATCH && f.batch.capacity() <= BATCH);
+            assert!(
+                f.heap.capacity() + f.batch.capacity() <= BATCH,
+                "one buffer, not two"
+            );
+        }
+        assert!(calls > 10, "the crowded shard took several calls ({calls})");
+        let rows = parse_binary(&dechunk(&framed).unwrap());
+        assert_eq!(rows.len(), n as usize + 50);
+        assert!(
+            rows.windows(2).all(|w| w[0].0 < w[1].0),
+            "strictly ascending"
+        );
+        let mut want: Vec<[u8; 20]> = (0..n).map(|i| crowded(i).0).collect();
+        want.extend((0..50).map(|i| hash(i).0));
+        want.sort_unstable();
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), want);
+        for (h, s, l) in rows {
+            let i = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+            if h[..2] == crowded(i).0[..2] && h == crowded(i).0 {
+                assert_eq!((s, l), (u32::from(i % 2 == 0), u32::from(i % 2 == 1)));
+            }
+        }
+        // Byte for byte the same whichever way it is cut: the whole body in one go too.
+        assert_eq!(
+            encode_all(&store, Format::Bencode, false),
+            encode_all(&store, Format::Bencode, false)
+        );
+    }
+
+    #[test]
+    fn torrents_that_stay_are_sent_once_while_others_come_and_go() {
+        let store = Store::new(StoreConfig::default());
+        let n = 2 * BATCH as u32 + 500;
+        // Even: announced late, they stay. Odd: idle since time 0, a sweep removes them.
+        let late = 3000;
+        for i in 0..n {
+            let when = if i % 2 == 0 { late } else { 0 };
+            announce(&store, crowded(i), [10, 0, 0, 1], false, Event::None, when);
+        }
+        let mut f = FullScrape::new(Format::Binary, false);
+        let mut framed = Vec::new();
+        let (mut calls, mut swept) = (0u32, false);
+        let mut added = n;
+        while f.next_chunk(&store, &mut framed) == Progress::More {
+            calls += 1;
+            // New torrents between steps, enough to grow the table (its entries move).
+            for _ in 0..40 {
+                announce(
+                    &store,
+                    crowded(added),
+                    [10, 0, 0, 1],
+                    false,
+                    Event::None,
+                    late,
+                );
+                added += 1;
+            }
+            // Half-way through the crowded shard (a batch sent, the next pass under way).
+            if !swept && f.shard == 0xabc && f.after.is_some() && f.walk.position() > 0 {
+                swept = true;
+                assert_eq!(
+                    store.sweep_shard(0xabc, late + 100).torrents,
+                    u64::from(n / 2)
+                );
+            }
+        }
+        assert!(swept);
+        let rows = parse_binary(&dechunk(&framed).unwrap());
+        assert!(
+            rows.windows(2).all(|w| w[0].0 < w[1].0),
+            "strictly ascending"
+        );
+        let sent: std::collections::HashSet<[u8; 20]> = rows.iter().map(|r| r.0).collect();
+        for i in (0..n).filter(|i| i % 2 == 0) {
+            assert!(
+                sent.contains(&crowded(i).0),
+                "torrent {i} stayed throughout"
+            );
+        }
+        // Every row is a torrent that existed at some point.
+        for (h, _, _) in &rows {
+            let i = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+            assert!(i < added && *h == crowded(i).0);
+        }
+    }
+
+    #[test]
+    fn stream_limit_counts_permits_until_dropped() {
+        let limit = StreamLimit::new(2);
+        let a = limit.try_start().unwrap();
+        let b = limit.try_start().unwrap();
+        assert!(limit.try_start().is_none());
+        assert_eq!((limit.open(), limit.max()), (2, 2));
+        let f = FullScrape::new(Format::Text, false).with_permit(a);
+        drop(b);
+        assert_eq!(limit.open(), 1);
+        let c = limit.try_start().unwrap();
+        assert!(limit.try_start().is_none());
+        drop(f);
+        drop(c);
+        assert_eq!(limit.open(), 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Mutex, MutexGuard};
 
 use ferrotracker_proto::{Event, InfoHash};
@@ -135,6 +135,34 @@ pub struct Announced {
     /// The torrent's `downloaded` went up: the peer completed for the first time since it
     /// was stored (opentracker counts its completed event there, not per announce).
     pub completed: bool,
+}
+
+/// Where a walk over one shard's table stands ([`Store::walk_shard`]); the default is its start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardWalk {
+    /// The next table position to visit; 0 = not started.
+    next: usize,
+    /// The shard's move count when the walk started.
+    moves: u32,
+}
+
+impl ShardWalk {
+    /// Table positions visited so far (0 at the start); a measure of the work done.
+    pub fn position(&self) -> usize {
+        self.next
+    }
+}
+
+/// What one [`Store::walk_shard`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkStep {
+    /// Slots are left: call again.
+    More,
+    /// Every slot has been visited.
+    Done,
+    /// The table moved its entries since the walk started: the walk is back at its start and
+    /// nothing was visited. What was gathered so far may be incomplete.
+    Restarted,
 }
 
 /// Estimated heap per torrent (64-byte entry in a hash table kept 50-90% full, plus control
@@ -287,13 +315,16 @@ impl Padded {
         self.shard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Republishes the table's address after it may have moved (insert, sweep).
+    /// Republishes the table's address after it may have moved (insert, sweep). Returns
+    /// whether it did move: a rebuild always allocates the new slot array while the old one is
+    /// still held, and going to or from the inline entry changes the address to or from 0, so
+    /// every operation that moves entries changes the published value.
     #[inline]
-    fn publish(&self, table: &Table<Torrent>) {
+    fn publish(&self, table: &Table<Torrent>) -> bool {
         let (base, mask) = table.hint();
         // The base is 64-byte aligned, so its low 6 bits carry log2(slots) (0 when empty).
-        self.hint
-            .store(base | (mask.count_ones() as usize), Relaxed);
+        let new = base | (mask.count_ones() as usize);
+        self.hint.swap(new, Relaxed) != new
     }
 }
 
@@ -308,6 +339,10 @@ struct Live {
 /// The whole swarm state. Shared by every worker (`&Store` is all they need).
 pub struct Store {
     shards: Box<[Padded]>,
+    /// Per shard, how many times its table moved its entries (written under the shard's lock):
+    /// a [`ShardWalk`] that spans several locks restarts when this changes. Outside `Padded`,
+    /// whose two cache lines are full, and touched only when a table is rebuilt.
+    moves: Box<[AtomicU32]>,
     /// Whole-store counts for the limits, changed only when a torrent or peer comes or goes.
     live: Live,
     hasher: foldhash::quality::RandomState,
@@ -333,6 +368,7 @@ impl Store {
         let shards = (0..SHARDS).map(|_| Padded::default()).collect();
         Store {
             shards,
+            moves: (0..SHARDS).map(|_| AtomicU32::new(0)).collect(),
             live: Live::default(),
             hasher: Default::default(),
             cfg,
@@ -567,7 +603,9 @@ impl Store {
         self.live.torrents.fetch_sub(swept.torrents, Relaxed);
         shard.counts.seeders -= s;
         swept.peers = p4 + p6;
-        p.publish(&shard.torrents);
+        if p.publish(&shard.torrents) {
+            self.moves[index].fetch_add(1, Relaxed);
+        }
         swept
     }
 
@@ -625,6 +663,52 @@ impl Store {
         let shard = p.lock();
         for t in shard.torrents.iter() {
             f(&t.hash, t.counts(), t.last_active, t.v4.peers());
+        }
+    }
+
+    /// Calls `f` with the hash, counts and last activity of the torrents in the next
+    /// `max_slots` slots (at least one) of shard `index`'s table, from where `walk` stands,
+    /// under the shard's lock, and moves `walk` past them. A full scrape walks a shard of any
+    /// size this way in slices short enough that neither the lock nor the caller's turn is
+    /// held long.
+    ///
+    /// Between two calls the lock is free, so the table may change. A torrent added meanwhile
+    /// may or may not be seen; one removed may already have been. If the table was rebuilt
+    /// (it grew, or a sweep removed torrents), its entries moved, and one not seen yet could now
+    /// sit in a slot already passed: the walk then starts over from the first slot and
+    /// [`WalkStep::Restarted`] says so before `f` is called, so that the caller drops what it
+    /// gathered. A walk that is not restarted sees every torrent that stayed in the shard
+    /// throughout exactly once.
+    pub fn walk_shard(
+        &self,
+        index: usize,
+        walk: &mut ShardWalk,
+        max_slots: usize,
+        mut f: impl FnMut(&InfoHash, Counts, u32),
+    ) -> WalkStep {
+        let (Some(p), Some(moves)) = (self.shards.get(index), self.moves.get(index)) else {
+            return WalkStep::Done;
+        };
+        let shard = p.lock();
+        let moves = moves.load(Relaxed);
+        if walk.next == 0 {
+            walk.moves = moves;
+        } else if walk.moves != moves {
+            *walk = ShardWalk { next: 0, moves };
+            return WalkStep::Restarted;
+        }
+        let end = shard
+            .torrents
+            .positions()
+            .min(walk.next.saturating_add(max_slots.max(1)));
+        for t in shard.torrents.entries_at(walk.next, end) {
+            f(&t.hash, t.counts(), t.last_active);
+        }
+        walk.next = end;
+        if end >= shard.torrents.positions() {
+            WalkStep::Done
+        } else {
+            WalkStep::More
         }
     }
 
@@ -715,7 +799,9 @@ impl Store {
                 let i = table.insert(hash, Torrent::new(*info_hash, 0, now), |t| {
                     hasher.hash_one(t.hash)
                 });
-                p.publish(table);
+                if p.publish(table) {
+                    self.moved(p);
+                }
                 i
             }
         };
@@ -792,6 +878,16 @@ impl Store {
     #[inline]
     fn tick(&self, now: u32) -> u8 {
         (now / self.tick_secs) as u8
+    }
+
+    /// Counts a move of the entries of shard `p` (see [`Store::walk_shard`]); under its lock.
+    #[cold]
+    fn moved(&self, p: &Padded) {
+        let index = (p as *const Padded as usize - self.shards.as_ptr() as usize)
+            / std::mem::size_of::<Padded>();
+        if let Some(m) = self.moves.get(index) {
+            m.fetch_add(1, Relaxed);
+        }
     }
 
     /// The shard of `h`: the top bits of the info_hash.
@@ -1362,6 +1458,95 @@ mod tests {
             0,
             "an emptied table is freed"
         );
+    }
+
+    #[test]
+    fn a_walk_in_slices_sees_each_torrent_once_and_restarts_when_entries_move() {
+        let s = Store::new(StoreConfig::default());
+        // All in shard 0; 100 leaves the table at 256 slots with room to spare.
+        for n in 0..100u32 {
+            run(
+                &s,
+                &ann(hash(n), 1, 1000, false, Event::Started),
+                Want::SameFamily(0),
+                100,
+            );
+        }
+        let walk_all = |slice: usize| {
+            let mut w = ShardWalk::default();
+            let mut seen = Vec::new();
+            loop {
+                match s.walk_shard(0, &mut w, slice, |h, c, last| {
+                    assert_eq!(c.leechers, 1);
+                    assert!(last >= 100);
+                    seen.push(*h);
+                }) {
+                    WalkStep::More => {}
+                    WalkStep::Done => break,
+                    WalkStep::Restarted => unreachable!("nothing changes"),
+                }
+            }
+            seen.sort_unstable_by_key(|h| h.0);
+            seen
+        };
+        let want: Vec<InfoHash> = (0..100).map(hash).collect();
+        for slice in [1, 5, 64, 10_000] {
+            assert_eq!(walk_all(slice), want, "slice {slice}");
+        }
+        // A walk over an empty shard is one step.
+        let mut w = ShardWalk::default();
+        assert_eq!(
+            s.walk_shard(7, &mut w, 1, |_, _, _| panic!()),
+            WalkStep::Done
+        );
+
+        // A new torrent that fits leaves the others where they are: no restart.
+        let mut w = ShardWalk::default();
+        assert_eq!(s.walk_shard(0, &mut w, 10, |_, _, _| {}), WalkStep::More);
+        run(
+            &s,
+            &ann(hash(100), 1, 1000, false, Event::Started),
+            Want::SameFamily(0),
+            100,
+        );
+        assert_eq!(s.walk_shard(0, &mut w, 10, |_, _, _| {}), WalkStep::More);
+        // Growing the table moves every entry: the walk starts over.
+        for n in 101..300u32 {
+            run(
+                &s,
+                &ann(hash(n), 1, 1000, false, Event::Started),
+                Want::SameFamily(0),
+                100,
+            );
+        }
+        assert_eq!(
+            s.walk_shard(0, &mut w, 10, |_, _, _| panic!("nothing is visited")),
+            WalkStep::Restarted
+        );
+        assert_eq!(w.position(), 0);
+        assert_eq!(s.walk_shard(0, &mut w, 10, |_, _, _| {}), WalkStep::More);
+        // So does a sweep that removes torrents (the table is rebuilt).
+        run(
+            &s,
+            &ann(hash(5), 1, 1000, false, Event::Stopped),
+            Want::SameFamily(0),
+            100,
+        );
+        let later = 100 + 45 * 60;
+        for n in (0..300u32).filter(|&n| n != 5) {
+            run(
+                &s,
+                &ann(hash(n), 1, 1000, false, Event::None),
+                Want::SameFamily(0),
+                later,
+            );
+        }
+        assert_eq!(s.sweep_shard(0, later).torrents, 1);
+        assert_eq!(
+            s.walk_shard(0, &mut w, 10, |_, _, _| {}),
+            WalkStep::Restarted
+        );
+        assert_eq!(walk_all(50).len(), 299);
     }
 
     #[test]

@@ -208,6 +208,24 @@ impl<T> Table<T> {
         removed
     }
 
+    /// Places a walk over the table can stop at and resume from: position 0 is the inline
+    /// entry, position `i >= 1` is slot `i - 1`. Entries stay at their position until the table
+    /// is rebuilt (it grows, or [`Table::retain`] removed something).
+    pub fn positions(&self) -> usize {
+        1 + self.slots.len()
+    }
+
+    /// The entries at positions `from..to` (clamped to [`Table::positions`]).
+    pub fn entries_at(&self, from: usize, to: usize) -> impl Iterator<Item = &T> {
+        let one = self.one.iter().filter(move |_| from == 0 && to > 0);
+        let (a, b) = (from.max(1) - 1, to.max(1) - 1);
+        let slots = self
+            .slots
+            .get(a.min(b)..b.min(self.slots.len()))
+            .unwrap_or(&[]);
+        one.chain(slots.iter().filter_map(|s| s.0.as_ref()))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.one
             .iter()
@@ -314,5 +332,36 @@ mod tests {
         assert_eq!(t.retain(|_| false, |_| 7), 1);
         assert_eq!((t.len(), t.iter().count()), (0, 0));
         assert_eq!(slot_bytes::<u64>(), 64);
+    }
+
+    #[test]
+    fn entries_at_positions_cover_the_table_once() {
+        let mut t: Table<u64> = Table::default();
+        assert_eq!(t.positions(), 1);
+        assert_eq!(t.entries_at(0, 1).count(), 0);
+        t.insert(h(9), 9, |&v| h(v));
+        assert_eq!(t.entries_at(0, 1).copied().collect::<Vec<_>>(), vec![9]);
+        assert_eq!(t.entries_at(1, 5).count(), 0);
+        for k in 0..100u64 {
+            t.insert(h(k + 10), k + 10, |&v| h(v));
+        }
+        let n = t.positions();
+        assert_eq!(n, 1 + t.capacity());
+        for step in [1, 3, 7, 64, 1000] {
+            let mut seen = Vec::new();
+            let mut from = 0;
+            while from < n {
+                let to = (from + step).min(n);
+                seen.extend(t.entries_at(from, to).copied());
+                from = to;
+            }
+            seen.sort_unstable();
+            let mut want: Vec<u64> = t.iter().copied().collect();
+            want.sort_unstable();
+            assert_eq!(seen, want, "step {step}");
+        }
+        // Out of range is empty, never a panic.
+        assert_eq!(t.entries_at(n, n + 10).count(), 0);
+        assert_eq!(t.entries_at(5, 2).count(), 0);
     }
 }
