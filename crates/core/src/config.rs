@@ -73,6 +73,10 @@ pub struct Config {
     /// Open HTTP connections per client address (IPv6: per /64), 0 = no limit; key
     /// `http.max_connections_per_ip`.
     pub http_max_connections_per_ip: u32,
+    /// Streamed replies (full scrapes, `tpbs`, `statedump`) in progress at once in the whole
+    /// process; beyond, a 503; key `http.max_streams`. Each holds a bounded amount (about
+    /// 0.5 MiB with gzip), so this bounds their memory and the workers' time they take.
+    pub http_max_streams: u32,
     /// Requests per second per client address (IPv6: per /64), 0 = no rate limit (the
     /// default); key `ratelimit.requests_per_second`.
     pub ratelimit_per_second: u32,
@@ -96,6 +100,9 @@ pub struct Config {
     pub stats_open: bool,
     /// Answer full scrapes (`GET /scrape` without a query); key `tracker.full_scrape` (default on).
     pub full_scrape: bool,
+    /// Seconds an address (IPv6: a /64) waits between full scrapes, 0 = no limit; sooner, a
+    /// 429; key `tracker.full_scrape_interval` (opentracker's `WANT_MODEST_FULLSCRAPES`, 300 s).
+    pub full_scrape_interval: u32,
     /// Statedump to load at start; `-l` (after the access list, so nothing refused comes back).
     pub statedump_load: Option<PathBuf>,
     /// Where to write the statedump periodically and at shutdown; key `tracker.statedump`.
@@ -189,6 +196,7 @@ impl Default for Config {
             http_request_timeout: 10,
             http_max_connections: 100_000,
             http_max_connections_per_ip: 128,
+            http_max_streams: 64,
             ratelimit_per_second: 0,
             ratelimit_burst: 0,
             ratelimit_max_addresses: 100_000,
@@ -199,6 +207,7 @@ impl Default for Config {
             blessed: Nets::default(),
             stats_open: false,
             full_scrape: true,
+            full_scrape_interval: 10,
             statedump_load: None,
             statedump_file: None,
             statedump_interval: 600,
@@ -262,6 +271,8 @@ impl Config {
             (MAX_PEERS_PER_IP, self.max_peers_per_ip.into()),
             (MAX_MEMORY_MB, self.max_memory.mib()),
             (FLUSH_DELAY, self.livesync.flush_delay.into()),
+            (MAX_STREAMS, self.http_max_streams.into()),
+            (FULL_SCRAPE_INTERVAL, self.full_scrape_interval.into()),
         ]
     }
 
@@ -643,6 +654,7 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "http.max_connections_per_ip" => {
             cfg.http_max_connections_per_ip = parse_number(&need(value)?, MAX_CONNECTIONS_PER_IP)?
         }
+        "http.max_streams" => cfg.http_max_streams = parse_number(&need(value)?, MAX_STREAMS)?,
         "ratelimit.requests_per_second" => {
             cfg.ratelimit_per_second = parse_number(&need(value)?, RATE)?
         }
@@ -660,6 +672,9 @@ fn apply_key(key: &str, value: &str, cfg: &mut Config) -> Result<(), ConfigError
         "access.stats_path" => cfg.stats_path = parse_stats_path(&need(value)?)?,
         "access.stats_open" => cfg.stats_open = parse_bool(&need(value)?)?,
         "tracker.full_scrape" => cfg.full_scrape = parse_bool(&need(value)?)?,
+        "tracker.full_scrape_interval" => {
+            cfg.full_scrape_interval = parse_number(&need(value)?, FULL_SCRAPE_INTERVAL)?
+        }
         "access.proxy" => cfg.proxy_nets.push(parse_net(&need(value)?)?),
         "tracker.allow_ip_param" => cfg.allow_ip_param = parse_bool(&need(value)?)?,
         k if k.starts_with("livesync.") => apply_livesync_key(k, &need(value)?, cfg)?,
@@ -994,9 +1009,11 @@ const MAX_PEERS_PER_IP: Bounds = Bounds::new("tracker.max_peers_per_ip", 0, 6553
 /// MiB; 0 = no ceiling (`auto`, the default, is not a number).
 const MAX_MEMORY_MB: Bounds = Bounds::new("tracker.max_memory_mb", 0, 1 << 24);
 const FLUSH_DELAY: Bounds = Bounds::new("livesync.flush_delay", 1, HOUR);
+const MAX_STREAMS: Bounds = Bounds::new("http.max_streams", 1, 1 << 20);
+const FULL_SCRAPE_INTERVAL: Bounds = Bounds::new("tracker.full_scrape_interval", 0, DAY);
 
 /// Every numeric config key with its bounds (ports aside, which are `u16`).
-pub const NUMBERS: [Bounds; 20] = [
+pub const NUMBERS: [Bounds; 22] = [
     UDP_WORKERS,
     INTERVAL,
     PEER_TIMEOUT,
@@ -1017,6 +1034,8 @@ pub const NUMBERS: [Bounds; 20] = [
     MAX_PEERS_PER_IP,
     MAX_MEMORY_MB,
     FLUSH_DELAY,
+    MAX_STREAMS,
+    FULL_SCRAPE_INTERVAL,
 ];
 
 fn too_large<T: fmt::Display>(n: T, max: u64) -> String {
@@ -1166,13 +1185,17 @@ is a number outside its key's bounds (README lists them).
 \t          (default 100000)
 \thttp.max_connections_per_ip N  open HTTP connections per client address (IPv6: per /64);
 \t          beyond, a 503; 0 = no limit (default 128)
+\thttp.max_streams N        full scrapes, tpbs and statedumps in progress at once; beyond,
+\t          a 503 (default 64)
 \tratelimit.requests_per_second N  per client address (IPv6: per /64), token bucket;
 \t          UDP beyond it is dropped unanswered, HTTP gets a 429; 0 = off (default 0)
 \tratelimit.burst N         requests an idle address may send at once (default 2x rate)
-\tratelimit.max_addresses N addresses tracked at once, least recently used evicted
-\t          (default 100000)
+	ratelimit.max_addresses N addresses tracked at once, least recently used evicted
+	          (default 100000); also bounds the addresses tracker.full_scrape_interval remembers
 \tratelimit.udp on|off, ratelimit.http on|off  which protocols are limited (default on)
 \ttracker.full_scrape on|off  answer GET /scrape without info_hash with every torrent (default on)
+\ttracker.full_scrape_interval SECS  one full scrape per address (IPv6: per /64) per SECS;
+\t          sooner, a 429; 0 = no limit (default 10)
 \taccess.stats ip[/bits]    may read /stats and /metrics (repeatable; default: loopback only)
 \taccess.stats_open on|off  everyone may read /stats and /metrics (default off)
 \taccess.stats_path PATH    the stats page's path (default stats)
@@ -2033,14 +2056,16 @@ access.proxy ::1
             ),
             (10, 100_000, 128)
         );
+        assert_eq!((d.http_max_streams, d.full_scrape_interval), (64, 10));
         assert_eq!(d.ratelimit_per_second, 0, "rate limiting is off by default");
         assert!(d.ratelimit_udp && d.ratelimit_http);
         let cfg = text(
             "http.request_timeout 3\nhttp.max_connections 500\nhttp.max_connections_per_ip 0\n\
              ratelimit.requests_per_second 20\nratelimit.burst 50\nratelimit.max_addresses 9\n\
-             ratelimit.udp off\nratelimit.http on\n",
+             ratelimit.udp off\nratelimit.http on\nhttp.max_streams 3\ntracker.full_scrape_interval 0\n",
         )
         .unwrap();
+        assert_eq!((cfg.http_max_streams, cfg.full_scrape_interval), (3, 0));
         assert_eq!(
             (
                 cfg.http_request_timeout,
@@ -2061,6 +2086,10 @@ access.proxy ::1
         for bad in [
             "http.request_timeout 0",
             "http.max_connections 0",
+            "http.max_streams 0",
+            "http.max_streams 99999999999",
+            "tracker.full_scrape_interval -1",
+            "tracker.full_scrape_interval 1e3",
             "ratelimit.max_addresses 0",
             "ratelimit.burst -1",
             "ratelimit.udp sometimes",
@@ -2073,6 +2102,8 @@ access.proxy ::1
             "http.request_timeout",
             "http.max_connections",
             "http.max_connections_per_ip",
+            "http.max_streams",
+            "tracker.full_scrape_interval",
             "ratelimit.requests_per_second",
             "ratelimit.burst",
             "ratelimit.max_addresses",

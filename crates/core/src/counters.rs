@@ -229,6 +229,10 @@ counter_set! {
         pub udp_rate_limited: u64,
         /// HTTP requests answered 429 by the per-address rate limit.
         pub http_rate_limited: u64,
+        /// Full scrapes, tpbs and statedumps answered 503: `http.max_streams` in progress.
+        pub streams_refused: u64,
+        /// Full scrapes answered 429: `tracker.full_scrape_interval` not over for the address.
+        pub full_scrapes_too_soon: u64,
         /// Announces by the number of peers asked for (HTTP and UDP; a missing or negative numwant
         /// counts as the configured default).
         pub numwants: [u64; NUMWANT_BUCKETS],

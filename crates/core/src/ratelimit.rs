@@ -1,5 +1,6 @@
-//! Per-address limits: token buckets for request rates (`ratelimit.*`) and counts of open HTTP
-//! connections (`http.max_connections_per_ip`).
+//! Per-address limits: token buckets for request rates (`ratelimit.*`), counts of open HTTP
+//! connections (`http.max_connections_per_ip`), and one full scrape per interval
+//! (`tracker.full_scrape_interval`).
 //!
 //! Both are keyed by [`AddrKey`]: a whole IPv4 address, or the /64 of an IPv6 address (one host
 //! usually gets a /64, and an attacker could otherwise rotate through it). Both are sharded so
@@ -198,6 +199,66 @@ impl AddressCounts {
 
     /// Addresses with at least one connection counted.
     pub fn addresses(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+}
+
+/// At most one event per address per interval (full scrapes: opentracker's
+/// `WANT_MODEST_FULLSCRAPES`), sharded, remembering at most `max_addresses` addresses. When a
+/// shard is full, the addresses whose interval has passed are forgotten (they carry nothing an
+/// absent entry wouldn't), else one arbitrary address: a flood of addresses can make the
+/// limit forget one, never make memory grow.
+pub struct Intervals {
+    interval: u32,
+    per_shard: usize,
+    hasher: SipKeys,
+    shards: Box<[Mutex<HashMap<AddrKey, u32, SipKeys>>]>,
+}
+
+impl Intervals {
+    /// `interval` in seconds, at least 1.
+    pub fn new(interval: u32, max_addresses: usize, key: [u8; 16]) -> Intervals {
+        let hasher = SipKeys::new(key);
+        Intervals {
+            interval: interval.max(1),
+            per_shard: max_addresses.max(SHARDS).div_ceil(SHARDS),
+            hasher,
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(hasher)))
+                .collect(),
+        }
+    }
+
+    /// Whether `ip` may have one now (seconds, any clock): yes if its last one was at least
+    /// the interval ago (it is then recorded), no otherwise (nothing changes).
+    pub fn allow(&self, ip: IpAddr, now: u32) -> bool {
+        let key = AddrKey::new(ip);
+        let mut m = self.shards[shard_of(&self.hasher, &key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match m.get(&key) {
+            Some(&last) if now.saturating_sub(last) < self.interval => return false,
+            Some(_) => {}
+            None if m.len() >= self.per_shard => {
+                let interval = self.interval;
+                m.retain(|_, last| now.saturating_sub(*last) < interval);
+                if m.len() >= self.per_shard {
+                    if let Some(k) = m.keys().next().copied() {
+                        m.remove(&k);
+                    }
+                }
+            }
+            None => {}
+        }
+        m.insert(key, now);
+        true
+    }
+
+    /// Addresses remembered now (for tests).
+    pub fn tracked(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
@@ -607,5 +668,35 @@ mod tests {
             assert!(open.acquire(a));
         }
         assert_eq!(open.addresses(), 0);
+    }
+
+    #[test]
+    fn one_per_interval_per_address_in_bounded_memory() {
+        let iv = Intervals::new(300, 1000, [7; 16]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(iv.allow(a, 1000));
+        assert!(!iv.allow(a, 1000));
+        assert!(!iv.allow(a, 1299));
+        assert!(iv.allow(b, 1299), "another address is not held back");
+        assert!(iv.allow(a, 1300));
+        assert!(!iv.allow(a, 1301));
+        // IPv6: one /64 is one address; v4-mapped is the IPv4 address.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::ffff:1".parse().unwrap();
+        assert!(iv.allow(v6a, 1000));
+        assert!(!iv.allow(v6b, 1001));
+        let mapped: IpAddr = "::ffff:192.0.2.2".parse().unwrap();
+        assert!(!iv.allow(mapped, 1300));
+        // A flood of addresses: memory stays bounded, and old entries go first.
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from((0x0a00_0000 | i).to_be_bytes());
+            assert!(iv.allow(ip, 2000));
+        }
+        assert!(iv.tracked() <= 1000 + SHARDS, "{}", iv.tracked());
+        // A clock that goes back refuses rather than underflows.
+        let c: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(iv.allow(c, 5000));
+        assert!(!iv.allow(c, 10));
     }
 }

@@ -361,12 +361,14 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_refused_total",
         "counter",
-        "Clients turned away by a connection or rate limit: HTTP connections answered 503 at accept (total or per-address limit), HTTP requests answered 429 and UDP datagrams dropped by the per-address rate limit.",
+        "Clients turned away by a connection or rate limit: HTTP connections answered 503 at accept (total or per-address limit), HTTP requests answered 429 and UDP datagrams dropped by the per-address rate limit, full scrapes and stats streams answered 503 (http.max_streams) or 429 (tracker.full_scrape_interval).",
         &[
             (r#"limit="connections""#, c.conn_limited),
             (r#"limit="connections_per_ip""#, c.conn_limited_ip),
             (r#"limit="rate",proto="http""#, c.http_rate_limited),
             (r#"limit="rate",proto="udp""#, c.udp_rate_limited),
+            (r#"limit="streams""#, c.streams_refused),
+            (r#"limit="full_scrape_interval""#, c.full_scrapes_too_soon),
         ],
     );
     family(
@@ -614,10 +616,13 @@ fn everything(s: &Snapshot, out: &mut String) {
         ("403 Access Denied", c.http_403),
         ("404 Not found", c.http_404),
         ("500 Internal Server Error", c.http_500),
-        ("429 Too Many Requests", c.http_rate_limited),
+        (
+            "429 Too Many Requests",
+            c.http_rate_limited + c.full_scrapes_too_soon,
+        ),
         (
             "503 Service Unavailable",
-            c.conn_limited + c.conn_limited_ip,
+            c.conn_limited + c.conn_limited_ip + c.streams_refused,
         ),
     ];
     for (code, n) in errors {

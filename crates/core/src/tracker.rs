@@ -22,9 +22,10 @@ use crate::access::Access;
 use crate::client_ip::{self, StatsReader};
 use crate::connid::ConnectionIds;
 use crate::counters::{Counters, LiveCounters};
-use crate::fullscrape::{self, FullScrape, Progress};
+use crate::fullscrape::{self, FullScrape, Progress, StreamLimit};
 use crate::livesync::{self, Handoff};
 use crate::nets::Nets;
+use crate::ratelimit::Intervals;
 use crate::stats::{self, Snapshot};
 
 /// opentracker's reply when an announce has no info_hash.
@@ -32,6 +33,12 @@ pub const MISSING_INFO_HASH: &str =
     "Your client forgot to send your torrent's info_hash. Please upgrade your client.";
 /// opentracker's reply to an announce for a hash the access list refuses.
 pub const NOT_AUTHORIZED: &str = "Requested download is not authorized for use with this tracker.";
+/// The 503 when `http.max_streams` streamed replies are in progress.
+pub const STREAMS_BUSY: &str =
+    "tracker busy: too many full scrapes and stats streams in progress, try again later";
+/// The 429 to a second full scrape within `tracker.full_scrape_interval`.
+pub const FULL_SCRAPE_TOO_SOON: &str =
+    "one full scrape per address per interval (tracker.full_scrape_interval): try again later";
 /// UDP peers per reply, by family, so that a reply fits one ~1200-byte packet (opentracker).
 pub const UDP_MAX_PEERS_V4: usize = 200;
 pub const UDP_MAX_PEERS_V6: usize = 66;
@@ -77,6 +84,14 @@ pub struct Settings {
     /// Live sync is on: announces that opentracker would sync are queued in
     /// `Worker::sync_out` for the server to hand to its sync thread ([`Tracker::hand_off_sync`]).
     pub livesync: bool,
+    /// Streamed replies (full scrapes, `tpbs`, `statedump`) in progress at once in the whole
+    /// process; beyond, a 503 (`http.max_streams`).
+    pub max_streams: usize,
+    /// Seconds an address (IPv6: a /64) must wait between full scrapes, 0 = no limit; sooner,
+    /// a 429 (`tracker.full_scrape_interval`).
+    pub full_scrape_interval: u32,
+    /// Most addresses the full-scrape interval remembers (`ratelimit.max_addresses`).
+    pub limit_addresses: usize,
 }
 
 impl Default for Settings {
@@ -100,6 +115,9 @@ impl Default for Settings {
             access: Arc::new(Access::open()),
             client_ip: client_ip::Rules::default(),
             livesync: false,
+            max_streams: 64,
+            full_scrape_interval: 0,
+            limit_addresses: 100_000,
         }
     }
 }
@@ -116,6 +134,10 @@ pub struct Tracker {
     tracker_id: u32,
     /// Live-sync entries on their way from the workers to the sync thread.
     pub sync_handoff: Handoff,
+    /// Streams in progress, under `settings.max_streams`.
+    streams: StreamLimit,
+    /// When each address last had a full scrape (`settings.full_scrape_interval`).
+    full_scrape_times: Option<Intervals>,
 }
 
 /// What one worker owns: its random generator, reusable buffers and counters.
@@ -185,8 +207,28 @@ impl Tracker {
             h.write(b"ferrotracker tracker id");
             h.finish() as u32
         };
+        // Keys the full-scrape interval's map, so that no one can aim addresses at one shard.
+        let limits_key = {
+            use std::hash::Hasher;
+            let mut key = [0u8; 16];
+            for (i, half) in key.chunks_mut(8).enumerate() {
+                let mut h = siphasher::sip::SipHasher13::new_with_key(&conn_id_key);
+                h.write(b"ferrotracker full scrape interval");
+                h.write_u8(i as u8);
+                half.copy_from_slice(&h.finish().to_le_bytes());
+            }
+            key
+        };
         Tracker {
             store,
+            streams: StreamLimit::new(settings.max_streams),
+            full_scrape_times: (settings.full_scrape_interval > 0).then(|| {
+                Intervals::new(
+                    settings.full_scrape_interval,
+                    settings.limit_addresses,
+                    limits_key,
+                )
+            }),
             settings,
             conn_ids: ConnectionIds::new(conn_id_key),
             counter_slots: Mutex::new(Vec::new()),
@@ -263,6 +305,59 @@ impl Tracker {
         }
     }
 
+    /// Streams in progress now (`http.max_streams` bounds them).
+    pub fn open_streams(&self) -> usize {
+        self.streams.open()
+    }
+
+    /// Starts a streamed reply (full scrape, `tpbs`, `statedump`) to `req`: writes the head,
+    /// leaves the stream in the worker, and says whether the connection stays open after it.
+    /// Gzip when asked; unchunked, and so closed at the end, for an HTTP/1.0 client.
+    ///
+    /// Refused with a 503 when `http.max_streams` are in progress, and, for a full scrape
+    /// (`full_scrape_from` is the socket's address), with a 429 when that address had one less
+    /// than `tracker.full_scrape_interval` ago (opentracker's `WANT_MODEST_FULLSCRAPES`
+    /// answers 402 there).
+    fn start_stream(
+        &self,
+        w: &mut Worker,
+        format: fullscrape::Format,
+        req: &Request<'_>,
+        full_scrape_from: Option<IpAddr>,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> After {
+        let after = if req.keep_alive {
+            After::KeepOpen
+        } else {
+            After::Close
+        };
+        // The process-wide place first: a refused client has not used up its interval.
+        let Some(permit) = self.streams.try_start() else {
+            w.counters.streams_refused.inc();
+            http::write_error(out, 503, STREAMS_BUSY, req.keep_alive);
+            return after;
+        };
+        if let Some(ip) = full_scrape_from {
+            if let Some(times) = &self.full_scrape_times {
+                if !times.allow(ip, now) {
+                    w.counters.full_scrapes_too_soon.inc();
+                    http::write_error(out, 429, FULL_SCRAPE_TOO_SOON, req.keep_alive);
+                    return after;
+                }
+            }
+            w.counters.full_scrapes.inc();
+        }
+        let mut s = FullScrape::new(format, req.accepts_gzip).with_permit(permit);
+        if req.http10 {
+            s = s.unchunked();
+        }
+        s.write_head(out, req.keep_alive);
+        let keep_alive = s.keeps_alive(req.keep_alive);
+        w.stream = Some(Box::new(s));
+        After::Stream { keep_alive }
+    }
+
     /// Appends the next chunk of the streamed reply `s` to `out` (see [`After::Stream`]).
     pub fn continue_stream(
         &self,
@@ -297,8 +392,14 @@ impl Tracker {
         let keep_alive = req.keep_alive;
         match http::route(req, self.settings.stats_path.as_bytes()) {
             Route::FullScrape if self.settings.full_scrape => {
-                w.counters.full_scrapes.inc();
-                return start_stream(w, fullscrape::Format::Bencode, req, out);
+                return self.start_stream(
+                    w,
+                    fullscrape::Format::Bencode,
+                    req,
+                    Some(client),
+                    now,
+                    out,
+                );
             }
             // `client` is the socket's address; stats access follows a trusted proxy's
             // `X-Forwarded-For` ([`client_ip::Rules::stats_reader`]).
@@ -508,7 +609,7 @@ impl Tracker {
         if let stats::Mode::Stream(format) = mode {
             w.counters.http_stats.inc();
             // opentracker gzips tpbs and statedump only when asked, as full scrapes.
-            return start_stream(w, format, req, out);
+            return self.start_stream(w, format, req, None, now, out);
         }
         let mut snap = self.snapshot(now);
         // The page counts itself; the live count follows only if the page is served, so no
@@ -735,23 +836,4 @@ fn counts(c: Counts) -> http_body::Counts {
 fn finish_ok(body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
     http::write_response_head(out, 200, "text/plain", body.len(), keep_alive);
     out.extend_from_slice(body);
-}
-
-/// Starts a streamed reply (full scrape, `tpbs`, `statedump`) to `req`: writes the head, leaves
-/// the stream in the worker, and says whether the connection stays open after it. Gzip when
-/// asked; unchunked, and so closed at the end, for an HTTP/1.0 client.
-fn start_stream(
-    w: &mut Worker,
-    format: fullscrape::Format,
-    req: &Request<'_>,
-    out: &mut Vec<u8>,
-) -> After {
-    let mut s = FullScrape::new(format, req.accepts_gzip);
-    if req.http10 {
-        s = s.unchunked();
-    }
-    s.write_head(out, req.keep_alive);
-    let keep_alive = s.keeps_alive(req.keep_alive);
-    w.stream = Some(Box::new(s));
-    After::Stream { keep_alive }
 }

@@ -134,6 +134,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             allow_ip_param: cfg.allow_ip_param,
         },
         livesync: sync_sockets.is_some(),
+        max_streams: cfg.http_max_streams as usize,
+        full_scrape_interval: cfg.full_scrape_interval,
+        limit_addresses: cfg.ratelimit_max_addresses as usize,
     };
     let shared = Arc::new(Shared {
         tracker: Tracker::new(settings, key),
@@ -481,8 +484,9 @@ struct LimitWatch {
     refused: u64,
     not_stored: u64,
     refused_address: u64,
-    /// Connection limits, HTTP rate limit, UDP rate limit: as last seen.
-    turned_away: [u64; 3],
+    /// Connection limits, HTTP rate limit, UDP rate limit, stream limit, full-scrape
+    /// interval: as last seen.
+    turned_away: [u64; 5],
 }
 
 const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -520,13 +524,15 @@ impl LimitWatch {
             c.conn_limited + c.conn_limited_ip,
             c.http_rate_limited,
             c.udp_rate_limited,
+            c.streams_refused,
+            c.full_scrapes_too_soon,
         ];
         let d: Vec<u64> = turned_away
             .iter()
             .zip(self.turned_away)
             .map(|(now, before)| now.saturating_sub(before))
             .collect();
-        if self.last.is_some() && d.iter().any(|&n| n > 0) {
+        if self.last.is_some() && d[..3].iter().any(|&n| n > 0) {
             tracing::warn!(
                 "limits turned clients away in the last {}s: {} HTTP connections answered 503 (http.max_connections {}, http.max_connections_per_ip), {} HTTP requests answered 429 and {} UDP datagrams dropped (ratelimit.*)",
                 LIMIT_LOG_EVERY.as_secs(),
@@ -534,6 +540,16 @@ impl LimitWatch {
                 shared.http_max_connections,
                 d[1],
                 d[2]
+            );
+        }
+        if self.last.is_some() && d[3..].iter().any(|&n| n > 0) {
+            tracing::warn!(
+                "streams refused in the last {}s: {} full scrapes, tpbs and statedumps answered 503 ({} in progress, http.max_streams {}), {} full scrapes answered 429 (tracker.full_scrape_interval)",
+                LIMIT_LOG_EVERY.as_secs(),
+                d[3],
+                shared.tracker.open_streams(),
+                shared.tracker.settings.max_streams,
+                d[4]
             );
         }
         self.turned_away = turned_away;

@@ -109,8 +109,12 @@ const CONN_BASE: usize = 1 << 20;
 /// Stop reading from a connection while this much reply data is still unsent.
 const MAX_PENDING_OUT: usize = 64 * 1024;
 const TICK: Duration = Duration::from_millis(500);
-/// Chunks of a streamed reply made per turn of the event loop (each about 32 KiB).
+/// Chunks of a streamed reply made per turn of the event loop (each at most about 32 KiB)...
 const CHUNKS_PER_TURN: usize = 4;
+/// ...and the time a turn spends on one stream at most (each chunk takes a bounded, shorter
+/// time: see `ferrotracker_core::fullscrape`), so that streams walking a crowded shard, which
+/// may yield no bytes for several calls, leave the loop to its other connections.
+const STREAM_TIME_PER_TURN: Duration = Duration::from_millis(1);
 /// How long, after SIGTERM/SIGINT, a worker keeps answering requests that have arrived and
 /// flushing replies before it exits.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -559,6 +563,8 @@ fn serve_conn(
 ) -> bool {
     let mut drained = false;
     let mut chunks = 0;
+    // Read only once a stream has made a chunk this call.
+    let mut stream_started: Option<Instant> = None;
     loop {
         // Requests already buffered (pipelined behind a reply that had to wait) come first.
         answer_buffered(shared, w, c);
@@ -567,7 +573,9 @@ fn serve_conn(
         }
         if c.out_pos >= c.out.len() {
             if let Some(mut body) = c.body.take() {
-                if chunks == CHUNKS_PER_TURN {
+                let out_of_time =
+                    stream_started.is_some_and(|t| t.elapsed() >= STREAM_TIME_PER_TURN);
+                if chunks == CHUNKS_PER_TURN || out_of_time {
                     c.body = Some(body);
                     if !c.queued {
                         c.queued = true;
@@ -576,6 +584,7 @@ fn serve_conn(
                     return true;
                 }
                 chunks += 1;
+                stream_started.get_or_insert_with(Instant::now);
                 c.deadline = shared.now().saturating_add(shared.http_idle_timeout);
                 match shared.tracker.continue_stream(w, &mut body, &mut c.out) {
                     Progress::More => c.body = Some(body),

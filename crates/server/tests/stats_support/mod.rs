@@ -92,6 +92,22 @@ impl Tracker {
     }
 }
 
+impl Tracker {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's resident memory in KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+}
+
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Drop for Tracker {
@@ -240,6 +256,11 @@ pub fn announce(addr: SocketAddr, i: u32, port: u16, left: u64, event: &str) -> 
 /// Announces torrents `0..n` over UDP, one leecher each (port 6881), in windows so that the
 /// socket buffers never overflow. Returns how many announces were answered.
 pub fn fill_udp(server: SocketAddr, n: u32) -> u32 {
+    fill_udp_with(server, n, hash)
+}
+
+/// [`fill_udp`] with the info_hashes `hash_of(0..n)`.
+pub fn fill_udp_with(server: SocketAddr, n: u32, hash_of: impl Fn(u32) -> [u8; 20]) -> u32 {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -265,7 +286,7 @@ pub fn fill_udp(server: SocketAddr, n: u32) -> u32 {
                 &AnnounceRequest {
                     connection_id,
                     transaction_id: i,
-                    info_hash: InfoHash(hash(i)),
+                    info_hash: InfoHash(hash_of(i)),
                     peer_id: PeerId([b'x'; 20]),
                     downloaded: 0,
                     left: 100,
