@@ -4,7 +4,10 @@
 //! Peers are distinct by announce port (peer identity is address+port), so the whole load comes
 //! from one loopback address. Requests go out in windows; lost datagrams are retried.
 //!
-//! usage: ferrotracker-loadgen UDP_ADDR TORRENTS PEERS_PER_TORRENT [SEED]
+//! With SHARD (three hex digits), every info_hash starts with those 12 bits, so every torrent
+//! lands in one shard of the store (bench/attack_fullscrape.sh).
+//!
+//! usage: ferrotracker-loadgen UDP_ADDR TORRENTS PEERS_PER_TORRENT [SEED [SHARD]]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -19,7 +22,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!(
-            "usage: {} UDP_ADDR TORRENTS PEERS_PER_TORRENT [SEED]",
+            "usage: {} UDP_ADDR TORRENTS PEERS_PER_TORRENT [SEED [SHARD]]",
             args[0]
         );
         std::process::exit(2);
@@ -28,6 +31,20 @@ fn main() {
     let torrents: u32 = args[2].parse().expect("TORRENTS");
     let peers: u32 = args[3].parse().expect("PEERS_PER_TORRENT");
     let seed: u64 = args.get(4).map(|s| s.parse().expect("SEED")).unwrap_or(1);
+    let shard: Option<u16> = args.get(5).map(|s| {
+        u16::from_str_radix(s, 16)
+            .ok()
+            .filter(|&v| v < 0x1000)
+            .expect("SHARD: 3 hex digits")
+    });
+    let hash = |seed: u64, i: u32| {
+        let mut h = hash(seed, i);
+        if let Some(top) = shard {
+            h.0[0] = (top >> 4) as u8;
+            h.0[1] = ((top & 0xf) as u8) << 4 | (h.0[1] & 0x0f);
+        }
+        h
+    };
     assert!(
         peers <= 65535,
         "peers per torrent are told apart by port: at most 65535"
