@@ -94,7 +94,7 @@ EOF
 # Opens N unread gzip full scrapes, writes "200:a 503:b 429:c other:d" to $2 once all heads are
 # read, then holds them until killed.
 hold_streams() { # n statusfile
-    python3 - "$TRACKER_HTTP" "$1" "$2" <<'EOF'
+    python3 - "$TRACKER_HTTP" "$1" "$2" 2>/dev/null <<'EOF'
 import socket, sys, time, collections
 host, port = sys.argv[1].rsplit(":", 1)
 n, out = int(sys.argv[2]), sys.argv[3]
@@ -138,7 +138,17 @@ for n in ${STREAMS//,/ }; do
     hold_streams "$n" "$dir/status" &
     holder=$!
     BENCH_PIDS+=("$holder")
-    for _ in $(seq 600); do [ -e "$dir/status" ] && break; sleep 0.1; done
+    for _ in $(seq 600); do
+        [ -e "$dir/status" ] && break
+        kill -0 "$TRACKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! kill -0 "$TRACKER_PID" 2>/dev/null; then
+        kill -TERM "$holder" 2>/dev/null || true
+        printf '%-8s the tracker exited while the streams were opened (out of memory?): %s\n' \
+            "$n" "$(tail -1 "$dir/stderr")"
+        exit 0
+    fi
     [ -e "$dir/status" ] || die "the streams were not opened within 60 s"
     sleep 2 # let the workers go as far as the unread connections allow
     read -r med p99 <<< "$(announce_latency)"

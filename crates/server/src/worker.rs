@@ -115,6 +115,9 @@ const CHUNKS_PER_TURN: usize = 4;
 /// time: see `ferrotracker_core::fullscrape`), so that streams walking a crowded shard, which
 /// may yield no bytes for several calls, leave the loop to its other connections.
 const STREAM_TIME_PER_TURN: Duration = Duration::from_millis(1);
+/// The time a turn spends on all the streams waiting to go on (not those a socket event woke):
+/// with many streams walking a crowded shard, announces still wait at most about this long.
+const STREAMS_TIME_PER_TURN: Duration = Duration::from_millis(2);
 /// How long, after SIGTERM/SIGINT, a worker keeps answering requests that have arrived and
 /// flushing replies before it exits.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -254,7 +257,13 @@ pub fn run(
             }
         }
         std::mem::swap(&mut streaming, &mut streaming_now);
-        for key in streaming_now.drain(..) {
+        // Streams that yielded share STREAMS_TIME_PER_TURN (at least one is served), so that
+        // however many are busy, the loop comes back to its other sockets soon.
+        let streams_until = Instant::now() + STREAMS_TIME_PER_TURN;
+        let mut served = 0;
+        while served < streaming_now.len() && (served == 0 || Instant::now() < streams_until) {
+            let key = streaming_now[served];
+            served += 1;
             let keep = match conns.get_mut(key) {
                 Some(c) if c.queued => {
                     c.queued = false;
@@ -266,6 +275,13 @@ pub fn run(
                 close(&shared, &mut poll, &mut conns, &mut pool, key);
             }
         }
+        if served < streaming_now.len() {
+            // Not reached this turn (still `queued`): first in line on the next.
+            let waiting = streaming_now.len() - served;
+            streaming.extend_from_slice(&streaming_now[served..]);
+            streaming.rotate_right(waiting);
+        }
+        streaming_now.clear();
         for (i, sock) in udp.iter_mut().enumerate() {
             if udp_pending[i] {
                 let turn = serve_udp(
@@ -561,9 +577,28 @@ fn serve_conn(
     c: &mut Conn,
     streaming: &mut Vec<usize>,
 ) -> bool {
+    if c.queued {
+        // An event for a connection whose stream waits in `streaming`, where streams share a
+        // bounded time per turn: the stream is not run here (that would give it a second
+        // slice), but a client that has gone is noticed now, and its stream's place freed.
+        if c.filled == c.buf.len() {
+            return true;
+        }
+        return match c.stream.read(&mut c.buf[c.filled..]) {
+            Ok(0) => false,
+            Ok(n) => {
+                c.filled += n;
+                true
+            }
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        };
+    }
     let mut drained = false;
     let mut chunks = 0;
-    // Read only once a stream has made a chunk this call.
+    // The clock is read only once a stream has made a chunk this call.
     let mut stream_started: Option<Instant> = None;
     loop {
         // Requests already buffered (pipelined behind a reply that had to wait) come first.
@@ -581,7 +616,8 @@ fn serve_conn(
                         c.queued = true;
                         streaming.push(key);
                     }
-                    return true;
+                    // Registered, so that a client that goes away is seen while it waits.
+                    return c.registered || set_interest(poll, key, c, Interest::READABLE);
                 }
                 chunks += 1;
                 stream_started.get_or_insert_with(Instant::now);
