@@ -94,7 +94,8 @@ EOF
 # Opens N unread gzip full scrapes, writes "200:a 503:b 429:c other:d" to $2 once all heads are
 # read, then holds them until killed.
 hold_streams() { # n statusfile
-    python3 - "$TRACKER_HTTP" "$1" "$2" 2>/dev/null <<'EOF'
+    # exec: the PID the caller holds is python's, so stopping it closes the connections.
+    exec python3 - "$TRACKER_HTTP" "$1" "$2" 2>/dev/null <<'EOF'
 import socket, sys, time, collections
 host, port = sys.argv[1].rsplit(":", 1)
 n, out = int(sys.argv[2]), sys.argv[3]
