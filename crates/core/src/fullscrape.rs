@@ -793,10 +793,9 @@ mod tests {
         }
         let mut f = FullScrape::new(Format::Binary, false);
         let mut framed = Vec::new();
-        let (mut calls, mut swept) = (0u32, false);
+        let mut swept = false;
         let mut added = n;
         while f.next_chunk(&store, &mut framed) == Progress::More {
-            calls += 1;
             // New torrents between steps, enough to grow the table (its entries move).
             for _ in 0..40 {
                 announce(
