@@ -604,7 +604,9 @@ impl Store {
         shard.counts.seeders -= s;
         swept.peers = p4 + p6;
         if p.publish(&shard.torrents) {
-            self.moves[index].fetch_add(1, Relaxed);
+            if let Some(m) = self.moves.get(index) {
+                m.fetch_add(1, Relaxed);
+            }
         }
         swept
     }
