@@ -17,12 +17,12 @@
 //! smallest hashes above the last one sent; those are sorted and encoded, and the next pass
 //! starts above the last of them. Memory per stream is `BATCH` entries, one chunk and the gzip
 //! state, whatever the store holds, and one call does at most [`SLOTS_PER_CALL`] slots of walk
-//! and [`MAX_RAW_PER_CALL`] bytes of encoding, so it returns within about a quarter of a
+//! and [`MAX_RAW_PER_CALL`] bytes of encoding, so it returns well within a
 //! millisecond (see bench/RESULTS.md) and the worker serves its other connections in between.
 //!
 //! The price is time in a crowded shard: a shard of `n` torrents costs `n / BATCH` passes over
 //! its table instead of one sort, so a full scrape of a store whose million torrents share one
-//! shard takes a few seconds of one core, spread over many turns, instead of a tenth of a
+//! shard takes about ten seconds of one core, spread over many turns, instead of a tenth of a
 //! second and 36 MB. Torrents spread by real info_hashes (a few thousand per shard at most)
 //! take one pass per shard, as before. An ordered index per shard would make every pass
 //! cheap but cost memory and time on every new torrent for every operator; the process-wide
