@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
             n += 1;
             assert!(n <= path.len() + 1, "ancestors of {path:?} never end");
             if let Some(l) = last {
-                assert!(l.starts_with(dir) || dir == "/", "{dir:?} is not above {l:?}");
+                assert!(
+                    l.starts_with(dir) || dir == "/",
+                    "{dir:?} is not above {l:?}"
+                );
             }
             last = Some(dir);
         }
