@@ -39,9 +39,7 @@ fuzz_target!(|data: &[u8]| {
     // The list written back as a file parses to the same list.
     let mut again = Vec::new();
     for h in &listed {
-        for b in h.0 {
-            again.extend_from_slice(format!("{b:02X}").as_bytes());
-        }
+        ferrotracker_proto::hex::push_upper(&mut again, &h.0);
         again.extend_from_slice(b" # comment\r\n");
     }
     let reparsed = HashList::parse(&again);

@@ -329,25 +329,12 @@ enum Line {
 }
 
 fn parse_line(line: &[u8]) -> Line {
-    let mut h = [0u8; 20];
-    let hex_ok = !matches!(line.get(40), Some(b) if b.is_ascii_hexdigit())
-        && line.get(..40).is_some_and(|digits| {
-            digits
-                .chunks_exact(2)
-                .zip(h.iter_mut())
-                .all(|(pair, out)| match pair {
-                    &[a, b] => match (hex(a), hex(b)) {
-                        (Some(hi), Some(lo)) => {
-                            *out = hi << 4 | lo;
-                            true
-                        }
-                        _ => false,
-                    },
-                    _ => false,
-                })
-        });
-    if hex_ok {
-        Line::Hash(InfoHash(h))
+    let hash = line
+        .get(..40)
+        .filter(|_| !matches!(line.get(40), Some(b) if b.is_ascii_hexdigit()))
+        .and_then(InfoHash::from_hex);
+    if let Some(h) = hash {
+        Line::Hash(h)
     } else if line.iter().all(u8::is_ascii_whitespace) || line.first() == Some(&b'#') {
         Line::Skip
     } else {
@@ -355,18 +342,10 @@ fn parse_line(line: &[u8]) -> Line {
     }
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrotracker_proto::testutil::random_bytes;
 
     const A: &str = "0123456789abcdef0123456789abcdef01234567";
     const B: &str = "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF";
@@ -536,14 +515,7 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let alphabet = b"0123456789abcdefABCDEFxyz# \r\n\t\x00\xff";
         for len in 0..600 {
-            let text: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    alphabet[(x % alphabet.len() as u64) as usize]
-                })
-                .collect();
+            let text = random_bytes(&mut x, alphabet, len);
             let p = HashList::parse(&text);
             assert!(p.list.len() <= len / 40 + 1);
             assert!(p.list.0.windows(2).all(|w| w[0] < w[1]));

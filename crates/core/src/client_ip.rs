@@ -144,6 +144,7 @@ fn parse_forwarded(entry: &[u8]) -> Option<IpAddr> {
 mod tests {
     use super::*;
     use crate::nets::Net;
+    use ferrotracker_proto::testutil::random_bytes;
 
     /// A request without `X-Forwarded-For`.
     const NO_XFF: &ForwardedFor<'static> = &ForwardedFor::EMPTY;
@@ -200,14 +201,7 @@ mod tests {
         let alphabet = b"0123456789abcdef.:,[] \txX\xff\x00/";
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for len in 0..400 {
-            let h: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    alphabet[(x % alphabet.len() as u64) as usize]
-                })
-                .collect();
+            let h = random_bytes(&mut x, alphabet, len);
             let _ = forwarded_client(&h, &t);
             let _ = parse_ip(&h);
             // Stats access from a proxy: the announce's client, or none.

@@ -847,7 +847,6 @@ fn parse_livesync_addr(text: &str) -> Result<SocketAddr, ConfigErrorKind> {
 /// A shared key: 32 to 128 hex digits (16 to 64 bytes), e.g. `openssl rand -hex 32`.
 fn parse_key(text: &str) -> Result<Vec<u8>, ConfigErrorKind> {
     let digits = text.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     // `% 2` rather than `is_multiple_of`: that is newer than our minimum Rust (1.80).
     #[allow(clippy::manual_is_multiple_of)]
     let odd = digits.len() % 2 != 0;
@@ -856,14 +855,7 @@ fn parse_key(text: &str) -> Result<Vec<u8>, ConfigErrorKind> {
             "a key is 32 to 128 hex digits (16 to 64 bytes), e.g. `openssl rand -hex 32`".into(),
         ));
     }
-    digits
-        .chunks_exact(2)
-        .map(|p| match p {
-            [a, b] => Some(hex(*a)? << 4 | hex(*b)?),
-            _ => None,
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| bad("a key is hex digits only".into()))
+    ferrotracker_proto::hex::decode(digits).ok_or_else(|| bad("a key is hex digits only".into()))
 }
 
 /// Live sync's default port, also where opentracker sends (`LIVESYNC_PORT` in

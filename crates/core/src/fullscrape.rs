@@ -42,7 +42,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use ferrotracker_proto::http;
+use ferrotracker_proto::{hex, http};
 use ferrotracker_swarm::{Counts, ShardWalk, Store, WalkStep, SHARDS};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -443,7 +443,7 @@ fn encode(format: Format, e: &Entry, out: &mut Vec<u8>) {
             out.push(b'\n');
         }
         Format::Text | Format::TextPlus => {
-            push_hex(out, &e.hash);
+            hex::push_upper(out, &e.hash);
             out.push(b':');
             push(out, c.seeders.into());
             out.push(b':');
@@ -460,14 +460,6 @@ fn encode(format: Format, e: &Entry, out: &mut Vec<u8>) {
             u64::from(e.last_active) / 60,
             c.downloaded.into(),
         ),
-    }
-}
-
-/// Uppercase hex of a hash, as opentracker's `to_hex`.
-pub fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    for &b in bytes {
-        out.push(UPPER_HEX[usize::from(b >> 4)]);
-        out.push(UPPER_HEX[usize::from(b & 15)]);
     }
 }
 
@@ -504,7 +496,6 @@ pub const SLOTS_PER_CALL: usize = 8 * 1024;
 /// What visiting a shard costs besides its slots (its lock, its first cache lines), in slots:
 /// a walk over 4096 nearly empty shards is spread over several calls too.
 const SHARD_VISIT_SLOTS: usize = 16;
-const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]

@@ -430,6 +430,7 @@ fn shard_of(h: &SipKeys, key: &AddrKey) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrotracker_proto::testutil::xorshift;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -571,12 +572,9 @@ mod tests {
         // Pseudo-random uses of 12 keys in a shard of 5, against a plain list kept in order.
         let mut s = RateShard::new(SipKeys::new([9; 16]));
         let mut model: Vec<AddrKey> = Vec::new();
-        let mut x = 0x2545_f491u32;
+        let mut x = 0x2545_f491u64;
         for t in 0..5000u64 {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let k = key(x % 12);
+            let k = key((xorshift(&mut x) % 12) as u32);
             s.bucket(k, t, 2 * MILLI, 1, 5);
             model.retain(|m| *m != k);
             model.insert(0, k);

@@ -12,7 +12,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 
-use ferrotracker_proto::InfoHash;
+use ferrotracker_proto::{hex, InfoHash};
 use ferrotracker_swarm::peers::PeerRecord;
 use ferrotracker_swarm::{PeerAddr, Store, SHARDS};
 
@@ -63,7 +63,7 @@ pub struct LoadReport {
 
 /// Appends one torrent line, newline included (also used by `/stats?mode=statedump`).
 pub fn write_line(out: &mut Vec<u8>, info_hash: &InfoHash, base_minutes: u64, downloaded: u64) {
-    crate::fullscrape::push_hex(out, &info_hash.0);
+    hex::push_upper(out, &info_hash.0);
     out.push(b':');
     out.extend_from_slice(itoa::Buffer::new().format(base_minutes).as_bytes());
     out.push(b':');
@@ -80,22 +80,11 @@ pub fn parse_line(line: &[u8]) -> Result<TorrentLine, LineError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut parts = line.splitn(3, |&b| b == b':');
     let hex = parts.next().ok_or(LineError::MissingField)?;
-    if hex.len() != 40 {
-        return Err(LineError::BadHash);
-    }
-    let mut hash = [0u8; 20];
-    for (out, pair) in hash.iter_mut().zip(hex.chunks_exact(2)) {
-        let &[hi, lo] = pair else {
-            return Err(LineError::BadHash);
-        };
-        let hi = hex_digit(hi).ok_or(LineError::BadHash)?;
-        let lo = hex_digit(lo).ok_or(LineError::BadHash)?;
-        *out = hi << 4 | lo;
-    }
+    let info_hash = InfoHash::from_hex(hex).ok_or(LineError::BadHash)?;
     let base = parts.next().ok_or(LineError::MissingField)?;
     let down = parts.next().ok_or(LineError::MissingField)?;
     Ok(TorrentLine {
-        info_hash: InfoHash(hash),
+        info_hash,
         base_minutes: decimal(base)?,
         downloaded: decimal(down)?,
     })
@@ -283,15 +272,6 @@ fn read_exact_or(r: &mut impl Read, buf: &mut [u8], short: PeersError) -> Result
         io::ErrorKind::UnexpectedEof => short,
         _ => PeersError::Io(e),
     })
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 fn decimal(s: &[u8]) -> Result<u64, LineError> {

@@ -15,7 +15,7 @@ use ferrotracker_proto::InfoHash;
 use ferrotracker_swarm::{Store, Totals, SHARDS};
 
 use crate::counters::{Counters, NUMWANT_BUCKETS};
-use crate::fullscrape::{push_hex, Format};
+use crate::fullscrape::Format;
 
 /// What a stats page is made from.
 #[derive(Clone, Debug, Default)]
@@ -541,7 +541,7 @@ fn top(store: &Store, n: usize, out: &mut String) {
         let _ = writeln!(out, "Top {n} torrents by {name}:");
         for (v, h) in list {
             hex.clear();
-            push_hex(&mut hex, h);
+            ferrotracker_proto::hex::push_upper(&mut hex, h);
             let _ = writeln!(out, "\t{v}\t{}", String::from_utf8_lossy(&hex));
         }
     }

@@ -16,6 +16,7 @@
 )]
 
 pub mod bencode;
+pub mod hex;
 pub mod http;
 pub mod http_body;
 pub mod query;
@@ -25,10 +26,10 @@ pub mod udp;
 
 pub use types::{Event, InfoHash, PeerId};
 
-#[cfg(test)]
-pub(crate) mod testutil {
-    //! Helpers shared by the never-panic tests.
-
+/// Helpers shared by the randomised tests of every crate (one generator for all); not part of
+/// the API.
+#[doc(hidden)]
+pub mod testutil {
     /// xorshift64: enough randomness for never-panic tests without a dependency.
     pub fn xorshift(state: &mut u64) -> u64 {
         let mut x = *state;
@@ -39,14 +40,21 @@ pub(crate) mod testutil {
         x
     }
 
-    /// `n` pseudo-random bytes drawn from `alphabet`.
+    /// `n` pseudo-random bytes drawn from `alphabet` (a byte of `0..=255` where it is empty).
     pub fn random_bytes(state: &mut u64, alphabet: &[u8], n: usize) -> Vec<u8> {
         (0..n)
-            .map(|_| alphabet[(xorshift(state) % alphabet.len() as u64) as usize])
+            .map(|_| {
+                let x = xorshift(state);
+                alphabet
+                    .get((x % alphabet.len().max(1) as u64) as usize)
+                    .copied()
+                    .unwrap_or(x as u8)
+            })
             .collect()
     }
 
     /// A copy of `base` with 1 to 4 bytes replaced from `alphabet`.
+    #[cfg(test)]
     pub fn mutate(state: &mut u64, base: &[u8], alphabet: &[u8]) -> Vec<u8> {
         let mut m = base.to_vec();
         if m.is_empty() {

@@ -270,8 +270,8 @@ fn decode_counting(src: &[u8], dst: &mut [u8]) -> Result<usize, QueryError> {
     let mut i = 0;
     while let Some(&b) = src.get(i) {
         let byte = if b == b'%' {
-            let hi = src.get(i + 1).and_then(|&c| hex(c));
-            let lo = src.get(i + 2).and_then(|&c| hex(c));
+            let hi = src.get(i + 1).and_then(|&c| crate::hex::digit(c));
+            let lo = src.get(i + 2).and_then(|&c| crate::hex::digit(c));
             let (Some(hi), Some(lo)) = (hi, lo) else {
                 return Err(QueryError::BadEscape);
             };
@@ -287,15 +287,6 @@ fn decode_counting(src: &[u8], dst: &mut [u8]) -> Result<usize, QueryError> {
         n += 1;
     }
     Ok(n)
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Hashes answered per HTTP scrape (opentracker's `OT_MAXMULTISCRAPE_COUNT`); extra ones are

@@ -20,8 +20,9 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(10);
 const NOT_AUTHORIZED: &[u8] =
     b"d14:failure reason63:Requested download is not authorized for use with this tracker.e";
 
+/// Lowercase hex, so that the tests which uppercase some hashes write both cases.
 fn hex(h: &[u8; 20]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    common::hex(h).to_ascii_lowercase()
 }
 
 /// A list file's text holding `hashes`, one per line.

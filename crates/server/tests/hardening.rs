@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::*;
+use ferrotracker_proto::testutil::xorshift;
 use ferrotracker_proto::udp as pudp;
 use ferrotracker_proto::Event;
 
@@ -22,10 +23,6 @@ fn h(n: u32) -> [u8; 20] {
     let mut x = [0x5au8; 20];
     x[..4].copy_from_slice(&n.to_be_bytes());
     x
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// One sample of `/metrics` (`name{labels}` exactly as printed), read from 127.0.0.1. Worker
@@ -431,14 +428,7 @@ fn hostile_udp_is_refused_or_dropped_counted_and_never_amplified() {
         let len = [
             1, 7, 15, 16, 17, 40, 97, 98, 99, 300, 1200, 1500, 2047, 2048,
         ][i % 14];
-        let mut p: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut p: Vec<u8> = (0..len).map(|_| xorshift(&mut x) as u8).collect();
         if len >= 16 {
             p[12..16].copy_from_slice(&(0x3000_0000 + i as u32).to_be_bytes());
         }

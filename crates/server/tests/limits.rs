@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use ferrotracker_proto::testutil::xorshift;
 use ferrotracker_proto::udp::{self as pudp, AnnounceRequest, Response};
 use ferrotracker_proto::{Event, InfoHash, PeerId};
 
@@ -44,10 +45,7 @@ fn random_hash_flood_stays_within_the_torrent_limit_and_honest_clients_are_serve
         }
         let mut h = [0u8; 20];
         for b in h.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
+            *b = xorshift(&mut x) as u8;
         }
         pkt.clear();
         pudp::encode_announce(

@@ -111,7 +111,7 @@ fn sigint_dump_with_peers_restores_full_swarms() {
 #[test]
 fn opentracker_dump_lines_load_and_bad_lines_are_reported() {
     let dir = writable_dir("otdump");
-    let hex: String = hash(7).iter().map(|b| format!("{b:02X}")).collect();
+    let hex = hex(&hash(7));
     let file = dir.write("ot.state", &format!("{hex}:29926553:5\nnot a line\n"));
     let t = Tracker::start(
         &[

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use common::*;
+use ferrotracker_proto::testutil::xorshift;
 use ferrotracker_proto::udp as pudp;
 use ferrotracker_proto::Event;
 
@@ -302,10 +303,7 @@ fn garbage_gets_no_reply_or_an_error_and_the_server_keeps_answering() {
     for len in [16, 20, 98, 200] {
         let mut v = Vec::with_capacity(len);
         for _ in 0..len {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            v.push(seed as u8);
+            v.push(xorshift(&mut seed) as u8);
         }
         garbage.push(v);
     }

@@ -1098,3 +1098,10 @@ pub fn mismatch_packet(tid: u32, request_len: usize) -> Vec<u8> {
     v.truncate(request_len);
     v
 }
+
+/// `bytes` as uppercase hex, as the tracker writes info_hashes.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(2 * bytes.len());
+    ferrotracker_proto::hex::push_upper(&mut out, bytes);
+    String::from_utf8_lossy(&out).into_owned()
+}
