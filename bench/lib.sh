@@ -311,3 +311,40 @@ udp_drops() { # port
     hex="$(printf '%04X' "$1")"
     cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk -v p=":$hex" '$2 ~ p"$" { d += $NF } END { print d + 0 }'
 }
+
+# Runs aquatic_udp_load_test with CONFIG, pinned to CPUS, for at most SECONDS + 60 s, copying its
+# output to OUT. Every 5 s it prints "Requests out: X/second", then "Responses in: X/second" and
+# "  - Error responses: X" for the last interval. At each "Responses in" line this sets LT_N (the
+# interval, from 1) and calls ON_INTERVAL (a function that samples the tracker for the same
+# interval; the tester's PID is in "$RUN_DIR/load_test.pid"). Interval 1 is warm-up; the sums over
+# intervals 2..LT_N are in LT_RESPONSES, LT_REQUESTS and LT_ERRORS (per-second rates, summed).
+# Runs in the calling shell so that ON_INTERVAL can set the caller's variables.
+run_udp_load_test() { # config out cpus seconds on_interval
+    local line
+    LT_N=0 LT_RESPONSES=0 LT_REQUESTS=0 LT_ERRORS=0
+    : > "$2"
+    rm -f "$RUN_DIR/load_test.pid"
+    while IFS= read -r line; do
+        echo "$line" >> "$2"
+        case "$line" in
+            "Requests out: "*)
+                # A "Requests out" line precedes its "Responses in" line.
+                [ "$LT_N" -ge 1 ] && LT_REQUESTS="$(awk -v s="$LT_REQUESTS" -v r="$(echo "$line" | sed 's/Requests out: \([0-9.]*\).*/\1/')" 'BEGIN { print s + r }')"
+                ;;
+            "Responses in: "*)
+                LT_N=$((LT_N + 1))
+                "$5"
+                if [ "$LT_N" = 1 ]; then
+                    LT_REQUESTS=0
+                else
+                    LT_RESPONSES="$(awk -v s="$LT_RESPONSES" -v r="$(echo "$line" | sed 's/Responses in: \([0-9.]*\).*/\1/')" 'BEGIN { print s + r }')"
+                fi
+                ;;
+            "  - Error responses:"*)
+                [ "$LT_N" -gt 1 ] && LT_ERRORS="$(awk -v s="$LT_ERRORS" -v r="${line##* }" 'BEGIN { print s + r }')"
+                ;;
+        esac
+    done < <(timeout $(($4 + 60)) bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$RUN_DIR/load_test.pid" \
+        taskset -c "$3" "$AQUATIC_UDP_LOAD_TEST" -c "$1" 2>&1)
+    return 0
+}

@@ -246,47 +246,28 @@ sockets_per_worker = $TESTER_SOCKETS
 [requests]
 number_of_torrents = $NUM_TORRENTS
 EOF
-    local n=0 t0="" c0="" t1 c1 sum=0 rsum=0 errs=0 rate l0="" l1="" lpid=""
-    : > "$out"
-    rm -f "$RUN_DIR/load_test.pid"
-    while IFS= read -r line; do
-        echo "$line" >> "$out"
-        case "$line" in
-            "Requests out: "*)
-                [ "$n" -ge 1 ] && rsum="$(awk -v s="$rsum" -v r="$(echo "$line" | sed 's/Requests out: \([0-9.]*\).*/\1/')" 'BEGIN { print s + r }')"
-                ;;
-            "Responses in: "*)
-                n=$((n + 1))
-                t1="$(date +%s.%N)"
-                c1="$(cpu_ticks "$TRACKER_PID")"
-                thread_ticks "$TRACKER_PID" > "$RUN_DIR/threads.$n"
-                if [ -z "$lpid" ]; then
-                    lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
-                    [ -n "$lpid" ] && BENCH_PIDS+=("$lpid") # stopped by PID if the script is stopped
-                fi
-                l1="$(cpu_ticks "$lpid" 2>/dev/null || true)" # empty if it has exited already
-                rate="$(echo "$line" | sed 's/Responses in: \([0-9.]*\).*/\1/')"
-                if [ "$n" = 1 ]; then
-                    t0="$t1"; c0="$c1"; l0="$l1"
-                    rsum=0
-                else
-                    sum="$(awk -v s="$sum" -v r="$rate" 'BEGIN { print s + r }')"
-                fi
-                ;;
-            "  - Error responses:"*)
-                [ "$n" -gt 1 ] && errs="$(awk -v s="$errs" -v r="${line##* }" 'BEGIN { print s + r }')"
-                ;;
-        esac
-    done < <(timeout $((DURATION + 60)) bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$RUN_DIR/load_test.pid" \
-        taskset -c "$TESTER_CPUS" "$AQUATIC_UDP_LOAD_TEST" -c "$lt" 2>&1)
+    local n t0="" c0="" t1 c1 l0="" l1="" lpid=""
+    sample() {
+        t1="$(date +%s.%N)"
+        c1="$(cpu_ticks "$TRACKER_PID")"
+        thread_ticks "$TRACKER_PID" > "$RUN_DIR/threads.$LT_N"
+        if [ -z "$lpid" ]; then
+            lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
+            [ -n "$lpid" ] && BENCH_PIDS+=("$lpid") # stopped by PID if the script is stopped
+        fi
+        l1="$(cpu_ticks "$lpid" 2>/dev/null || true)" # empty if it has exited already
+        [ "$LT_N" = 1 ] && { t0="$t1"; c0="$c1"; l0="$l1"; }
+        return 0
+    }
+    run_udp_load_test "$lt" "$out" "$TESTER_CPUS" "$DURATION" sample
+    n="$LT_N"
     stop_tracker "$TRACKER_PID"
     if [ "$n" -lt 2 ]; then
         tail -20 "$out" >&2
         R_OUT=""
         return 1
     fi
-    # The "Requests out" line precedes its "Responses in" line: rsum covers intervals 2..n.
-    R_OUT="$(awk -v n="$((n - 1))" -v s="$sum" -v q="$rsum" -v e="$errs" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
+    R_OUT="$(awk -v n="$((n - 1))" -v s="$LT_RESPONSES" -v q="$LT_REQUESTS" -v e="$LT_ERRORS" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
         -v l0="$l0" -v l1="$l1" -v hz="$CLK_TCK" 'BEGIN {
         rate = s / n; cpu = (c1 - c0) / hz / (t1 - t0)
         lcpu = (l0 == "" || l1 == "") ? "n/a" : sprintf("%.2f", (l1 - l0) / hz / (t1 - t0))

@@ -91,37 +91,22 @@ number_of_torrents = $NUM_TORRENTS
 EOF
     # Every 5 s the load tester prints "Responses in: X/second" for the last interval: sample
     # the tracker's CPU ticks at each such line so CPU and responses cover the same intervals.
-    local n=0 t0="" c0="" t1 c1 sum=0 errs=0 rate l0="" l1="" lnow="" lt1="" lpid="" d0="" d1="" port="${server##*:}"
-    : > "$out"
-    rm -f "$RUN_DIR/load_test.pid"
-    while IFS= read -r line; do
-        echo "$line" >> "$out"
-        case "$line" in
-            "Responses in: "*)
-                n=$((n + 1))
-                t1="$(date +%s.%N)"
-                c1="$(cpu_ticks "$TRACKER_PID")"
-                d1="$(udp_drops "$port")"
-                [ -z "$lpid" ] && lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
-                # The load tester may have exited after its last line: keep its last reading.
-                lnow="$(cpu_ticks "$lpid" 2>/dev/null || true)"
-                [ -n "$lnow" ] && { l1="$lnow"; lt1="$t1"; }
-                rate="$(echo "$line" | sed 's/Responses in: \([0-9.]*\).*/\1/')"
-                if [ "$n" = 1 ]; then
-                    t0="$t1"; c0="$c1"; l0="$l1"; d0="$d1"
-                else
-                    sum="$(awk -v s="$sum" -v r="$rate" 'BEGIN { print s + r }')"
-                fi
-                ;;
-            "  - Error responses:"*)
-                [ "$n" -gt 1 ] && errs="$(awk -v s="$errs" -v r="${line##* }" 'BEGIN { print s + r }')"
-                ;;
-        esac
-    done < <(timeout $((DURATION + 60)) bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$RUN_DIR/load_test.pid" \
-        taskset -c "$TESTER_CPUS" "$AQUATIC_UDP_LOAD_TEST" -c "$lt" 2>&1)
+    local t0="" c0="" t1 c1 l0="" l1="" lnow="" lt1="" lpid="" d0="" d1="" port="${server##*:}"
+    sample() {
+        t1="$(date +%s.%N)"
+        c1="$(cpu_ticks "$TRACKER_PID")"
+        d1="$(udp_drops "$port")"
+        [ -z "$lpid" ] && lpid="$(cat "$RUN_DIR/load_test.pid" 2>/dev/null || true)"
+        # The load tester may have exited after its last line: keep its last reading.
+        lnow="$(cpu_ticks "$lpid" 2>/dev/null || true)"
+        [ -n "$lnow" ] && { l1="$lnow"; lt1="$t1"; }
+        [ "$LT_N" = 1 ] && { t0="$t1"; c0="$c1"; l0="$l1"; d0="$d1"; }
+        return 0
+    }
+    run_udp_load_test "$lt" "$out" "$TESTER_CPUS" "$DURATION" sample
     stop_tracker "$TRACKER_PID"
-    [ "$n" -ge 2 ] || { tail -20 "$out" >&2; die "load tester printed no intervals against $tr"; }
-    R_OUT="$(awk -v n="$((n - 1))" -v s="$sum" -v e="$errs" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
+    [ "$LT_N" -ge 2 ] || { tail -20 "$out" >&2; die "load tester printed no intervals against $tr"; }
+    R_OUT="$(awk -v n="$((LT_N - 1))" -v s="$LT_RESPONSES" -v e="$LT_ERRORS" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
         -v l0="$l0" -v l1="$l1" -v lt1="$lt1" -v d0="$d0" -v d1="$d1" -v hz="$CLK_TCK" 'BEGIN {
         rate = s / n; cpu = (c1 - c0) / hz / (t1 - t0); lcpu = (lt1 > t0 ? (l1 - l0) / hz / (lt1 - t0) : 0)
         printf "%.0f %.3f %.0f %.0f %.3f %.0f\n", rate, cpu, (cpu > 0 ? rate / cpu : 0), e / n, lcpu, (d1 - d0) / (t1 - t0) }')"
