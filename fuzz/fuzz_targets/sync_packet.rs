@@ -117,12 +117,24 @@ fuzz_target!(|data: &[u8]| {
     let sealed = b.finish(Some(&key), sent).to_vec();
     assert!(sealed.len() <= MAX_PACKET);
     let from = IpAddr::V4(Ipv4Addr::new(10, 9, 8, 7));
-    match node.keyed.receive(&sealed, from, &node.tracker, NOW as u32) {
+    match node.keyed.receive(
+        &sealed,
+        from,
+        &node.tracker.store,
+        &node.tracker.settings.access,
+        NOW as u32,
+    ) {
         Ok(n) => {
             assert!(n <= pushed.len() && skew.unsigned_abs() <= WINDOW);
             // The same bytes again: a replay (the node outlives this run).
             assert_eq!(
-                node.keyed.receive(&sealed, from, &node.tracker, NOW as u32),
+                node.keyed.receive(
+                    &sealed,
+                    from,
+                    &node.tracker.store,
+                    &node.tracker.settings.access,
+                    NOW as u32
+                ),
                 Err(Refusal::Replay)
             );
         }
@@ -139,7 +151,13 @@ fuzz_target!(|data: &[u8]| {
         Refusal::Mac
     };
     assert_eq!(
-        node.keyed.receive(data, from, &node.tracker, NOW as u32),
+        node.keyed.receive(
+            data,
+            from,
+            &node.tracker.store,
+            &node.tracker.settings.access,
+            NOW as u32
+        ),
         Err(want)
     );
     match sync::open(&sealed, &key, NOW, WINDOW) {
@@ -180,7 +198,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(d.len() <= MAX_PACKET);
         count += sync::parse(d).expect("our own packet parses").len();
         assert_eq!(
-            node.plain.receive(d, from, &node.tracker, NOW as u32),
+            node.plain.receive(
+                d,
+                from,
+                &node.tracker.store,
+                &node.tracker.settings.access,
+                NOW as u32
+            ),
             Err(Refusal::Echo)
         );
     }
@@ -193,11 +217,23 @@ fn receive(node: &mut Node, data: &[u8]) {
     let now = NOW as u32;
     let outsider = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     assert_eq!(
-        node.plain.receive(data, outsider, &node.tracker, now),
+        node.plain.receive(
+            data,
+            outsider,
+            &node.tracker.store,
+            &node.tracker.settings.access,
+            now
+        ),
         Err(Refusal::Source)
     );
     let from = IpAddr::V6(Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped());
-    let got = node.plain.receive(data, from, &node.tracker, now);
+    let got = node.plain.receive(
+        data,
+        from,
+        &node.tracker.store,
+        &node.tracker.settings.access,
+        now,
+    );
     if data.len() > MAX_PACKET {
         assert_eq!(got, Err(Refusal::Oversize));
         return;

@@ -19,10 +19,10 @@ use std::sync::Mutex;
 
 use ferrotracker_proto::sync::{self, Builder, Entry, Family, Key, SyncError, TAG};
 use ferrotracker_proto::{Event, InfoHash};
-use ferrotracker_swarm::SyncedPeer;
+use ferrotracker_swarm::{PeerAddr, Store, SyncedPeer};
 
+use crate::access::Access;
 use crate::nets::Nets;
-use crate::tracker::{peer_addr, Tracker};
 
 crate::counter_set! {
     /// Live-sync events, counted by the sync thread (and `dropped_queue_full` by the workers).
@@ -377,14 +377,15 @@ impl LiveSync {
         self.counters.send_errors += failed;
     }
 
-    /// Checks a datagram from `from` and applies its entries to the tracker's store (stopped
-    /// removes, anything else adds or refreshes, as a synced peer: no reply, never re-sent).
-    /// The access list applies as to announces. Returns the number of entries applied.
+    /// Checks a datagram from `from` and applies its entries to `store` (stopped removes,
+    /// anything else adds or refreshes, as a synced peer: no reply, never re-sent). `access`
+    /// applies as to announces. Returns the number of entries applied.
     pub fn receive(
         &mut self,
         datagram: &[u8],
         from: IpAddr,
-        tracker: &Tracker,
+        store: &Store,
+        access: &Access,
         now: u32,
     ) -> Result<usize, Refusal> {
         let r = self.check(datagram, from, now);
@@ -406,7 +407,6 @@ impl LiveSync {
         };
         self.counters.packets_received += 1;
         self.counters.peers_received += packet.len() as u64;
-        let access = &tracker.settings.access;
         let mut applied = 0;
         for e in packet.entries() {
             if !e.stopped() && !access.allows(&e.info_hash) {
@@ -414,13 +414,13 @@ impl LiveSync {
             }
             let peer = SyncedPeer {
                 info_hash: e.info_hash,
-                addr: peer_addr(e.ip),
+                addr: PeerAddr::from(e.ip),
                 port: e.port,
                 seeding: e.seeding(),
                 completed: e.completed(),
                 stopped: e.stopped(),
             };
-            tracker.store.apply_sync(&peer, now);
+            store.apply_sync(&peer, now);
             applied += 1;
         }
         Ok(applied)
@@ -469,7 +469,7 @@ impl LiveSync {
 mod tests {
     use super::*;
     use crate::nets::Net;
-    use crate::tracker::Settings;
+    use crate::tracker::{Settings, Tracker};
     use ferrotracker_swarm::{Announce, PeerAddr, Rng, Want};
     use std::net::Ipv4Addr;
 
@@ -546,12 +546,21 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(b.receive(&out, node(), &t, NOW), Ok(1));
+        assert_eq!(
+            b.receive(&out, node(), &t.store, &t.settings.access, NOW),
+            Ok(1)
+        );
         assert_eq!(peers(&t, InfoHash([1; 20])), 1);
         assert_eq!(b.counters.peers_received, 1);
         // Not a node; our own echo; garbage.
         assert_eq!(
-            b.receive(&out, "10.0.1.1".parse().unwrap(), &t, NOW),
+            b.receive(
+                &out,
+                "10.0.1.1".parse().unwrap(),
+                &t.store,
+                &t.settings.access,
+                NOW
+            ),
             Err(Refusal::Source)
         );
         let mut own = LiveSync::new(rules(2, None));
@@ -561,9 +570,12 @@ mod tests {
             echo = d.to_vec();
             0
         });
-        assert_eq!(b.receive(&echo, node(), &t, NOW), Err(Refusal::Echo));
+        assert_eq!(
+            b.receive(&echo, node(), &t.store, &t.settings.access, NOW),
+            Err(Refusal::Echo)
+        );
         assert!(matches!(
-            b.receive(&[0; 9], node(), &t, NOW),
+            b.receive(&[0; 9], node(), &t.store, &t.settings.access, NOW),
             Err(Refusal::Malformed(_))
         ));
         // Stopped removes it.
@@ -572,7 +584,10 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(b.receive(&out, node(), &t, NOW), Ok(1));
+        assert_eq!(
+            b.receive(&out, node(), &t.store, &t.settings.access, NOW),
+            Ok(1)
+        );
         assert_eq!(peers(&t, InfoHash([1; 20])), 0);
         let c = b.counters;
         assert_eq!(
@@ -598,7 +613,10 @@ mod tests {
                 out = d.to_vec();
                 0
             });
-            assert_eq!(b.receive(&out, node(), &t, NOW), want);
+            assert_eq!(
+                b.receive(&out, node(), &t.store, &t.settings.access, NOW),
+                want
+            );
             if key.is_some() {
                 assert!(out.len() <= sync::MAX_PACKET);
             }
@@ -611,7 +629,10 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(b.receive(&out, node(), &t, NOW), Err(Refusal::Stale));
+        assert_eq!(
+            b.receive(&out, node(), &t.store, &t.settings.access, NOW),
+            Err(Refusal::Stale)
+        );
         assert_eq!((b.counters.refused_mac, b.counters.refused_stale), (2, 1));
     }
 
@@ -625,18 +646,27 @@ mod tests {
             sync::encode_entry(&mut d, &entry(n, 0));
         }
         assert!(d.len() > sync::MAX_PACKET && sync::parse(&d).is_ok());
-        assert_eq!(b.receive(&d, node(), &t, NOW), Err(Refusal::Oversize));
+        assert_eq!(
+            b.receive(&d, node(), &t.store, &t.settings.access, NOW),
+            Err(Refusal::Oversize)
+        );
         assert_eq!(peers(&t, InfoHash([0; 20])), 0);
         // Exactly MAX_PACKET passes the size check (and then fails as partial entries).
         d.truncate(sync::MAX_PACKET);
         assert!(matches!(
-            b.receive(&d, node(), &t, NOW),
+            b.receive(&d, node(), &t.store, &t.settings.access, NOW),
             Err(Refusal::Malformed(_))
         ));
         // A stranger's is refused for its source first.
         d.resize(4000, 0);
         assert_eq!(
-            b.receive(&d, "10.0.1.1".parse().unwrap(), &t, NOW),
+            b.receive(
+                &d,
+                "10.0.1.1".parse().unwrap(),
+                &t.store,
+                &t.settings.access,
+                NOW
+            ),
             Err(Refusal::Source)
         );
         let c = b.counters;
@@ -664,18 +694,30 @@ mod tests {
         let mut b = LiveSync::new(rules(2, Some(b"sixteen byte key")));
         let add = keyed(5, 0, NOW);
         let stop = keyed(5, sync::FLAG_STOPPED, NOW + 1);
-        assert_eq!(b.receive(&add, node(), &t, NOW), Ok(1));
-        assert_eq!(b.receive(&stop, node(), &t, NOW + 2), Ok(1));
+        assert_eq!(
+            b.receive(&add, node(), &t.store, &t.settings.access, NOW),
+            Ok(1)
+        );
+        assert_eq!(
+            b.receive(&stop, node(), &t.store, &t.settings.access, NOW + 2),
+            Ok(1)
+        );
         assert_eq!(peers(&t, InfoHash([5; 20])), 0);
         // The add again, at any time its timestamp still passes: refused, the peer stays gone.
         // From another node's address too: the sender is the id the key vouches for.
         let other: IpAddr = "10.0.0.3".parse().unwrap();
         for (at, from) in [(NOW + 2, node()), (NOW + 60, other), (NOW + 120, node())] {
-            assert_eq!(b.receive(&add, from, &t, at), Err(Refusal::Replay));
+            assert_eq!(
+                b.receive(&add, from, &t.store, &t.settings.access, at),
+                Err(Refusal::Replay)
+            );
         }
         assert_eq!(peers(&t, InfoHash([5; 20])), 0);
         // Past the window it is stale (and the tag may go).
-        assert_eq!(b.receive(&add, node(), &t, NOW + 121), Err(Refusal::Stale));
+        assert_eq!(
+            b.receive(&add, node(), &t.store, &t.settings.access, NOW + 121),
+            Err(Refusal::Stale)
+        );
         assert_eq!(
             (b.counters.refused_replay, b.counters.refused_stale),
             (3, 1)
@@ -689,8 +731,14 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(plain.receive(&out, node(), &t, NOW), Ok(1));
-        assert_eq!(plain.receive(&out, node(), &t, NOW), Ok(1));
+        assert_eq!(
+            plain.receive(&out, node(), &t.store, &t.settings.access, NOW),
+            Ok(1)
+        );
+        assert_eq!(
+            plain.receive(&out, node(), &t.store, &t.settings.access, NOW),
+            Ok(1)
+        );
     }
 
     #[test]

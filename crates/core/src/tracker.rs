@@ -491,7 +491,7 @@ impl Tracker {
             http_body::write_failure(body, NOT_AUTHORIZED);
             return finish_ok(body, req.keep_alive, out);
         }
-        let addr = peer_addr(client);
+        let addr = PeerAddr::from(client);
         let numwant = q
             .numwant
             .unwrap_or(self.settings.numwant_default)
@@ -712,7 +712,7 @@ impl Tracker {
                     out.extend_from_slice(&r.transaction_id.to_be_bytes());
                     return;
                 }
-                let addr = peer_addr(ip);
+                let addr = PeerAddr::from(ip);
                 let family_cap = match addr {
                     PeerAddr::V4(_) => UDP_MAX_PEERS_V4,
                     PeerAddr::V6(_) => UDP_MAX_PEERS_V6,
@@ -813,14 +813,6 @@ impl Tracker {
         w.counters.udp_bad_connection_id.inc();
         udp::write_error(out, tid, udp::CONNECTION_ID_MISMATCH);
         out.truncate(request_len);
-    }
-}
-
-/// The store's view of a client address: v4-mapped IPv6 is IPv4.
-pub fn peer_addr(ip: IpAddr) -> PeerAddr {
-    match ip.to_canonical() {
-        IpAddr::V4(a) => PeerAddr::V4(a.octets()),
-        IpAddr::V6(a) => PeerAddr::V6(a.octets()),
     }
 }
 

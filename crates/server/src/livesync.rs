@@ -160,9 +160,13 @@ fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool) {
         match s.recv.recv_from(&mut buf) {
             Ok((n, from)) => {
                 let now = shared.now();
-                if let Err(why) =
-                    ls.receive(buf.get(..n).unwrap_or(&[]), from.ip(), &shared.tracker, now)
-                {
+                if let Err(why) = ls.receive(
+                    buf.get(..n).unwrap_or(&[]),
+                    from.ip(),
+                    &shared.tracker.store,
+                    &shared.tracker.settings.access,
+                    now,
+                ) {
                     // A cut datagram (n > MAX_PACKET) was larger still: say "over".
                     let over = if n > MAX_PACKET { "over " } else { "" };
                     tracing::debug!("live sync: refused {over}{n} bytes from {from}: {why:?}");

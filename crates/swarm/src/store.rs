@@ -7,6 +7,7 @@
 //! periodic pass over one shard at a time, never by scanning on the request path.
 
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Mutex, MutexGuard};
@@ -32,6 +33,16 @@ pub const PREFETCH_BATCH: usize = 64;
 pub enum PeerAddr {
     V4([u8; 4]),
     V6([u8; 16]),
+}
+
+impl From<IpAddr> for PeerAddr {
+    /// An IPv4-mapped IPv6 address is the IPv4 peer it maps to.
+    fn from(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => PeerAddr::V4(a.octets()),
+            IpAddr::V6(a) => PeerAddr::V6(a.octets()),
+        }
+    }
 }
 
 /// A peer learned from another cluster node (live sync), for [`Store::apply_sync`].
@@ -985,6 +996,19 @@ pub fn split_amount(n4: usize, n6: usize, amount: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_addr_from_ip_maps_v4_mapped_v6_to_v4() {
+        let v4: IpAddr = "10.1.2.3".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(PeerAddr::from(v4), PeerAddr::V4([10, 1, 2, 3]));
+        assert_eq!(PeerAddr::from(mapped), PeerAddr::V4([10, 1, 2, 3]));
+        let mut want = [0u8; 16];
+        want[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        want[15] = 1;
+        assert_eq!(PeerAddr::from(v6), PeerAddr::V6(want));
+    }
 
     fn hash(n: u32) -> InfoHash {
         let mut h = [0u8; 20];
