@@ -7,7 +7,6 @@ mod bind;
 mod livesync;
 mod persist;
 mod privs;
-mod udp_batch;
 mod worker;
 
 use std::process::ExitCode;

@@ -31,6 +31,12 @@ pub struct Batch {
 // nothing else holds them.
 unsafe impl Send for Batch {}
 
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Batch {
     pub fn new() -> Self {
         // SAFETY: all-zero is a valid value for these plain C structs.
@@ -75,6 +81,7 @@ impl Batch {
 
     /// Receives up to `BATCH` datagrams without blocking; returns how many (0 when none are
     /// waiting). Read them with `datagram(i)`.
+    #[inline]
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         for i in 0..BATCH {
             let h = &mut self.hdrs[i];
@@ -108,6 +115,7 @@ impl Batch {
     }
 
     /// Whether datagram `i` of the last `recv` was longer than `RECV_SIZE` (and so cut).
+    #[inline]
     pub fn truncated(&self, i: usize) -> bool {
         self.hdrs.get(i).is_some_and(|h| {
             h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || h.msg_len as usize > RECV_SIZE
@@ -115,6 +123,7 @@ impl Batch {
     }
 
     /// The bytes of datagram `i` of the last `recv` (cut at `RECV_SIZE`).
+    #[inline]
     pub fn payload(&self, i: usize) -> &[u8] {
         let len = self
             .hdrs
@@ -125,6 +134,7 @@ impl Batch {
 
     /// Datagram `i` of the last `recv`: its bytes and source, or `None` for an address family
     /// we don't serve.
+    #[inline]
     pub fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
         let h = self.hdrs.get(i)?;
         let len = (h.msg_len as usize).min(RECV_SIZE);
@@ -135,6 +145,7 @@ impl Batch {
     /// Sends every non-empty `replies[i]` of slots `0..n` to the source of the same slot. Replies that
     /// the kernel can't take right now (full socket buffer) are dropped, as UDP allows.
     /// Returns (sent, dropped).
+    #[inline]
     pub fn send(&mut self, fd: RawFd, replies: &[Vec<u8>], n: usize) -> (usize, usize) {
         let mut count = 0;
         for (i, reply) in replies.iter().enumerate().take(n.min(BATCH)) {

@@ -8,17 +8,13 @@
 //!
 //! usage: ferrotracker-null-udp ADDRESS   (e.g. 127.0.0.1:0; prints "listening on udp ADDR")
 
-#[path = "../udp_batch.rs"]
-#[allow(dead_code)]
-mod udp_batch;
-
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use ferrotracker::udp_batch::Batch;
 use ferrotracker_proto::udp;
 use mio::{Events, Interest, Poll, Token};
-use udp_batch::Batch;
 
 fn main() -> std::io::Result<()> {
     let arg = std::env::args()

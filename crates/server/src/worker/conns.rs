@@ -1,0 +1,409 @@
+//! The worker's HTTP connections: their state, the pool their request buffers come from, and
+//! serving one (read, answer every buffered request, write, make a streamed reply's next
+//! chunks) then closing it unless it is to be kept.
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+
+use ferrotracker_core::fullscrape::{FullScrape, Progress};
+use ferrotracker_core::{After, Worker};
+use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
+use mio::net::TcpStream;
+use mio::{Interest, Poll, Token};
+use slab::Slab;
+
+use super::stream::{Budget, Streams};
+use super::{Shared, CONN_BASE, RATE_LIMITED};
+
+/// Stop reading from a connection while this much reply data is still unsent.
+const MAX_PENDING_OUT: usize = 64 * 1024;
+/// Request buffers kept for reuse, at most.
+const POOL_MAX: usize = 1024;
+
+/// Why a connection is served: [`Conns::serve`] differs only in what it checks first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// Epoll reported it, or it was just accepted.
+    Event,
+    /// Its stream waits in the queue: served only if still `queued`.
+    Queued,
+    /// Shutdown: served whatever it waits for, and closed once it has nothing left to do.
+    Draining,
+}
+
+/// The worker's open connections (slab keys are their epoll tokens less `CONN_BASE`).
+#[derive(Default)]
+pub(super) struct Conns {
+    slab: Slab<Conn>,
+    pool: Vec<Box<[u8; MAX_REQUEST_BYTES]>>,
+    /// Streams that yielded their turn.
+    pub(super) streams: Streams,
+    /// Connections accepted and not yet served.
+    fresh: Vec<usize>,
+}
+
+impl Conns {
+    pub(super) fn new() -> Self {
+        Conns {
+            fresh: Vec::with_capacity(64),
+            ..Conns::default()
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Every open connection's key.
+    pub(super) fn keys(&self) -> Vec<usize> {
+        self.slab.iter().map(|(k, _)| k).collect()
+    }
+
+    /// Adds an accepted connection, counted against the limits already ([`Shared::admit`]); it
+    /// is served by the next [`Conns::serve_fresh`].
+    pub(super) fn insert(&mut self, shared: &Shared, stream: TcpStream, ip: IpAddr) {
+        // TCP_NODELAY comes from the listener (Linux copies it to accepted sockets).
+        // Registered with epoll only if the first read leaves it waiting (serve_conn).
+        let entry = self.slab.vacant_entry();
+        let key = entry.key();
+        let buf = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| Box::new([0u8; MAX_REQUEST_BYTES]));
+        entry.insert(Conn {
+            stream,
+            ip,
+            buf,
+            filled: 0,
+            skip: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            // A silent new connection is both idle and a request not yet begun: the
+            // shorter timeout applies.
+            deadline: shared
+                .now()
+                .saturating_add(shared.http_request_timeout.min(shared.http_idle_timeout)),
+            reading_request: shared.http_request_timeout <= shared.http_idle_timeout,
+            close_after_write: false,
+            wants_write: false,
+            body: None,
+            body_keep_alive: false,
+            queued: false,
+            registered: false,
+        });
+        self.fresh.push(key);
+    }
+
+    /// Serves the connections just accepted. The request usually arrives with the connection:
+    /// it is read now rather than after another epoll_wait, and a connection answered and
+    /// closed on that first read is never registered.
+    pub(super) fn serve_fresh(&mut self, shared: &Shared, w: &mut Worker, poll: &Poll) {
+        let mut fresh = std::mem::take(&mut self.fresh);
+        for key in fresh.drain(..) {
+            self.serve(shared, w, poll, key, Why::Event);
+        }
+        self.fresh = fresh;
+    }
+
+    /// Serves the streams that yielded their turn (see [`Streams::begin_turn`]).
+    pub(super) fn serve_streams(&mut self, shared: &Shared, w: &mut Worker, poll: &Poll) {
+        self.streams.begin_turn();
+        while let Some(key) = self.streams.next() {
+            self.serve(shared, w, poll, key, Why::Queued);
+        }
+        self.streams.end_turn();
+    }
+
+    /// Serves connection `key` (see [`serve_conn`]), then closes it unless it is to be kept.
+    #[inline]
+    pub(super) fn serve(
+        &mut self,
+        shared: &Shared,
+        w: &mut Worker,
+        poll: &Poll,
+        key: usize,
+        why: Why,
+    ) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        match why {
+            Why::Event => {}
+            Why::Queued if c.queued => c.queued = false,
+            Why::Queued => return,
+            Why::Draining => c.queued = false,
+        }
+        let mut keep = serve_conn(shared, w, poll, key, c, &mut self.streams);
+        if why == Why::Draining {
+            keep = keep && !(c.filled == 0 && c.out_pos >= c.out.len() && c.body.is_none());
+        }
+        if !keep {
+            self.close(shared, key);
+        }
+    }
+
+    /// Closes the connections whose deadline has passed, counting which timeout closed each.
+    pub(super) fn expire(&mut self, shared: &Shared, w: &Worker) {
+        let now = shared.now();
+        let expired: Vec<usize> = self
+            .slab
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for k in expired {
+            if let Some(c) = self.slab.get(k) {
+                if c.reading_request {
+                    w.counters.http_request_timeouts.inc();
+                } else {
+                    w.counters.http_idle_timeouts.inc();
+                }
+            }
+            self.close(shared, k);
+        }
+    }
+
+    pub(super) fn close(&mut self, shared: &Shared, key: usize) {
+        if let Some(c) = self.slab.try_remove(key) {
+            shared.release(c.ip);
+            // Closing the socket (dropping `c`) takes it out of epoll too: no deregister or
+            // shutdown call, two system calls less per connection.
+            if self.pool.len() < POOL_MAX {
+                self.pool.push(c.buf);
+            }
+        }
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    ip: IpAddr,
+    buf: Box<[u8; MAX_REQUEST_BYTES]>,
+    filled: usize,
+    /// Request body bytes still to discard.
+    skip: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// When the connection is closed if nothing happens: `http.request_timeout` after the first
+    /// byte of a request head (or after accept), else `http.idle_timeout` after the last reply.
+    deadline: u32,
+    /// `deadline` is a request deadline (for counting which timeout closed the connection).
+    reading_request: bool,
+    close_after_write: bool,
+    wants_write: bool,
+    /// A streamed reply (full scrape, tpbs, statedump) being sent: its next chunk is made only
+    /// when `out` has drained, so a slow reader holds one chunk, not the whole body.
+    body: Option<Box<FullScrape>>,
+    /// Keep the connection open after `body` ends.
+    body_keep_alive: bool,
+    /// In the worker's `streams` queue: more chunks can be made without waiting for an event.
+    queued: bool,
+    /// Registered with epoll. A new connection is read and answered before it is registered,
+    /// and one answered and closed on that first read (most clients) never is: two system
+    /// calls (EPOLL_CTL_ADD, and the removal at close) less per connection.
+    registered: bool,
+}
+
+/// Reads, answers and writes until the socket would block. Returns false to close.
+///
+/// A streamed reply makes at most a [`Budget`] of chunks per call; if the socket still takes
+/// more, the connection goes on `streams` and is served again after the other events, so
+/// one fast full-scrape reader cannot hold the event loop.
+fn serve_conn(
+    shared: &Shared,
+    w: &mut Worker,
+    poll: &Poll,
+    key: usize,
+    c: &mut Conn,
+    streams: &mut Streams,
+) -> bool {
+    if c.queued {
+        // An event for a connection whose stream waits in `streams`, where streams share a
+        // bounded time per turn: the stream is not run here (that would give it a second
+        // slice), but a client that has gone is noticed now, and its stream's place freed.
+        if c.filled == c.buf.len() {
+            return true;
+        }
+        return match c.stream.read(&mut c.buf[c.filled..]) {
+            Ok(0) => false,
+            Ok(n) => {
+                c.filled += n;
+                true
+            }
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        };
+    }
+    let mut drained = false;
+    let mut budget = Budget::default();
+    loop {
+        // Requests already buffered (pipelined behind a reply that had to wait) come first.
+        answer_buffered(shared, w, c);
+        if !flush(c) {
+            return false;
+        }
+        if c.out_pos >= c.out.len() {
+            if let Some(mut body) = c.body.take() {
+                if budget.spent() {
+                    c.body = Some(body);
+                    if !c.queued {
+                        c.queued = true;
+                        streams.push(key);
+                    }
+                    // Registered, so that a client that goes away is seen while it waits.
+                    return c.registered || set_interest(poll, key, c, Interest::READABLE);
+                }
+                budget.charge();
+                c.deadline = shared.now().saturating_add(shared.http_idle_timeout);
+                match shared.tracker.continue_stream(w, &mut body, &mut c.out) {
+                    Progress::More => c.body = Some(body),
+                    Progress::Done => {
+                        if !c.body_keep_alive {
+                            c.close_after_write = true;
+                        }
+                    }
+                }
+                continue;
+            }
+        }
+        if c.out_pos < c.out.len() {
+            // Still sending: wait for writability before reading more (backpressure).
+            if !c.wants_write {
+                c.wants_write = true;
+                return set_interest(poll, key, c, Interest::READABLE | Interest::WRITABLE);
+            }
+            return true;
+        }
+        if c.close_after_write {
+            return false;
+        }
+        if c.wants_write {
+            c.wants_write = false;
+            if !set_interest(poll, key, c, Interest::READABLE) {
+                return false;
+            }
+        }
+        if c.filled == c.buf.len() {
+            // Not reached: a full buffer without a complete head has been answered 500.
+            return false;
+        }
+        if drained {
+            // The last read came back short, so the socket was empty: with edge-triggered
+            // readiness, new bytes bring a new event, and a read now would only say EAGAIN.
+            return c.registered || set_interest(poll, key, c, Interest::READABLE);
+        }
+        let space = c.buf.len() - c.filled;
+        match c.stream.read(&mut c.buf[c.filled..]) {
+            Ok(0) => return false,
+            Ok(n) => {
+                c.filled += n;
+                drained = n < space;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return c.registered || set_interest(poll, key, c, Interest::READABLE);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Registers the connection with epoll for `interest`, or changes its interest if it is
+/// registered already (adding a socket that is ready reports it at once, so nothing that
+/// arrived before is missed). False if epoll refused: the caller closes the connection.
+fn set_interest(poll: &Poll, key: usize, c: &mut Conn, interest: Interest) -> bool {
+    let t = Token(CONN_BASE + key);
+    let r = if c.registered {
+        poll.registry().reregister(&mut c.stream, t, interest)
+    } else {
+        poll.registry().register(&mut c.stream, t, interest)
+    };
+    c.registered = r.is_ok();
+    c.registered
+}
+
+/// Answers every complete request in the buffer (pipelining), appending replies to `c.out`.
+fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
+    let now = shared.now();
+    // Requests behind a streamed reply wait for it to end.
+    while !c.close_after_write && c.body.is_none() && c.out.len() < MAX_PENDING_OUT {
+        if c.skip > 0 {
+            let d = c.skip.min(c.filled);
+            consume(c, d);
+            c.skip -= d;
+            if c.skip > 0 {
+                return;
+            }
+        }
+        if c.filled == 0 {
+            return;
+        }
+        match http::parse_request(&c.buf[..c.filled]) {
+            Ok(Parsed::Incomplete) => {
+                if !c.reading_request {
+                    // The first bytes of a request head: it has request_timeout to complete.
+                    c.reading_request = true;
+                    c.deadline = now.saturating_add(shared.http_request_timeout);
+                }
+                return;
+            }
+            Ok(Parsed::Complete(mut req)) => {
+                // Replies during shutdown say `Connection: close`.
+                req.keep_alive &= shared.http_keepalive && !shared.shutdown.load(Ordering::Relaxed);
+                let (head, body) = (req.head_len, req.body_len);
+                c.reading_request = false;
+                if let Some(rl) = shared.http_limiter() {
+                    if !rl.allow(c.ip, shared.now_ms()) {
+                        w.counters.http_rate_limited.inc();
+                        http::write_error(&mut c.out, 429, RATE_LIMITED, false);
+                        c.close_after_write = true;
+                        return;
+                    }
+                }
+                let after = shared.tracker.handle_http(w, &req, c.ip, now, &mut c.out);
+                match after {
+                    After::KeepOpen => {}
+                    After::Close => c.close_after_write = true,
+                    After::Stream { keep_alive } => {
+                        c.body = w.stream.take();
+                        c.body_keep_alive = keep_alive;
+                    }
+                }
+                consume(c, head.min(c.filled));
+                c.skip = body;
+                c.deadline = now.saturating_add(shared.http_idle_timeout);
+            }
+            Err(e) => {
+                shared.tracker.http_framing_error(w, e, &mut c.out);
+                c.close_after_write = true;
+            }
+        }
+    }
+}
+
+fn consume(c: &mut Conn, n: usize) {
+    c.buf.copy_within(n..c.filled, 0);
+    c.filled -= n;
+}
+
+/// Writes pending output; false on a broken connection.
+fn flush(c: &mut Conn) -> bool {
+    while c.out_pos < c.out.len() {
+        match c.stream.write(&c.out[c.out_pos..]) {
+            Ok(0) => return false,
+            Ok(n) => c.out_pos += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    c.out.clear();
+    c.out_pos = 0;
+    if c.out.capacity() > 4 * MAX_PENDING_OUT {
+        c.out.shrink_to(MAX_PENDING_OUT);
+    }
+    true
+}
