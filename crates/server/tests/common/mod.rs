@@ -783,17 +783,22 @@ impl Http {
 
     fn fill(&mut self) -> Result<(), String> {
         let mut tmp = [0u8; 16384];
-        match self.stream.read(&mut tmp) {
-            Ok(0) => Err(format!(
-                "connection closed with {} unparsed bytes: {:?}",
-                self.buf.len(),
-                lossy(&self.buf)
-            )),
-            Ok(n) => {
-                self.buf.extend_from_slice(&tmp[..n]);
-                Ok(())
-            }
-            Err(e) => Err(format!("read: {e}")),
+        loop {
+            // A signal to the test process (another test's child exiting) interrupts a read:
+            // retried, as the other readers here do.
+            return match self.stream.read(&mut tmp) {
+                Ok(0) => Err(format!(
+                    "connection closed with {} unparsed bytes: {:?}",
+                    self.buf.len(),
+                    lossy(&self.buf)
+                )),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&tmp[..n]);
+                    Ok(())
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => Err(format!("read: {e}")),
+            };
         }
     }
 
