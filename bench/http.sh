@@ -17,7 +17,7 @@
 #   ferrotracker,opentracker (those installed), 1 worker, tracker on CPU 0, wrk on CPU 1.
 # opentracker (Debian) has no keep-alive: it closes every connection in both modes.
 # aquatic_http is not measured: pinned to one core it measures the scheduling delay between its
-# two busy-polling threads, not capacity (see the README).
+# two busy-polling threads, not capacity (see bench/README.md).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

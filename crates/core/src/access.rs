@@ -1,5 +1,5 @@
 //! Access lists: which info_hashes a whitelist admits or a blacklist refuses (`access.whitelist`,
-//! `access.blacklist`, `-w`, `-b`; spec §8).
+//! `access.blacklist`, `-w`, `-b`; opentracker's [`ot_accesslist.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_accesslist.c)).
 //!
 //! This module owns the file format and the lookup; it reads no file and starts no thread. The
 //! server reads the file, parses it with [`HashList::parse`], and swaps the result in with

@@ -1,5 +1,5 @@
 //! Which address an HTTP announce is recorded under: the socket's, the one a trusted proxy
-//! forwarded in `X-Forwarded-For`, or the `ip=` query parameter (spec §3.4, §3.6).
+//! forwarded in `X-Forwarded-For`, or the `ip=` query parameter (as opentracker's [`ot_http.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_http.c)).
 //!
 //! * `X-Forwarded-For` is read only when the connection comes from an `access.proxy` (or `-A`)
 //!   network. The header is a list that each proxy appends its client to, so only its right end

@@ -1157,7 +1157,7 @@ If nothing is bound, ferrotracker listens on TCP and UDP port 6969 at the last -
 
 Config file (-f): one `key value` per line; lines starting with # are comments. There are no
 inline comments: a # after a value is part of the value. Every bad line is an error, and so
-is a number outside its key's bounds (README lists them).
+is a number outside its key's bounds (docs/configuration.md lists them).
 \tlisten.tcp_udp ADDR       listen on TCP and UDP (ADDR: ip, ip:port, [v6]:port; port 6969)
 \tlisten.tcp ADDR           listen on TCP
 \tlisten.udp ADDR           listen on UDP

@@ -47,7 +47,7 @@ use ferrotracker_swarm::{Counts, ShardWalk, Store, WalkStep, SHARDS};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-/// What each torrent becomes (spec §6).
+/// What each torrent becomes (as in opentracker's [`ot_fullscrape.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_fullscrape.c)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// `d5:filesd` + `20:<hash>d8:completei<S>e10:downloadedi<D>e10:incompletei<L>ee`... + `ee`.

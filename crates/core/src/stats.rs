@@ -1,7 +1,7 @@
-//! `/stats?mode=...` in opentracker's output formats (spec §7), and `/metrics` in Prometheus'
+//! `/stats?mode=...` in opentracker's output formats ([`ot_stats.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_stats.c)), and `/metrics` in Prometheus'
 //! text format, rendered from a [`Snapshot`] of the summed worker counters and store totals.
 //!
-//! Where opentracker is wrong, ferrotracker is right and says so in the README: `herr` prints
+//! Where opentracker is wrong, ferrotracker is right and says so in docs/compatibility.md: `herr` prints
 //! each label beside its own counter, `fscr` counts full scrapes and their bytes, the `everything`
 //! XML's `tcp/scrape` is the HTTP scrape count (opentracker prints the UDP one there), `s24s`
 //! prints IPv4 networks as dotted quads, and `tpbs` without `format=` is `ben` instead of a

@@ -244,7 +244,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     }))
 }
 
-/// Where a request goes, by opentracker's prefix rules (spec 3.2).
+/// Where a request goes, by opentracker's prefix rules ([`ot_http.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_http.c)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Announce,

@@ -1,4 +1,4 @@
-//! Query strings of `/announce` and `/scrape` (BEP 3, BEP 23; opentracker spec 3.3, 3.4, 3.7).
+//! Query strings of `/announce` and `/scrape` (BEP 3, BEP 23; opentracker's [`ot_http.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_http.c)).
 //!
 //! Values are percent-decoded into fixed stack buffers, so parsing never allocates whatever the
 //! client sends. Rules follow opentracker: parameters split on '&', keys compared exactly and

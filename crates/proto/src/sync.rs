@@ -1,5 +1,5 @@
 //! Live-sync packets: how cluster nodes tell each other the peers they learn, byte-compatible
-//! with opentracker's cluster mode (`ot_livesync.c`, spec §9).
+//! with opentracker's cluster mode ([`ot_livesync.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_livesync.c)).
 //!
 //! ```text
 //! off 0  4 bytes  tracker id, as opentracker sends it: its host byte order (little-endian on

@@ -1,4 +1,4 @@
-//! HTTP announce and scrape against the real binary over 127.0.0.1 (spec 3).
+//! HTTP announce and scrape against the real binary over 127.0.0.1 ([BEP 3](https://www.bittorrent.org/beps/bep_0003.html), opentracker's [`ot_http.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_http.c)).
 
 mod common;
 
@@ -16,7 +16,7 @@ fn v4(port: u16) -> SocketAddrV4 {
 #[test]
 fn first_announce_gets_the_exact_opentracker_reply() {
     let t = Tracker::v4();
-    // The spec's test vector: a seeder on an empty tracker sees only itself.
+    // The test vector: a seeder on an empty tracker sees only itself.
     let target = "/announce?info_hash=%01%23%45%67%89%ab%cd%ef%01%23%45%67%89%ab%cd%ef%01%23%45%67\
                   &peer_id=ABCDEFGHIJKLMNOPQRST&port=6881&left=0";
     let r = http_get(t.http4(), target);

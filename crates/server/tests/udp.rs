@@ -1,4 +1,4 @@
-//! BEP 15 UDP against the real binary over 127.0.0.1 and 127.0.0.2 (spec 4).
+//! BEP 15 UDP against the real binary over 127.0.0.1 and 127.0.0.2 ([BEP 15](https://www.bittorrent.org/beps/bep_0015.html)).
 
 mod common;
 

@@ -963,7 +963,7 @@ impl Store {
     }
 }
 
-/// opentracker's split of `amount` between the families (spec 3.5): each gets up to a quarter,
+/// opentracker's split of `amount` between the families ([`trackerlogic.c`](https://erdgeist.org/gitweb/opentracker/tree/trackerlogic.c)): each gets up to a quarter,
 /// the rest is shared in proportion to what is left, and IPv6 takes the rounding remainder first.
 pub fn split_amount(n4: usize, n6: usize, amount: usize) -> (usize, usize) {
     if n4 + n6 <= amount {
