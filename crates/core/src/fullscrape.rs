@@ -42,7 +42,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use ferrotracker_proto::{hex, http};
+use ferrotracker_proto::{hex, http, http_body, InfoHash};
 use ferrotracker_swarm::{Counts, ShardWalk, Store, WalkStep, SHARDS};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -408,17 +408,8 @@ pub fn dechunk(mut framed: &[u8]) -> Option<Vec<u8>> {
 fn encode(format: Format, e: &Entry, out: &mut Vec<u8>) {
     let c = e.counts;
     match format {
-        Format::Bencode => {
-            out.extend_from_slice(b"20:");
-            out.extend_from_slice(&e.hash);
-            out.extend_from_slice(b"d8:completei");
-            push(out, c.seeders.into());
-            out.extend_from_slice(b"e10:downloadedi");
-            push(out, c.downloaded.into());
-            out.extend_from_slice(b"e10:incompletei");
-            push(out, c.leechers.into());
-            out.extend_from_slice(b"ee");
-        }
+        // The same entry as a scrape reply's.
+        Format::Bencode => http_body::write_scrape_file(out, &InfoHash(e.hash), c.into()),
         Format::Binary => {
             out.extend_from_slice(&e.hash);
             out.extend_from_slice(&c.seeders.to_be_bytes());
@@ -456,7 +447,7 @@ fn encode(format: Format, e: &Entry, out: &mut Vec<u8>) {
         }
         Format::Statedump => crate::statedump::write_line(
             out,
-            &ferrotracker_proto::InfoHash(e.hash),
+            &InfoHash(e.hash),
             u64::from(e.last_active) / 60,
             c.downloaded.into(),
         ),

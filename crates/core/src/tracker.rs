@@ -528,7 +528,7 @@ impl Tracker {
                 PeerAddr::V4(_) => Family::V4,
                 PeerAddr::V6(_) => Family::V6,
             };
-            http_body::write_stopped(body, counts(c), interval, min_interval, family);
+            http_body::write_stopped(body, c.into(), interval, min_interval, family);
             return finish_ok(body, req.keep_alive, out);
         }
         let (v4, v6) = (w.out4.as_slice(), w.out6.as_slice());
@@ -539,7 +539,7 @@ impl Tracker {
         } else {
             Peers::Omitted
         };
-        http_body::write_announce(body, counts(c), interval, min_interval, peers);
+        http_body::write_announce(body, c.into(), interval, min_interval, peers);
         finish_ok(body, req.keep_alive, out);
     }
 
@@ -555,7 +555,7 @@ impl Tracker {
         for h in q.hashes() {
             // opentracker omits unknown torrents and answers in request order.
             if let Some(c) = self.store.scrape(h) {
-                http_body::write_scrape_file(body, h, counts(c));
+                http_body::write_scrape_file(body, h, c.into());
             }
         }
         http_body::write_scrape_end(body);
@@ -817,14 +817,6 @@ impl Tracker {
 }
 
 /// A store's counts as reply bodies name them.
-fn counts(c: Counts) -> http_body::Counts {
-    http_body::Counts {
-        complete: c.seeders,
-        incomplete: c.leechers,
-        downloaded: c.downloaded,
-    }
-}
-
 fn finish_ok(body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
     http::write_response_head(out, 200, "text/plain", body.len(), keep_alive);
     out.extend_from_slice(body);

@@ -54,17 +54,9 @@ pub fn write_announce(
     min_interval: u32,
     peers: Peers<'_>,
 ) {
-    out.extend_from_slice(b"d8:completei");
-    write_uint(out, counts.complete);
-    out.extend_from_slice(b"e10:downloadedi");
-    write_uint(out, counts.downloaded);
-    out.extend_from_slice(b"e10:incompletei");
-    write_uint(out, counts.incomplete);
-    out.extend_from_slice(b"e8:intervali");
-    write_uint(out, interval);
-    out.extend_from_slice(b"e12:min intervali");
-    write_uint(out, min_interval);
-    out.push(b'e');
+    out.push(b'd');
+    write_counts(out, counts, true);
+    write_intervals(out, interval, min_interval);
     match peers {
         Peers::Compact { v4, v6 } => {
             if !v4.is_empty() {
@@ -106,17 +98,12 @@ pub fn write_stopped(
     min_interval: u32,
     family: Family,
 ) {
-    out.extend_from_slice(b"d8:completei");
-    write_uint(out, counts.complete);
-    out.extend_from_slice(b"e10:incompletei");
-    write_uint(out, counts.incomplete);
-    out.extend_from_slice(b"e8:intervali");
-    write_uint(out, interval);
-    out.extend_from_slice(b"e12:min intervali");
-    write_uint(out, min_interval);
+    out.push(b'd');
+    write_counts(out, counts, false);
+    write_intervals(out, interval, min_interval);
     out.extend_from_slice(match family {
-        Family::V4 => b"e5:peers0:e".as_slice(),
-        Family::V6 => b"e6:peers60:e".as_slice(),
+        Family::V4 => b"5:peers0:e".as_slice(),
+        Family::V6 => b"6:peers60:e".as_slice(),
     });
 }
 
@@ -130,13 +117,9 @@ pub fn write_scrape_start(out: &mut Vec<u8>) {
 /// `incomplete`.
 pub fn write_scrape_file(out: &mut Vec<u8>, info_hash: &InfoHash, counts: Counts) {
     bencode::write_bytes(out, &info_hash.0);
-    out.extend_from_slice(b"d8:completei");
-    write_uint(out, counts.complete);
-    out.extend_from_slice(b"e10:downloadedi");
-    write_uint(out, counts.downloaded);
-    out.extend_from_slice(b"e10:incompletei");
-    write_uint(out, counts.incomplete);
-    out.extend_from_slice(b"ee");
+    out.push(b'd');
+    write_counts(out, counts, true);
+    out.push(b'e');
 }
 
 /// Appends the end of a scrape reply (closes `files` and the reply).
@@ -158,6 +141,29 @@ pub fn failure_len(reason: &str) -> usize {
 }
 
 /// Appends the digits of `v` (the inside of a bencoded integer).
+/// Appends the keys every reply about a torrent starts with, inside its dictionary:
+/// `complete`, `downloaded` (unless left out, as a `stopped` reply does) and `incomplete`.
+fn write_counts(out: &mut Vec<u8>, counts: Counts, downloaded: bool) {
+    out.extend_from_slice(b"8:completei");
+    write_uint(out, counts.complete);
+    if downloaded {
+        out.extend_from_slice(b"e10:downloadedi");
+        write_uint(out, counts.downloaded);
+    }
+    out.extend_from_slice(b"e10:incompletei");
+    write_uint(out, counts.incomplete);
+    out.push(b'e');
+}
+
+/// Appends an announce reply's `interval` and `min interval` keys.
+fn write_intervals(out: &mut Vec<u8>, interval: u32, min_interval: u32) {
+    out.extend_from_slice(b"8:intervali");
+    write_uint(out, interval);
+    out.extend_from_slice(b"e12:min intervali");
+    write_uint(out, min_interval);
+    out.push(b'e');
+}
+
 fn write_uint(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }

@@ -84,6 +84,16 @@ pub struct Counts {
     pub downloaded: u32,
 }
 
+impl From<Counts> for ferrotracker_proto::http_body::Counts {
+    fn from(c: Counts) -> Self {
+        ferrotracker_proto::http_body::Counts {
+            complete: c.seeders,
+            incomplete: c.leechers,
+            downloaded: c.downloaded,
+        }
+    }
+}
+
 /// Timing rules and limits of the store.
 #[derive(Clone, Copy, Debug)]
 pub struct StoreConfig {
