@@ -91,29 +91,35 @@ fn bad_config_lines_exit_nonzero_naming_file_line_and_key() {
         ("tracker.numwant\n", 1, "tracker.numwant"),
         ("tracker.no_such_key 1\n", 1, "tracker.no_such_key"),
     ] {
-        let dir = TempDir::new("badconf");
-        let path = dir.write("bad.conf", text);
-        let p = path.display().to_string();
-        let f = run_to_exit(
-            &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-f", &p],
-            EXIT_DEADLINE,
-        );
-        assert!(!f.status.success(), "{text:?}: exited {:?}", f.status);
-        assert!(
-            f.stderr.contains(key),
-            "{text:?}: key not named: {}",
-            f.stderr
-        );
-        assert!(
-            names_line(&f.stderr, &p, line),
-            "{text:?}: no {p}:{line} in {}",
-            f.stderr
-        );
-        assert!(
-            !f.stderr.contains("listening on"),
-            "{text:?}: bound before failing"
-        );
+        fails_naming("badconf", text, line, key);
     }
+}
+
+/// Starts the tracker on config file `text` and asserts that it exits non-zero before binding
+/// anything, with an error that names the file, `line` and contains `needle` (the key).
+fn fails_naming(tag: &str, text: &str, line: u32, needle: &str) {
+    let dir = TempDir::new(tag);
+    let path = dir.write("conf", text);
+    let p = path.display().to_string();
+    let f = run_to_exit(
+        &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-f", &p],
+        EXIT_DEADLINE,
+    );
+    assert!(!f.status.success(), "{text:?}: exited {:?}", f.status);
+    assert!(
+        f.stderr.contains(needle),
+        "{text:?}: {needle:?} not in {}",
+        f.stderr
+    );
+    assert!(
+        names_line(&f.stderr, &p, line),
+        "{text:?}: no {p}:{line} in {}",
+        f.stderr
+    );
+    assert!(
+        !f.stderr.contains("listening on"),
+        "{text:?}: bound before failing"
+    );
 }
 
 #[test]
@@ -142,28 +148,7 @@ fn out_of_range_numbers_exit_nonzero_naming_file_line_and_key() {
             "ratelimit.max_addresses",
         ),
     ] {
-        let dir = TempDir::new("bigconf");
-        let path = dir.write("big.conf", text);
-        let p = path.display().to_string();
-        let f = run_to_exit(
-            &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-f", &p],
-            EXIT_DEADLINE,
-        );
-        assert!(!f.status.success(), "{text:?}: exited {:?}", f.status);
-        assert!(
-            f.stderr.contains(&format!("{key}: must be at most ")),
-            "{text:?}: key and bound not named: {}",
-            f.stderr
-        );
-        assert!(
-            names_line(&f.stderr, &p, line),
-            "{text:?}: no {p}:{line} in {}",
-            f.stderr
-        );
-        assert!(
-            !f.stderr.contains("listening on"),
-            "{text:?}: bound before failing"
-        );
+        fails_naming("bigconf", text, line, &format!("{key}: must be at most "));
     }
 }
 
