@@ -128,7 +128,12 @@ fn opentracker_dump_lines_load_and_bad_lines_are_reported() {
     );
     let e = scrape(&t, &hash(7)).expect("restored");
     assert_eq!(e.downloaded, 5);
-    let log = t.stderr();
+    // The torrents are in the store (and scraped) a moment before the load's report is logged.
+    let named = |log: &String| log.contains(":2: expected 40 hex digits");
+    let log = poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
+        Some(t.stderr()).filter(named)
+    })
+    .unwrap_or_else(|| t.stderr());
     assert!(
         log.contains("1 torrents loaded") && log.contains("1 bad lines"),
         "{log}"
