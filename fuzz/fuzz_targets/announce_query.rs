@@ -1,10 +1,11 @@
 //! Announce query strings (`query::parse_announce`) and percent-decoding.
 //!
-//! Beyond "no panic": whatever parses is written back as a canonical query (every value
-//! percent-encoded) and must parse to the same announce, so no value is lost or bent on the way.
+//! Beyond "no panic": whatever parses is written back as a canonical query (binary values
+//! percent-encoded as clients do) and must parse to the same announce, so no value is lost or bent on the way.
 #![no_main]
 
 use ferrotracker_proto::query::{self, AnnounceQuery, QueryError};
+use ferrotracker_proto::testutil::percent_encode;
 use ferrotracker_proto::Event;
 use libfuzzer_sys::fuzz_target;
 
@@ -36,10 +37,10 @@ fuzz_target!(|data: &[u8]| {
 fn encode(q: &AnnounceQuery) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(h) = q.info_hash {
-        param(&mut out, "info_hash", &escape(&h.0));
+        param(&mut out, "info_hash", percent_encode(&h.0).as_bytes());
     }
     if let Some(p) = q.peer_id {
-        param(&mut out, "peer_id", &escape(&p.0));
+        param(&mut out, "peer_id", percent_encode(&p.0).as_bytes());
     }
     param(&mut out, "port", q.port.to_string().as_bytes());
     if let Some(left) = q.left {
@@ -58,7 +59,7 @@ fn encode(q: &AnnounceQuery) -> Vec<u8> {
         param(&mut out, "compact", b"0");
     }
     if let Some((ip, n)) = q.ip {
-        param(&mut out, "ip", &escape(&ip[..n]));
+        param(&mut out, "ip", percent_encode(&ip[..n]).as_bytes());
     }
     out
 }
@@ -70,11 +71,4 @@ fn param(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.extend_from_slice(key.as_bytes());
     out.push(b'=');
     out.extend_from_slice(value);
-}
-
-fn escape(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .flat_map(|b| format!("%{b:02X}").into_bytes())
-        .collect()
 }

@@ -5,6 +5,7 @@
 #![no_main]
 
 use ferrotracker_proto::query::{self, MAX_SCRAPE};
+use ferrotracker_proto::testutil::percent_encode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,9 +20,7 @@ fuzz_target!(|data: &[u8]| {
             again.push(b'&');
         }
         again.extend_from_slice(b"info_hash=");
-        for b in h.0 {
-            again.extend_from_slice(format!("%{b:02x}").as_bytes());
-        }
+        again.extend_from_slice(percent_encode(&h.0).as_bytes());
     }
     let back = query::parse_scrape(&again).expect("a re-encoded scrape parses");
     assert_eq!(back.hashes(), hashes);

@@ -40,6 +40,23 @@ pub mod testutil {
         x
     }
 
+    /// Percent-encodes every byte that is not unreserved (RFC 3986 section 2.3), as clients
+    /// encode binary info_hashes and peer_ids in a query; what it leaves raw or escapes
+    /// uppercase both decode to the same bytes.
+    pub fn percent_encode(bytes: &[u8]) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::with_capacity(bytes.len() * 3);
+        for &b in bytes {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                s.push(char::from(b));
+            } else {
+                // Writing to a String cannot fail.
+                let _ = write!(s, "%{b:02X}");
+            }
+        }
+        s
+    }
+
     /// `n` pseudo-random bytes drawn from `alphabet` (a byte of `0..=255` where it is empty).
     pub fn random_bytes(state: &mut u64, alphabet: &[u8], n: usize) -> Vec<u8> {
         (0..n)
@@ -65,5 +82,19 @@ pub mod testutil {
             m[i] = alphabet[(xorshift(state) % alphabet.len() as u64) as usize];
         }
         m
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::percent_encode;
+
+        #[test]
+        fn percent_encode_leaves_only_unreserved_bytes_raw() {
+            assert_eq!(
+                percent_encode(b"aZ9-._~ %&=?+/\x00\xff"),
+                "aZ9-._~%20%25%26%3D%3F%2B%2F%00%FF"
+            );
+            assert_eq!(percent_encode(b""), "");
+        }
     }
 }

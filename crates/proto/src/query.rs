@@ -296,17 +296,13 @@ pub const MAX_SCRAPE: usize = 64;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{mutate, random_bytes, xorshift};
+    use crate::testutil::{mutate, percent_encode, random_bytes, xorshift};
 
     const SPEC: &[u8] = b"info_hash=%01%23%45%67%89%ab%cd%ef%01%23%45%67%89%ab%cd%ef%01%23%45%67&peer_id=ABCDEFGHIJKLMNOPQRST&port=6881&left=0";
     const HASH: [u8; 20] = [
         0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
         0xef, 0x01, 0x23, 0x45, 0x67,
     ];
-
-    fn encode(b: &[u8]) -> String {
-        b.iter().map(|c| format!("%{c:02X}")).collect()
-    }
 
     #[test]
     fn spec_vector() {
@@ -331,17 +327,21 @@ mod tests {
         );
         let all: Vec<u8> = (0..=255u8).collect();
         for chunk in all.chunks(20).filter(|c| c.len() == 20) {
-            let s = format!("info_hash={}", encode(chunk));
-            assert_eq!(
-                parse_announce(s.as_bytes()).unwrap().info_hash.unwrap().0,
-                chunk
-            );
+            // As clients send it (unreserved bytes raw), and with every byte escaped.
+            let escaped: String = chunk.iter().map(|c| format!("%{c:02X}")).collect();
+            for value in [percent_encode(chunk), escaped] {
+                let s = format!("info_hash={value}");
+                assert_eq!(
+                    parse_announce(s.as_bytes()).unwrap().info_hash.unwrap().0,
+                    chunk
+                );
+            }
         }
     }
 
     #[test]
     fn announce_errors() {
-        let h = format!("info_hash={}", encode(&HASH));
+        let h = format!("info_hash={}", percent_encode(&HASH));
         let cases: Vec<(String, QueryError)> = vec![
             ("info_hash=%0".into(), QueryError::BadEscape),
             (
@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn scrape() {
-        let h = |i: u8| format!("info_hash={}", encode(&[i; 20]));
+        let h = |i: u8| format!("info_hash={}", percent_encode(&[i; 20]));
         let q = parse_scrape(format!("{}&{}&{}&x=1", h(1), h(2), h(1)).as_bytes()).unwrap();
         assert_eq!(
             q.hashes(),

@@ -162,7 +162,7 @@ fn full_scrape_can_be_turned_off() {
     assert_eq!(
         get(
             t.http,
-            &format!("/scrape?info_hash={}", pct(&hash(1))),
+            &format!("/scrape?info_hash={}", percent_encode(&hash(1))),
             "",
             None
         )

@@ -87,8 +87,8 @@ fn peer_identity_is_address_and_port_not_peer_id() {
     // Same IP and port, another peer_id: still one peer (and it became a seeder).
     let target = format!(
         "/announce?info_hash={}&peer_id={}&port=7100&left=0",
-        pct(&h),
-        pct(b"-XX0001-zzzzzzzzzzzz")
+        percent_encode(&h),
+        percent_encode(b"-XX0001-zzzzzzzzzzzz")
     );
     let r = http_get(t.http4(), &target).announce();
     assert_eq!((r.complete, r.incomplete), (1, 0));
@@ -332,8 +332,8 @@ fn assert_400_then_serving(t: &Tracker, target: &str) {
 #[test]
 fn malformed_queries_are_400_and_the_server_keeps_serving() {
     let t = Tracker::v4();
-    let h = pct(&hash(10));
-    let pid = pct(&peer_id(1));
+    let h = percent_encode(&hash(10));
+    let pid = percent_encode(&peer_id(1));
     let cases = [
         // Bad %-escapes.
         format!(
@@ -344,11 +344,11 @@ fn malformed_queries_are_400_and_the_server_keeps_serving() {
         // info_hash of 19 and 21 bytes.
         format!(
             "/announce?info_hash={}&peer_id={pid}&port=1&left=0",
-            pct(&[7u8; 19])
+            percent_encode(&[7u8; 19])
         ),
         format!(
             "/announce?info_hash={}&peer_id={pid}&port=1&left=0",
-            pct(&[7u8; 21])
+            percent_encode(&[7u8; 21])
         ),
         // Port out of range or not a number.
         format!("/announce?info_hash={h}&peer_id={pid}&port=65536&left=0"),
@@ -357,7 +357,7 @@ fn malformed_queries_are_400_and_the_server_keeps_serving() {
         format!("/announce?info_hash={h}&peer_id={pid}&port=1&left=0&numwant=abc"),
         format!("/announce?info_hash={h}&peer_id={pid}&port=1&left=0&numwant="),
         // Scrape with a short hash, or without any.
-        format!("/scrape?info_hash={}", pct(&[1u8; 19])),
+        format!("/scrape?info_hash={}", percent_encode(&[1u8; 19])),
         "/scrape?foo=bar".to_string(),
     ];
     for target in &cases {

@@ -157,7 +157,10 @@ fn stats_restricted_to_blessed_nets() {
     // Announces from there are fine.
     let ok = get(
         t.http,
-        &format!("/announce?info_hash={}&port=1&left=0", pct(&hash(1))),
+        &format!(
+            "/announce?info_hash={}&port=1&left=0",
+            percent_encode(&hash(1))
+        ),
         "",
         other(),
     );

@@ -27,6 +27,8 @@ use ferrotracker_proto::bencode::{self, Value};
 use ferrotracker_proto::udp::{self as pudp, AnnounceRequest, Response};
 use ferrotracker_proto::{Event, InfoHash, PeerId};
 
+pub use ferrotracker_proto::testutil::percent_encode;
+
 /// How long the tracker may take to bind and log its sockets.
 pub const START_DEADLINE: Duration = Duration::from_secs(15);
 /// How long a reply may take on loopback before the test gives up.
@@ -421,19 +423,6 @@ pub fn parse_listening(line: &str) -> Option<(&'static str, SocketAddr)> {
 
 // ------------------------------------------------------------------------------ encoding
 
-/// Percent-encodes every byte that is not unreserved (RFC 3986), so binary hashes survive.
-pub fn pct(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
-}
-
 /// A test info_hash that needs escaping (NUL, '%', '&', '=', '?', space, high bytes).
 pub fn hash(n: u8) -> [u8; 20] {
     let mut h = [0u8; 20];
@@ -458,15 +447,15 @@ pub fn peer_id(port: u16) -> [u8; 20] {
 pub fn announce_target(h: &[u8; 20], port: u16, left: u64, extra: &str) -> String {
     format!(
         "/announce?info_hash={}&peer_id={}&port={port}&left={left}{extra}",
-        pct(h),
-        pct(&peer_id(port))
+        percent_encode(h),
+        percent_encode(&peer_id(port))
     )
 }
 
 pub fn scrape_target(hashes: &[[u8; 20]]) -> String {
     let q: Vec<String> = hashes
         .iter()
-        .map(|h| format!("info_hash={}", pct(h)))
+        .map(|h| format!("info_hash={}", percent_encode(h)))
         .collect();
     format!("/scrape?{}", q.join("&"))
 }

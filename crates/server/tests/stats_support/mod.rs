@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use ferrotracker_proto::udp::{self, AnnounceRequest, Response};
 use ferrotracker_proto::{Event, InfoHash, PeerId};
 
+pub use ferrotracker_proto::testutil::percent_encode;
+
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running tracker; killed (by its PID) when dropped.
@@ -231,10 +233,6 @@ pub fn gunzip(b: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn pct(b: &[u8]) -> String {
-    b.iter().map(|x| format!("%{x:02x}")).collect()
-}
-
 /// The `i`th test hash: spread over every shard.
 pub fn hash(i: u32) -> [u8; 20] {
     let mut h = [0u8; 20];
@@ -248,7 +246,7 @@ pub fn hash(i: u32) -> [u8; 20] {
 pub fn announce(addr: SocketAddr, i: u32, port: u16, left: u64, event: &str) -> u16 {
     let t = format!(
         "/announce?info_hash={}&peer_id=-FT0001-{port:012}&port={port}&left={left}{event}",
-        pct(&hash(i))
+        percent_encode(&hash(i))
     );
     get(addr, &t, "", None).status
 }
