@@ -32,7 +32,7 @@ fn list(hashes: &[[u8; 20]]) -> String {
 
 fn with_list(flag: &str, path: &Path) -> Tracker {
     let p = path.display().to_string();
-    Tracker::start(&["-i", "127.0.0.1", "-p", "0", "-P", "0", flag, &p], None)
+    Tracker::v4_with_flags(&[flag, &p])
 }
 
 /// Whether an HTTP announce for `h` is tracked (true) or refused with opentracker's reply.
@@ -259,10 +259,7 @@ fn statedump_load_goes_through_the_whitelist() {
     );
     let white = dir.write("whitelist", &list(&[a]));
     let (d, w) = (dump.display().to_string(), white.display().to_string());
-    let t = Tracker::start(
-        &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-w", &w, "-l", &d],
-        None,
-    );
+    let t = Tracker::v4_with_flags(&["-w", &w, "-l", &d]);
     let s = Udp::new(t.udp4()).scrape(&[a, b]);
     assert_eq!(s, vec![(0, 5, 0), (0, 0, 0)], "{}", t.stderr());
 }
@@ -356,10 +353,7 @@ fn x_forwarded_for_is_believed_only_from_proxies() {
 
 #[test]
 fn blessed_nets_are_trusted_proxies_too() {
-    let t = Tracker::start(
-        &["-i", "127.0.0.1", "-p", "0", "-P", "0", "-A", "127.0.0.3"],
-        None,
-    );
+    let t = Tracker::v4_with_flags(&["-A", "127.0.0.3"]);
     let h = hash(18);
     announce_with_xff(&t, [127, 0, 0, 3], &h, 7020, "1.2.3.4");
     announce_with_xff(&t, [127, 0, 0, 1], &h, 7021, "1.2.3.5");

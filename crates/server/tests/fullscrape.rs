@@ -4,6 +4,7 @@
 //! full scrapes of torrents crowded into one shard hold little memory, and the process-wide
 //! stream limit and the per-address interval refuse what is beyond them.
 
+mod common;
 mod stats_support;
 
 use std::io::{Read, Write};

@@ -25,19 +25,7 @@ fn restart_keeps_state(sig: libc::c_int, with_peers: bool) {
     );
     let conf_path = dir.write("ft.conf", &conf);
     let (h1, h2) = (hash(1), hash(2));
-    let mut t = Tracker::start(
-        &[
-            "-f",
-            conf_path.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-P",
-            "0",
-        ],
-        None,
-    );
+    let mut t = Tracker::v4_with_flags(&["-f", conf_path.to_str().unwrap()]);
     {
         let mut c = Http::connect(t.http4());
         for port in 1000..1003u16 {
@@ -59,21 +47,12 @@ fn restart_keeps_state(sig: libc::c_int, with_peers: bool) {
     );
     assert_eq!(dir.path().join("state.peers").exists(), with_peers);
 
-    let t2 = Tracker::start(
-        &[
-            "-f",
-            conf_path.to_str().unwrap(),
-            "-l",
-            file.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-P",
-            "0",
-        ],
-        None,
-    );
+    let t2 = Tracker::v4_with_flags(&[
+        "-f",
+        conf_path.to_str().unwrap(),
+        "-l",
+        file.to_str().unwrap(),
+    ]);
     let e1 = scrape(&t2, &h1).expect("h1 restored");
     let e2 = scrape(&t2, &h2).expect("h2 restored");
     assert_eq!(
@@ -113,19 +92,7 @@ fn opentracker_dump_lines_load_and_bad_lines_are_reported() {
     let dir = writable_dir("otdump");
     let hex = hex(&hash(7));
     let file = dir.write("ot.state", &format!("{hex}:29926553:5\nnot a line\n"));
-    let t = Tracker::start(
-        &[
-            "-l",
-            file.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-P",
-            "0",
-        ],
-        None,
-    );
+    let t = Tracker::v4_with_flags(&["-l", file.to_str().unwrap()]);
     let e = scrape(&t, &hash(7)).expect("restored");
     assert_eq!(e.downloaded, 5);
     // The torrents are in the store (and scraped) a moment before the load's report is logged.
@@ -198,21 +165,7 @@ fn privileges_are_dropped_after_binding() {
     let dir = TempDir::new("root");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let rootdir = dir.path().canonicalize().unwrap();
-    let t = Tracker::start(
-        &[
-            "-d",
-            rootdir.to_str().unwrap(),
-            "-u",
-            "nobody",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-P",
-            "0",
-        ],
-        None,
-    );
+    let t = Tracker::v4_with_flags(&["-d", rootdir.to_str().unwrap(), "-u", "nobody"]);
     let pid = t.pid();
     // The sockets are logged as they are bound, before the drop: wait for it (bounded), then
     // serve one request, which only happens once start-up is done.

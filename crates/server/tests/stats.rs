@@ -1,6 +1,7 @@
 //! `/stats` and `/metrics` over real sockets: modes and formats, the access rules (403 from an
 //! address that is not blessed), the configurable path, and the Prometheus format.
 
+mod common;
 mod stats_support;
 
 use std::net::IpAddr;

@@ -124,6 +124,11 @@ impl Tracker {
         Tracker::start(DUAL, None)
     }
 
+    /// 127.0.0.1 only, TCP and UDP, with `extra` flags after the address and ports.
+    pub fn v4_with_flags(extra: &[&str]) -> Tracker {
+        Tracker::start(&[V4, extra].concat(), None)
+    }
+
     /// 127.0.0.1 only, with `config` written to a file passed with `-f`.
     pub fn v4_with_config(config: &str) -> Tracker {
         Tracker::start(V4, Some(config))

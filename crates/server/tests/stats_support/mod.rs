@@ -1,102 +1,44 @@
-//! Helpers for the stats and full-scrape black-box tests: start the real binary on ephemeral
-//! loopback ports (killed by PID on drop), HTTP GET with Content-Length or chunked bodies, and a
-//! fast BEP 15 filler. Self-contained so these tests do not depend on other suites' harness.
+//! Helpers for the stats and full-scrape black-box tests, beside the shared harness in
+//! `common` (which starts the binary): HTTP GET with Content-Length, chunked or streamed
+//! bodies, and a fast BEP 15 filler.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrotracker_proto::udp::{self, AnnounceRequest, Response};
 use ferrotracker_proto::{Event, InfoHash, PeerId};
+
+use crate::common;
 
 pub use ferrotracker_proto::testutil::percent_encode;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running tracker; killed (by its PID) when dropped.
+/// A running tracker on 127.0.0.1: the shared harness's [`common::Tracker`] (stopped by PID
+/// when dropped), with its one HTTP and one UDP address.
 pub struct Tracker {
-    child: Child,
+    pub inner: common::Tracker,
     pub http: SocketAddr,
     pub udp: SocketAddr,
-    _conf: Option<std::path::PathBuf>,
 }
 
 impl Tracker {
     /// `-i 127.0.0.1 -p 0 -P 0` plus `extra` flags, plus `-f` with `config` if non-empty.
     pub fn start(extra: &[&str], config: &str) -> Tracker {
-        let mut args: Vec<String> = ["-i", "127.0.0.1", "-p", "0", "-P", "0"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut conf = None;
-        if !config.is_empty() {
-            let p = std::env::temp_dir().join(format!(
-                "ferrotracker-stats-test-{}-{}.conf",
-                std::process::id(),
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ));
-            std::fs::write(&p, config).unwrap();
-            args.push("-f".into());
-            args.push(p.display().to_string());
-            conf = Some(p);
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrotracker"))
-            .args(&args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ferrotracker");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let (mut http, mut udp) = (None, None);
-        let end = Instant::now() + Duration::from_secs(15);
-        while http.is_none() || udp.is_none() {
-            let left = end.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(l) => l,
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("ferrotracker {args:?} did not log its sockets");
-                }
-            };
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let mut it = rest.split_whitespace();
-                let proto = it.next().unwrap_or_default();
-                let addr: SocketAddr = it.next().unwrap().parse().unwrap();
-                match proto {
-                    "tcp" => http = Some(addr),
-                    _ => udp = Some(addr),
-                }
-            }
-        }
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+        let args = [common::V4, extra].concat();
+        let inner = common::Tracker::start(&args, Some(config).filter(|c| !c.is_empty()));
         Tracker {
-            child,
-            http: http.unwrap(),
-            udp: udp.unwrap(),
-            _conf: conf,
+            http: inner.http4(),
+            udp: inner.udp4(),
+            inner,
         }
     }
-}
 
-impl Tracker {
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.inner.pid()
     }
 
     /// The process's resident memory in KiB (`VmRSS` of /proc/PID/status).
@@ -107,18 +49,6 @@ impl Tracker {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS in /proc/PID/status")
-    }
-}
-
-static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(p) = &self._conf {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 
