@@ -75,17 +75,8 @@ impl Http {
     pub fn connect(addr: SocketAddr) -> Http {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .expect("set timeout");
-        stream
-            .set_write_timeout(Some(IO_TIMEOUT))
-            .expect("set timeout");
         stream.set_nodelay(true).expect("nodelay");
-        Http {
-            stream,
-            buf: Vec::new(),
-        }
+        Http::bounded(stream)
     }
 
     /// Connects from a specific local address (e.g. 127.0.0.2).
@@ -100,7 +91,11 @@ impl Http {
             .expect("bind local");
         sock.connect_timeout(&addr.into(), IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect to {addr} from {local}: {e}"));
-        let stream: TcpStream = sock.into();
+        Http::bounded(sock.into())
+    }
+
+    /// A client on `stream`, whose reads and writes each give up after [`IO_TIMEOUT`].
+    fn bounded(stream: TcpStream) -> Http {
         stream
             .set_read_timeout(Some(IO_TIMEOUT))
             .expect("set timeout");
