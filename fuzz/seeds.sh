@@ -53,6 +53,19 @@ printf 'info_hash=%s&peer_id=%s&port=65535&event=stopped&ip=192.0.2.1&numwant=99
 printf '%s' "$SCRAPE_Q" | seed scrape_query two
 printf 'info_hash=%s&x=y&info%%5fhash=%s' "$HASH2_ESC" "$HASH1_ESC" | seed scrape_query escaped_key
 
+# ---------------------------------------------------------------- PROXY protocol
+printf 'PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\n\r\n' | seed proxy_protocol v1_tcp4
+printf 'PROXY TCP6 2001:db8::1 ::1 6881 80\r\n' | seed proxy_protocol v1_tcp6
+printf 'PROXY UNKNOWN ffff::1 ::1 1 2\r\n' | seed proxy_protocol v1_unknown
+V2SIG="0d0a0d0a000d0a515549540a"
+hex "$V2SIG 21 11 000c c0000201 c6336402 1ae1 01bb" | seed proxy_protocol v2_tcp4
+hex "$V2SIG 21 21 0024 20010db8000000000000000000000007 00000000000000000000000000000001 1ae1 0050" |
+    seed proxy_protocol v2_tcp6
+hex "$V2SIG 21 11 001b c0000201 c6336402 1ae1 01bb 04 0000 02 0008 74726163 6b657273" |
+    seed proxy_protocol v2_tlvs
+hex "$V2SIG 20 00 0000" | seed proxy_protocol v2_local
+hex "$V2SIG 21 12 000c c0000201 c6336402 1ae1 01bb" | seed proxy_protocol v2_udp
+
 # ---------------------------------------------------------------- BEP 15 packets
 CONNECT="0000041727101980 00000000 0badf00d"
 CONN_ID=1122334455667788

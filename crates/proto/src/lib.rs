@@ -19,6 +19,7 @@ pub mod bencode;
 pub mod hex;
 pub mod http;
 pub mod http_body;
+pub mod proxy_protocol;
 pub mod query;
 pub mod sync;
 pub mod types;
