@@ -96,7 +96,8 @@ impl Harness {
     /// `GET target` from `client` over HTTP/1.1.
     fn get(&mut self, client: &str, target: &str) -> Reply {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
-        let Ok(Parsed::Complete(req)) = parse_request(raw.as_bytes()) else {
+        let header = self.t.settings.client_ip.header;
+        let Ok(Parsed::Complete(req)) = parse_request(raw.as_bytes(), header) else {
             panic!("bad test request {raw:?}");
         };
         let mut out = Vec::new();

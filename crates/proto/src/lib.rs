@@ -16,6 +16,7 @@
 )]
 
 pub mod bencode;
+pub mod forwarded;
 pub mod hex;
 pub mod http;
 pub mod http_body;
