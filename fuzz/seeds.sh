@@ -39,6 +39,8 @@ printf 'GET /scrape?%s HTTP/1.0\r\nConnection: keep-alive\r\nAccept-Encoding: gz
     seed http_request scrape
 printf 'GET /scrape HTTP/1.1\r\nAccept-Encoding: gzip;q=0.5\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n\r\n' |
     seed http_request full_scrape
+printf 'GET /announce?%s HTTP/1.1\r\nForwarded: for=192.0.2.60;proto=http, For="[2001:db8:cafe::17]:4711"\r\nX-Real-IP: 192.0.2.7\r\nCF-Connecting-IP: 2001:db8::1\r\nTrue-Client-IP: 192.0.2.8\r\n\r\n' "$ANNOUNCE_Q" |
+    seed http_request client_headers
 printf 'GET //stats?mode=tpbs&format=txt HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc' |
     seed http_request stats
 printf 'GET / HTTP/1.1\n\nGET /announce.php?info_hash=x HTTP/1.1\r\n\r\n' |
@@ -52,6 +54,19 @@ printf 'info_hash=%s&peer_id=%s&port=65535&event=stopped&ip=192.0.2.1&numwant=99
 
 printf '%s' "$SCRAPE_Q" | seed scrape_query two
 printf 'info_hash=%s&x=y&info%%5fhash=%s' "$HASH2_ESC" "$HASH1_ESC" | seed scrape_query escaped_key
+
+# ---------------------------------------------------------------- PROXY protocol
+printf 'PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\n\r\n' | seed proxy_protocol v1_tcp4
+printf 'PROXY TCP6 2001:db8::1 ::1 6881 80\r\n' | seed proxy_protocol v1_tcp6
+printf 'PROXY UNKNOWN ffff::1 ::1 1 2\r\n' | seed proxy_protocol v1_unknown
+V2SIG="0d0a0d0a000d0a515549540a"
+hex "$V2SIG 21 11 000c c0000201 c6336402 1ae1 01bb" | seed proxy_protocol v2_tcp4
+hex "$V2SIG 21 21 0024 20010db8000000000000000000000007 00000000000000000000000000000001 1ae1 0050" |
+    seed proxy_protocol v2_tcp6
+hex "$V2SIG 21 11 001b c0000201 c6336402 1ae1 01bb 04 0000 02 0008 74726163 6b657273" |
+    seed proxy_protocol v2_tlvs
+hex "$V2SIG 20 00 0000" | seed proxy_protocol v2_local
+hex "$V2SIG 21 12 000c c0000201 c6336402 1ae1 01bb" | seed proxy_protocol v2_udp
 
 # ---------------------------------------------------------------- BEP 15 packets
 CONNECT="0000041727101980 00000000 0badf00d"
@@ -124,6 +139,9 @@ printf '%s:28333333:4294967296\n' "$HASH2" | seed statedump one_line
 printf '203.0.113.9, 10.0.0.2' | seed client_ip proxies
 printf '[2001:db8::7]:443 , 198.51.100.1:8080,fd00::1\0::ffff:192.0.2.5' | seed client_ip ports_and_ip_param
 printf '10.0.0.1,10.0.0.2\0[2001:db8::1]' | seed client_ip all_trusted
+printf 'for=203.0.113.9;proto=https, for="[2001:db8::7]:443"\nFor=_hidden, for=10.0.0.2;by=unknown' |
+    seed client_ip forwarded
+printf '203.0.113.9\n203.0.113.9' | seed client_ip repeated
 
 # ---------------------------------------------------------------- live sync
 hex "04030201 00000000 $HASH1 0a000007 1ae8 80 00 $HASH2 c0000201 1ae1 60 07" | seed sync_packet v4

@@ -46,6 +46,7 @@ use ferrotracker_core::fullscrape::{self, Progress};
 use ferrotracker_core::nets::{Net, Nets};
 use ferrotracker_core::tracker::{UDP_MAX_PEERS_V4, UDP_MAX_PEERS_V6};
 use ferrotracker_core::{After, Settings, Tracker, Worker};
+use ferrotracker_proto::forwarded::ProxyHeader;
 use ferrotracker_proto::http::{self, Parsed, Request, Route};
 use ferrotracker_proto::udp::{self, Response};
 use ferrotracker_proto::{bencode, query, InfoHash};
@@ -93,6 +94,7 @@ impl State {
             client_ip: client_ip::Rules {
                 proxies: Nets(vec![Net::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8)]),
                 allow_ip_param: true,
+                header: ProxyHeader::XForwardedFor,
             },
             ..Settings::default()
         };
@@ -285,7 +287,7 @@ fn http_buffer(st: &mut State, buf: &[u8], client: IpAddr) {
     let mut rest = buf;
     while !rest.is_empty() {
         out.clear();
-        match http::parse_request(rest) {
+        match http::parse_request(rest, st.tracker.settings.client_ip.header) {
             Ok(Parsed::Incomplete) => break,
             Err(e) => {
                 st.tracker.http_framing_error(&mut st.worker, e, &mut out);

@@ -1,18 +1,22 @@
 //! HTTP request framing (`http::parse_request`), routing, and the query parser of whatever route
 //! the request takes (announce, scrape, stats).
 //!
-//! Beyond "no panic": a complete head lies inside the input and the 8 KiB window, its path and
-//! query borrow from it, the head alone parses to the same request, and any shorter prefix of it
-//! is `Incomplete` (a request that arrives in pieces must not be refused on the way).
+//! Beyond "no panic": a complete head lies inside the input and the 8 KiB window, its path,
+//! query and client-header lines borrow from it, the head alone parses to the same request, and
+//! any shorter prefix of it is `Incomplete` (a request that arrives in pieces must not be refused
+//! on the way). Which client header is kept (`ProxyHeader`) changes nothing else, and the nodes
+//! read from each header's lines are canonical addresses, at most one for a single-address one.
 #![no_main]
 
 use ferrotracker_core::stats;
+use ferrotracker_proto::forwarded::{Node, ProxyHeader, MAX_FORWARDED_LINES};
 use ferrotracker_proto::http::{self, Parsed, Route, MAX_REQUEST_BYTES};
 use ferrotracker_proto::query;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let req = match http::parse_request(data) {
+    let xff = ProxyHeader::XForwardedFor;
+    let req = match http::parse_request(data, xff) {
         Ok(Parsed::Complete(req)) => req,
         Ok(Parsed::Incomplete) => {
             assert!(data.len() < MAX_REQUEST_BYTES, "Incomplete past the window");
@@ -30,19 +34,44 @@ fuzz_target!(|data: &[u8]| {
     if let Some(q) = req.query {
         assert!(within(head, q));
     }
-    for x in req.x_forwarded_for.lines() {
-        assert!(within(head, x));
+    for header in ProxyHeader::ALL {
+        let Ok(Parsed::Complete(other)) = http::parse_request(data, header) else {
+            panic!("framing depends on the client header kept");
+        };
+        let c = other.client_header;
+        assert_eq!(c.header(), header);
+        assert_eq!(
+            http::Request {
+                client_header: req.client_header,
+                ..other
+            },
+            req
+        );
+        assert!(c.lines().len() <= MAX_FORWARDED_LINES.min(c.line_count()));
+        for x in c.lines() {
+            assert!(within(head, x));
+        }
+        let mut n = 0;
+        for node in c.nodes() {
+            n += 1;
+            if let Node::Ip(ip) = node {
+                assert_eq!(ip, ip.to_canonical());
+            }
+        }
+        if !header.is_list() {
+            assert_eq!(n, usize::from(!c.is_empty()));
+        }
     }
 
     // Framing depends on the head only, and every strict prefix of it asks for more bytes.
-    assert_eq!(http::parse_request(head), Ok(Parsed::Complete(req)));
+    assert_eq!(http::parse_request(head, xff), Ok(Parsed::Complete(req)));
     for cut in [
         req.head_len - 1,
         req.head_len / 2,
         req.head_len.saturating_sub(2),
     ] {
         assert_eq!(
-            http::parse_request(&head[..cut]),
+            http::parse_request(&head[..cut], xff),
             Ok(Parsed::Incomplete),
             "prefix of {cut} bytes of a complete {}-byte head",
             req.head_len

@@ -12,7 +12,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use ferrotracker_proto::http::{self, ForwardedFor, HttpError, Request, Route};
+use ferrotracker_proto::forwarded::ClientHeader;
+use ferrotracker_proto::http::{self, HttpError, Request, Route};
 use ferrotracker_proto::http_body::{self, Family, Peers};
 use ferrotracker_proto::query::{self, QueryError};
 use ferrotracker_proto::{udp, Event};
@@ -401,8 +402,8 @@ impl Tracker {
                     out,
                 );
             }
-            // `client` is the socket's address; stats access follows a trusted proxy's
-            // `X-Forwarded-For` ([`client_ip::Rules::stats_reader`]).
+            // `client` is the socket's address; stats access follows the client header of a
+            // trusted proxy ([`client_ip::Rules::stats_reader`]).
             Route::Stats => return self.http_stats(w, req, client, now, out),
             Route::Metrics => return self.http_metrics(w, req, client, now, out),
             Route::Announce => self.http_announce(w, req, client, now, out),
@@ -478,7 +479,7 @@ impl Tracker {
         let client = match self
             .settings
             .client_ip
-            .choose(client, &req.x_forwarded_for, ip_param)
+            .choose(client, &req.client_header, ip_param)
         {
             Ok(ip) => ip,
             Err(client_ip::BadIpParam) => {
@@ -564,15 +565,15 @@ impl Tracker {
 
     // ---------------------------------------------------------------- stats
 
-    /// Whether a request from `socket` with `X-Forwarded-For` value `xff` may read `/stats` and
+    /// Whether a request from `socket` with the client header `header` may read `/stats` and
     /// `/metrics`: decided on the client a trusted proxy names, else on `socket`; a trusted
     /// proxy's own request only where `access.stats` or `-A` grant its address explicitly.
-    pub fn may_read_stats(&self, socket: IpAddr, xff: &ForwardedFor<'_>) -> bool {
+    pub fn may_read_stats(&self, socket: IpAddr, header: &ClientHeader<'_>) -> bool {
         let nets = &self.settings.stats_nets;
         if nets.is_empty() {
             return true;
         }
-        match self.settings.client_ip.stats_reader(socket, xff) {
+        match self.settings.client_ip.stats_reader(socket, header) {
             StatsReader::Direct(ip) | StatsReader::Forwarded(ip) => nets.contains(ip),
             StatsReader::Proxy(ip) => self.settings.stats_nets_explicit && nets.contains(ip),
             StatsReader::Nobody => false,
@@ -593,7 +594,7 @@ impl Tracker {
         } else {
             After::Close
         };
-        if !self.may_read_stats(client, &req.x_forwarded_for) {
+        if !self.may_read_stats(client, &req.client_header) {
             w.counters.http_403.inc();
             http::write_error(out, 403, "access denied", keep_alive);
             return after;
@@ -645,7 +646,7 @@ impl Tracker {
         out: &mut Vec<u8>,
     ) -> After {
         let keep_alive = req.keep_alive;
-        if !self.may_read_stats(client, &req.x_forwarded_for) {
+        if !self.may_read_stats(client, &req.client_header) {
             w.counters.http_403.inc();
             http::write_error(out, 403, "access denied", keep_alive);
         } else {

@@ -9,6 +9,7 @@ use common::*;
 use ferrotracker_core::access::{Access, HashList, Mode};
 use ferrotracker_core::client_ip::Rules;
 use ferrotracker_core::nets::{Net, Nets};
+use ferrotracker_proto::forwarded::ProxyHeader;
 use ferrotracker_proto::{Event, InfoHash};
 
 const REFUSED: &[u8] =
@@ -84,6 +85,7 @@ fn announces_are_recorded_under_the_chosen_address() {
     let rules = Rules {
         proxies: Nets(vec![Net::parse("192.168.0.0/16").unwrap()]),
         allow_ip_param: true,
+        header: ProxyHeader::XForwardedFor,
     };
     let mut t = tracker(Access::open(), rules);
     let xff = "X-Forwarded-For: 6.6.6.6, 9.9.9.9, 192.168.1.1\r\n";
@@ -112,4 +114,57 @@ fn announces_are_recorded_under_the_chosen_address() {
     ];
     want.sort();
     assert_eq!(got, want);
+}
+
+#[test]
+fn the_configured_client_header_and_no_other_names_the_client() {
+    // Each header in turn: a proxy sends all five; only the configured one counts.
+    let all = "X-Forwarded-For: 1.1.1.1\r\nX-Real-IP: 2.2.2.2\r\nCF-Connecting-IP: 3.3.3.3\r\n\
+               True-Client-IP: 4.4.4.4\r\nForwarded: for=6.6.6.6, for=\"5.5.5.5:1\";proto=http\r\n";
+    for (header, client) in [
+        (ProxyHeader::XForwardedFor, [1, 1, 1, 1]),
+        (ProxyHeader::XRealIp, [2, 2, 2, 2]),
+        (ProxyHeader::CfConnectingIp, [3, 3, 3, 3]),
+        (ProxyHeader::TrueClientIp, [4, 4, 4, 4]),
+        (ProxyHeader::Forwarded, [5, 5, 5, 5]),
+    ] {
+        let h = InfoHash([header as u8 + 10; 20]);
+        let rules = Rules {
+            proxies: Nets(vec![Net::parse("192.168.0.0/16").unwrap()]),
+            allow_ip_param: false,
+            header,
+        };
+        let mut t = tracker(Access::open(), rules);
+        http(&mut t, "192.168.0.1", &announce(&h, 0x0101, ""), all);
+        // A repeated single-address header (or an unusable list) names no client: the proxy.
+        let name = header.name();
+        let of = if header == ProxyHeader::Forwarded {
+            "for="
+        } else {
+            ""
+        };
+        let twice = format!("{name}: {of}7.7.7.7\r\n{name}: {of}8.8.8.8\r\n");
+        let fallback = if header.is_list() {
+            [8, 8, 8, 8]
+        } else {
+            [192, 168, 0, 2]
+        };
+        http(&mut t, "192.168.0.2", &announce(&h, 0x0202, ""), &twice);
+        // Not from a proxy: ignored.
+        http(&mut t, "10.0.0.3", &announce(&h, 0x0303, ""), all);
+
+        let body = http(&mut t, "10.0.0.9", &announce(&h, 9, "&numwant=50"), "");
+        let mut got = peers(&body);
+        got.sort();
+        let [a, b, c, d] = client;
+        let [e, f, g, i] = fallback;
+        let mut want = vec![
+            [a, b, c, d, 1, 1],
+            [e, f, g, i, 2, 2],
+            [10, 0, 0, 3, 3, 3],
+            [10, 0, 0, 9, 0, 9],
+        ];
+        want.sort();
+        assert_eq!(got, want, "{header}");
+    }
 }

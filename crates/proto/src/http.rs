@@ -5,6 +5,7 @@
 //! owns the buffer and the socket. Only the head is interpreted: trackers take everything from the
 //! query string, and a body (if announced by Content-Length) is skipped by the caller.
 
+use crate::forwarded::{ClientHeader, ProxyHeader};
 use crate::http_body;
 
 /// Largest request head we buffer: opentracker's `G_INBUF_SIZE`.
@@ -37,72 +38,13 @@ pub struct Request<'a> {
     pub accepts_gzip: bool,
     /// An HTTP/1.0 request: a streamed reply can't be chunked.
     pub http10: bool,
-    /// Raw `X-Forwarded-For` lines, trimmed; only trusted for blessed proxies by the caller.
-    pub x_forwarded_for: ForwardedFor<'a>,
+    /// The lines of the header a proxy names its client in (the one [`parse_request`] was
+    /// asked for), trimmed; the caller believes them only from a trusted proxy.
+    pub client_header: ClientHeader<'a>,
     /// Bytes of the head including the blank line.
     pub head_len: usize,
     /// `Content-Length` (0 if absent); the caller skips `head_len + body_len` bytes.
     pub body_len: usize,
-}
-
-/// Lines of `X-Forwarded-For` kept: the last ones, where the addresses a trusted proxy chain
-/// appended are.
-pub const MAX_FORWARDED_LINES: usize = 4;
-
-/// The `X-Forwarded-For` lines of a request, in order. Several lines of one header are one
-/// comma-separated list (RFC 9110 5.3): a proxy may add its own line rather than append to the
-/// client's. Only the last [`MAX_FORWARDED_LINES`] are kept (no allocation per request).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ForwardedFor<'a> {
-    lines: [&'a [u8]; MAX_FORWARDED_LINES],
-    len: usize,
-}
-
-impl<'a> ForwardedFor<'a> {
-    /// No line at all.
-    pub const EMPTY: ForwardedFor<'static> = ForwardedFor {
-        lines: [&[]; MAX_FORWARDED_LINES],
-        len: 0,
-    };
-
-    /// The header as these lines would give it (the last [`MAX_FORWARDED_LINES`] kept).
-    pub fn from_lines(lines: &[&'a [u8]]) -> Self {
-        let mut f = ForwardedFor::default();
-        for line in lines {
-            f.push(line);
-        }
-        f
-    }
-
-    /// No `X-Forwarded-For` line at all.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The kept lines, first to last.
-    pub fn lines(&self) -> &[&'a [u8]] {
-        self.lines.get(..self.len).unwrap_or_default()
-    }
-
-    /// The entries of the whole list from the rightmost (the last proxy's) to the leftmost,
-    /// untrimmed.
-    pub fn entries_rev(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.lines()
-            .iter()
-            .rev()
-            .flat_map(|line| line.rsplit(|&b| b == b','))
-    }
-
-    fn push(&mut self, line: &'a [u8]) {
-        if self.len == MAX_FORWARDED_LINES {
-            self.lines.rotate_left(1);
-            self.len -= 1;
-        }
-        if let Some(slot) = self.lines.get_mut(self.len) {
-            *slot = line;
-            self.len += 1;
-        }
-    }
 }
 
 /// Why a request head was refused. The connection should be closed after the error reply.
@@ -158,8 +100,9 @@ impl std::error::Error for HttpError {}
 ///
 /// Only the first [`MAX_REQUEST_BYTES`] are looked at: if no complete head is there, the answer
 /// is [`Parsed::Incomplete`] while `buf` is shorter than that and [`HttpError::TooLarge`] after.
-/// As opentracker, the request must start with exactly `GET /`.
-pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+/// As opentracker, the request must start with exactly `GET /`. Of the headers proxies name
+/// their client in, only `client_header`'s lines are kept ([`Request::client_header`]).
+pub fn parse_request(buf: &[u8], client_header: ProxyHeader) -> Result<Parsed<'_>, HttpError> {
     // Reject early on the first bytes so a slow non-GET client is not buffered to 8 KiB.
     if !b"GET ".iter().zip(buf).all(|(want, got)| want == got) {
         return Err(HttpError::NotGet);
@@ -204,7 +147,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let http11 = req.version == Some(1);
     let mut keep_alive = http11;
     let mut accepts_gzip = false;
-    let mut x_forwarded_for = ForwardedFor::EMPTY;
+    let client_name = client_header.name().as_bytes();
+    let mut client_lines = ClientHeader::empty(client_header);
     let mut body_len: Option<usize> = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
@@ -219,8 +163,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
             }
         } else if name.eq_ignore_ascii_case(b"accept-encoding") {
             accepts_gzip |= lists_gzip(value);
-        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            x_forwarded_for.push(value);
+        } else if name.eq_ignore_ascii_case(client_name) {
+            client_lines.push(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_content_length(value)?;
             if body_len.is_some_and(|prev| prev != n) {
@@ -238,7 +182,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         keep_alive,
         accepts_gzip,
         http10: !http11,
-        x_forwarded_for,
+        client_header: client_lines,
         head_len,
         body_len: body_len.unwrap_or(0),
     }))
@@ -402,8 +346,13 @@ mod tests {
 
     const ANNOUNCE: &[u8] = b"GET /announce?info_hash=%01%23%45%67%89%ab%cd%ef%01%23%45%67%89%ab%cd%ef%01%23%45%67&peer_id=ABCDEFGHIJKLMNOPQRST&port=6881&left=0 HTTP/1.1\r\nHost: t\r\n\r\n";
 
+    /// Parsed as the server does by default, keeping `X-Forwarded-For`.
+    fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+        parse_request(buf, ProxyHeader::XForwardedFor)
+    }
+
     fn complete(buf: &[u8]) -> Request<'_> {
-        match parse_request(buf) {
+        match parse(buf) {
             Ok(Parsed::Complete(r)) => r,
             other => panic!("{other:?}"),
         }
@@ -448,25 +397,21 @@ mod tests {
     #[test]
     fn incomplete_and_too_large() {
         for n in 0..ANNOUNCE.len() {
-            assert_eq!(
-                parse_request(&ANNOUNCE[..n]),
-                Ok(Parsed::Incomplete),
-                "prefix {n}"
-            );
+            assert_eq!(parse(&ANNOUNCE[..n]), Ok(Parsed::Incomplete), "prefix {n}");
         }
         let mut big = b"GET /announce?".to_vec();
         big.resize(MAX_REQUEST_BYTES - 1, b'a');
-        assert_eq!(parse_request(&big), Ok(Parsed::Incomplete));
+        assert_eq!(parse(&big), Ok(Parsed::Incomplete));
         big.push(b'a');
-        assert_eq!(parse_request(&big), Err(HttpError::TooLarge));
+        assert_eq!(parse(&big), Err(HttpError::TooLarge));
         big.extend_from_slice(b" HTTP/1.1\r\n\r\n");
-        assert_eq!(parse_request(&big), Err(HttpError::TooLarge));
+        assert_eq!(parse(&big), Err(HttpError::TooLarge));
         // A complete head that fits is fine even with more bytes after it.
         let mut ok = ANNOUNCE.to_vec();
         ok.resize(3 * MAX_REQUEST_BYTES, b'G');
         assert_eq!(complete(&ok).head_len, ANNOUNCE.len());
         let body = b"GET / HTTP/1.1\r\nContent-Length: 8193\r\n\r\n";
-        assert_eq!(parse_request(body), Err(HttpError::TooLarge));
+        assert_eq!(parse(body), Err(HttpError::TooLarge));
     }
 
     #[test]
@@ -496,29 +441,48 @@ mod tests {
             b"GET /a HTTP/1.1\r\nAccept-Encoding: deflate, GZIP;q=0.5\r\nX-Forwarded-For:  9.9.9.9, 8.8.8.8 \r\n\r\n",
         );
         assert!(r.accepts_gzip);
-        assert_eq!(r.x_forwarded_for.lines(), &[&b"9.9.9.9, 8.8.8.8"[..]]);
-        let Ok(Parsed::Complete(r)) = parse_request(
+        assert_eq!(r.client_header.lines(), &[&b"9.9.9.9, 8.8.8.8"[..]]);
+        let r = complete(
             b"GET /a HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: x\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n",
-        ) else {
-            panic!("complete")
-        };
+        );
         assert_eq!(
-            r.x_forwarded_for.entries_rev().collect::<Vec<_>>(),
-            [&b" 3.3.3.3"[..], b"2.2.2.2", b"1.1.1.1"]
+            r.client_header.lines(),
+            [&b"1.1.1.1"[..], b"2.2.2.2, 3.3.3.3"]
         );
         let many = b"GET / HTTP/1.1\r\nX-Forwarded-For: 1\r\nX-Forwarded-For: 2\r\nX-Forwarded-For: 3\r\nX-Forwarded-For: 4\r\nX-Forwarded-For: 5\r\n\r\n";
-        let Ok(Parsed::Complete(r)) = parse_request(many) else {
-            panic!("complete")
-        };
+        let r = complete(many);
         assert_eq!(
-            r.x_forwarded_for.lines(),
+            r.client_header.lines(),
             [&b"2"[..], b"3", b"4", b"5"],
             "the last lines kept"
         );
+        assert_eq!(r.client_header.line_count(), 5);
         assert!(!complete(b"GET / HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n").accepts_gzip);
         assert!(!complete(b"GET / HTTP/1.1\r\nAccept-Encoding: xgzip\r\n\r\n").accepts_gzip);
         // Bare LF line endings, as opentracker accepts.
         assert_eq!(complete(b"GET /scrape HTTP/1.0\n\n").path, b"scrape");
+    }
+
+    #[test]
+    fn keeps_the_configured_client_header_only() {
+        let req = b"GET / HTTP/1.1\r\nx-real-ip: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\nCF-CONNECTING-IP:3.3.3.3\r\nTrue-Client-IP: 4.4.4.4 \r\nFORWARDED: for=5.5.5.5\r\nX-Real-IP: 6.6.6.6\r\nForwarded-For: 7.7.7.7\r\nX-Real-IP-2: 8.8.8.8\r\n\r\n";
+        let want: [(ProxyHeader, &[&[u8]]); 5] = [
+            (ProxyHeader::XForwardedFor, &[b"2.2.2.2"]),
+            (ProxyHeader::XRealIp, &[b"1.1.1.1", b"6.6.6.6"]),
+            (ProxyHeader::CfConnectingIp, &[b"3.3.3.3"]),
+            (ProxyHeader::TrueClientIp, &[b"4.4.4.4"]),
+            (ProxyHeader::Forwarded, &[b"for=5.5.5.5"]),
+        ];
+        for (header, lines) in want {
+            let Ok(Parsed::Complete(r)) = parse_request(req, header) else {
+                panic!("complete")
+            };
+            assert_eq!(r.client_header.header(), header);
+            assert_eq!(r.client_header.lines(), lines, "{header}");
+            assert_eq!(r.client_header.line_count(), lines.len());
+        }
+        let r = complete(b"GET / HTTP/1.1\r\nX-Real-IP: 1.1.1.1\r\n\r\n");
+        assert!(r.client_header.is_empty());
     }
 
     #[test]
@@ -548,12 +512,7 @@ mod tests {
             ),
         ];
         for (req, err) in cases {
-            assert_eq!(
-                parse_request(req),
-                Err(*err),
-                "{}",
-                String::from_utf8_lossy(req)
-            );
+            assert_eq!(parse(req), Err(*err), "{}", String::from_utf8_lossy(req));
             assert!(matches!(err.status(), 400 | 500));
             assert!(!err.reason().is_empty());
         }
@@ -563,10 +522,10 @@ mod tests {
             b"\r\n",
         ]
         .concat();
-        assert_eq!(parse_request(&many), Err(HttpError::TooManyHeaders));
+        assert_eq!(parse(&many), Err(HttpError::TooManyHeaders));
         assert_eq!(HttpError::TooLarge.status(), 500);
         let huge = [&b"GET / HTTP/1.1\r\n"[..], &b"A: b\r\n".repeat(2000)].concat();
-        assert_eq!(parse_request(&huge), Err(HttpError::TooLarge));
+        assert_eq!(parse(&huge), Err(HttpError::TooLarge));
     }
 
     #[test]
@@ -636,7 +595,7 @@ mod tests {
         ];
         for v in valid {
             for n in 0..=v.len() {
-                let _ = parse_request(&v[..n]);
+                let _ = parse(&v[..n]);
             }
         }
         let mut rng = 0x1234_5678_9abc_def1u64;
@@ -647,7 +606,7 @@ mod tests {
             let n = (xorshift(&mut rng) % 200) as usize;
             let r = [&b"GET /"[..], &random_bytes(&mut rng, alphabet, n)].concat();
             for input in [&m, &r] {
-                if let Ok(Parsed::Complete(req)) = parse_request(input) {
+                if let Ok(Parsed::Complete(req)) = parse(input) {
                     assert!(req.head_len <= input.len());
                     let _ = route(&req, b"stats");
                 }

@@ -16,9 +16,11 @@
 )]
 
 pub mod bencode;
+pub mod forwarded;
 pub mod hex;
 pub mod http;
 pub mod http_body;
+pub mod proxy_protocol;
 pub mod query;
 pub mod sync;
 pub mod types;

@@ -131,6 +131,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         client_ip: ferrotracker_core::client_ip::Rules {
             proxies: cfg.proxies(),
             allow_ip_param: cfg.allow_ip_param,
+            ..Default::default()
         },
         livesync: sync_sockets.is_some(),
         max_streams: cfg.http_max_streams as usize,

@@ -100,7 +100,9 @@ impl Harness {
     /// [`Harness::get`] with `headers` (whole `Name: value\r\n` lines) after `Host`.
     pub fn get_with(&mut self, client: &str, target: &str, headers: &str) -> Reply {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}\r\n");
-        let Ok(Parsed::Complete(req)) = parse_request(raw.as_bytes()) else {
+        // Framed as the server frames it, keeping the configured client header.
+        let header = self.t.settings.client_ip.header;
+        let Ok(Parsed::Complete(req)) = parse_request(raw.as_bytes(), header) else {
             panic!("bad test request {raw:?}");
         };
         let mut out = Vec::new();

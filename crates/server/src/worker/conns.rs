@@ -341,7 +341,8 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
         if c.filled == 0 {
             return;
         }
-        match http::parse_request(&c.buf[..c.filled]) {
+        let client_header = shared.tracker.settings.client_ip.header;
+        match http::parse_request(&c.buf[..c.filled], client_header) {
             Ok(Parsed::Incomplete) => {
                 if !c.reading_request {
                     // The first bytes of a request head: it has request_timeout to complete.
