@@ -28,4 +28,4 @@ pub mod stats;
 pub mod tracker;
 
 pub use counters::Counters;
-pub use tracker::{After, Settings, Tracker, Worker};
+pub use tracker::{After, Tracker, Worker};

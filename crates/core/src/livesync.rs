@@ -468,10 +468,13 @@ impl LiveSync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::Access;
+    use crate::config::Config;
     use crate::nets::Net;
-    use crate::tracker::{Settings, Tracker};
+    use crate::tracker::Tracker;
     use ferrotracker_swarm::{Announce, PeerAddr, Rng, Want};
     use std::net::Ipv4Addr;
+    use std::sync::Arc;
 
     const NOW: u32 = 1_700_000_000;
 
@@ -537,7 +540,7 @@ mod tests {
 
     #[test]
     fn receive_applies_and_refuses() {
-        let t = Tracker::new(Settings::default(), [1; 16]);
+        let t = Tracker::new(&Config::default(), Arc::new(Access::open()), 0, [1; 16]);
         let mut b = LiveSync::new(rules(2, None));
         let mut a = LiveSync::new(rules(1, None));
         let mut out = Vec::new();
@@ -546,21 +549,12 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(
-            b.receive(&out, node(), &t.store, &t.settings.access, NOW),
-            Ok(1)
-        );
+        assert_eq!(b.receive(&out, node(), &t.store, &t.access, NOW), Ok(1));
         assert_eq!(peers(&t, InfoHash([1; 20])), 1);
         assert_eq!(b.counters.peers_received, 1);
         // Not a node; our own echo; garbage.
         assert_eq!(
-            b.receive(
-                &out,
-                "10.0.1.1".parse().unwrap(),
-                &t.store,
-                &t.settings.access,
-                NOW
-            ),
+            b.receive(&out, "10.0.1.1".parse().unwrap(), &t.store, &t.access, NOW),
             Err(Refusal::Source)
         );
         let mut own = LiveSync::new(rules(2, None));
@@ -571,11 +565,11 @@ mod tests {
             0
         });
         assert_eq!(
-            b.receive(&echo, node(), &t.store, &t.settings.access, NOW),
+            b.receive(&echo, node(), &t.store, &t.access, NOW),
             Err(Refusal::Echo)
         );
         assert!(matches!(
-            b.receive(&[0; 9], node(), &t.store, &t.settings.access, NOW),
+            b.receive(&[0; 9], node(), &t.store, &t.access, NOW),
             Err(Refusal::Malformed(_))
         ));
         // Stopped removes it.
@@ -584,10 +578,7 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(
-            b.receive(&out, node(), &t.store, &t.settings.access, NOW),
-            Ok(1)
-        );
+        assert_eq!(b.receive(&out, node(), &t.store, &t.access, NOW), Ok(1));
         assert_eq!(peers(&t, InfoHash([1; 20])), 0);
         let c = b.counters;
         assert_eq!(
@@ -599,7 +590,7 @@ mod tests {
 
     #[test]
     fn keyed_nodes_refuse_plain_and_wrong_key() {
-        let t = Tracker::new(Settings::default(), [1; 16]);
+        let t = Tracker::new(&Config::default(), Arc::new(Access::open()), 0, [1; 16]);
         let mut b = LiveSync::new(rules(2, Some(b"sixteen byte key")));
         for (key, want) in [
             (None, Err(Refusal::Mac)),
@@ -613,10 +604,7 @@ mod tests {
                 out = d.to_vec();
                 0
             });
-            assert_eq!(
-                b.receive(&out, node(), &t.store, &t.settings.access, NOW),
-                want
-            );
+            assert_eq!(b.receive(&out, node(), &t.store, &t.access, NOW), want);
             if key.is_some() {
                 assert!(out.len() <= sync::MAX_PACKET);
             }
@@ -630,7 +618,7 @@ mod tests {
             0
         });
         assert_eq!(
-            b.receive(&out, node(), &t.store, &t.settings.access, NOW),
+            b.receive(&out, node(), &t.store, &t.access, NOW),
             Err(Refusal::Stale)
         );
         assert_eq!((b.counters.refused_mac, b.counters.refused_stale), (2, 1));
@@ -638,7 +626,7 @@ mod tests {
 
     #[test]
     fn oversize_refused_before_reading() {
-        let t = Tracker::new(Settings::default(), [1; 16]);
+        let t = Tracker::new(&Config::default(), Arc::new(Access::open()), 0, [1; 16]);
         let mut b = LiveSync::new(rules(2, None));
         // 54 whole IPv4 entries: parse() alone would take it.
         let mut d = vec![9, 9, 9, 9, 0, 0, 0, 0];
@@ -647,26 +635,20 @@ mod tests {
         }
         assert!(d.len() > sync::MAX_PACKET && sync::parse(&d).is_ok());
         assert_eq!(
-            b.receive(&d, node(), &t.store, &t.settings.access, NOW),
+            b.receive(&d, node(), &t.store, &t.access, NOW),
             Err(Refusal::Oversize)
         );
         assert_eq!(peers(&t, InfoHash([0; 20])), 0);
         // Exactly MAX_PACKET passes the size check (and then fails as partial entries).
         d.truncate(sync::MAX_PACKET);
         assert!(matches!(
-            b.receive(&d, node(), &t.store, &t.settings.access, NOW),
+            b.receive(&d, node(), &t.store, &t.access, NOW),
             Err(Refusal::Malformed(_))
         ));
         // A stranger's is refused for its source first.
         d.resize(4000, 0);
         assert_eq!(
-            b.receive(
-                &d,
-                "10.0.1.1".parse().unwrap(),
-                &t.store,
-                &t.settings.access,
-                NOW
-            ),
+            b.receive(&d, "10.0.1.1".parse().unwrap(), &t.store, &t.access, NOW),
             Err(Refusal::Source)
         );
         let c = b.counters;
@@ -690,16 +672,13 @@ mod tests {
 
     #[test]
     fn replayed_keyed_packet_refused_within_the_window() {
-        let t = Tracker::new(Settings::default(), [1; 16]);
+        let t = Tracker::new(&Config::default(), Arc::new(Access::open()), 0, [1; 16]);
         let mut b = LiveSync::new(rules(2, Some(b"sixteen byte key")));
         let add = keyed(5, 0, NOW);
         let stop = keyed(5, sync::FLAG_STOPPED, NOW + 1);
+        assert_eq!(b.receive(&add, node(), &t.store, &t.access, NOW), Ok(1));
         assert_eq!(
-            b.receive(&add, node(), &t.store, &t.settings.access, NOW),
-            Ok(1)
-        );
-        assert_eq!(
-            b.receive(&stop, node(), &t.store, &t.settings.access, NOW + 2),
+            b.receive(&stop, node(), &t.store, &t.access, NOW + 2),
             Ok(1)
         );
         assert_eq!(peers(&t, InfoHash([5; 20])), 0);
@@ -708,14 +687,14 @@ mod tests {
         let other: IpAddr = "10.0.0.3".parse().unwrap();
         for (at, from) in [(NOW + 2, node()), (NOW + 60, other), (NOW + 120, node())] {
             assert_eq!(
-                b.receive(&add, from, &t.store, &t.settings.access, at),
+                b.receive(&add, from, &t.store, &t.access, at),
                 Err(Refusal::Replay)
             );
         }
         assert_eq!(peers(&t, InfoHash([5; 20])), 0);
         // Past the window it is stale (and the tag may go).
         assert_eq!(
-            b.receive(&add, node(), &t.store, &t.settings.access, NOW + 121),
+            b.receive(&add, node(), &t.store, &t.access, NOW + 121),
             Err(Refusal::Stale)
         );
         assert_eq!(
@@ -731,14 +710,8 @@ mod tests {
             out = d.to_vec();
             0
         });
-        assert_eq!(
-            plain.receive(&out, node(), &t.store, &t.settings.access, NOW),
-            Ok(1)
-        );
-        assert_eq!(
-            plain.receive(&out, node(), &t.store, &t.settings.access, NOW),
-            Ok(1)
-        );
+        assert_eq!(plain.receive(&out, node(), &t.store, &t.access, NOW), Ok(1));
+        assert_eq!(plain.receive(&out, node(), &t.store, &t.access, NOW), Ok(1));
     }
 
     #[test]
@@ -873,7 +846,7 @@ mod tests {
 
     #[test]
     fn announces_sync_by_opentracker_rules() {
-        let t = Tracker::new(Settings::default(), [1; 16]);
+        let t = Tracker::new(&Config::default(), Arc::new(Access::open()), 0, [1; 16]);
         let h = InfoHash([9; 20]);
         let mut rng = Rng::new(1);
         let (mut o4, mut o6) = (Vec::new(), Vec::new());

@@ -44,15 +44,32 @@ impl AddrKey {
     }
 }
 
-/// Settings of [`RateLimiter`].
+/// The `ratelimit.*` section: settings of [`RateLimiter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateConfig {
-    /// Tokens added per second per address (sustained requests per second), at least 1.
+    /// Tokens added per second per address (sustained requests per second); 0 = no rate
+    /// limit (the server builds no limiter).
     pub per_second: u32,
-    /// Bucket size: requests an idle address may send at once, at least 1.
+    /// Bucket size: requests an idle address may send at once; 0 = twice the rate.
     pub burst: u32,
     /// Most addresses tracked at once (memory: about 64 bytes each).
     pub max_addresses: usize,
+    /// The limit applies to UDP datagrams.
+    pub udp: bool,
+    /// The limit applies to HTTP requests.
+    pub http: bool,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        RateConfig {
+            per_second: 0,
+            burst: 0,
+            max_addresses: 100_000,
+            udp: true,
+            http: true,
+        }
+    }
 }
 
 /// Token buckets per address, sharded. A request costs one token; an address whose bucket is
@@ -82,10 +99,15 @@ impl RateLimiter {
     /// `key` keys the shard choice and the maps' hashing, so an attacker can't aim every
     /// address at one shard.
     pub fn new(cfg: RateConfig, key: [u8; 16]) -> RateLimiter {
+        let per_second = cfg.per_second.max(1);
         let cfg = RateConfig {
-            per_second: cfg.per_second.max(1),
-            burst: cfg.burst.max(1),
+            per_second,
+            burst: match cfg.burst {
+                0 => per_second.saturating_mul(2),
+                b => b,
+            },
             max_addresses: cfg.max_addresses.max(SHARDS),
+            ..cfg
         };
         // Slots are `u32` indices (`NIL` excluded).
         let per_shard = cfg.max_addresses.div_ceil(SHARDS).min(NIL as usize);
@@ -442,6 +464,7 @@ mod tests {
                 per_second,
                 burst,
                 max_addresses: max,
+                ..RateConfig::default()
             },
             [7; 16],
         )

@@ -17,15 +17,15 @@ use ferrotracker_proto::http::{self, HttpError, Request, Route};
 use ferrotracker_proto::http_body::{self, Family, Peers};
 use ferrotracker_proto::query::{self, QueryError};
 use ferrotracker_proto::{udp, Event};
-use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, StoreConfig, Want};
+use ferrotracker_swarm::{Announce, Counts, PeerAddr, Rng, Store, Want};
 
 use crate::access::Access;
 use crate::client_ip::{self, StatsReader};
+use crate::config::{Config, StatsConfig, StatsReaders, TrackerConfig};
 use crate::connid::ConnectionIds;
 use crate::counters::{Counters, LiveCounters};
 use crate::fullscrape::{self, FullScrape, Progress, StreamLimit};
 use crate::livesync::{self, Handoff};
-use crate::nets::Nets;
 use crate::ratelimit::Intervals;
 use crate::stats::{self, Snapshot};
 
@@ -44,89 +44,23 @@ pub const FULL_SCRAPE_TOO_SOON: &str =
 pub const UDP_MAX_PEERS_V4: usize = 200;
 pub const UDP_MAX_PEERS_V6: usize = 66;
 
-/// The tracker's behaviour knobs (from the config file and flags).
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Base announce interval in seconds; replies jitter it by ±10% as opentracker does.
-    pub interval: u32,
-    pub peer_timeout: u32,
-    pub torrent_timeout: u32,
-    pub numwant_default: u32,
-    pub numwant_max: u32,
-    pub redirect_url: Option<String>,
-    /// Path of the stats page, without the leading '/'.
-    pub stats_path: String,
-    /// Answer `GET /scrape` (no query) with every torrent; `tracker.full_scrape`.
-    pub full_scrape: bool,
-    /// Who may read `/stats` and `/metrics` (the socket address, or the client a trusted proxy
-    /// names); empty = everyone.
-    pub stats_nets: Nets,
-    /// `stats_nets` were configured (`access.stats`, `-A`), not the loopback default.
-    pub stats_nets_explicit: bool,
-    /// The tracker clock (`now`, Unix seconds) at start: stats' uptime counts from here.
-    pub started: u32,
-    /// New torrents beyond this many are refused (`tracker.max_torrents`).
-    pub max_torrents: u64,
-    /// New peers per torrent and family beyond this many are not stored
-    /// (`tracker.max_peers_per_torrent`).
-    pub max_peers_per_torrent: u32,
-    /// Peers one IPv4 address (IPv6: one /64) may have in one torrent; 0 = no limit
-    /// (`tracker.max_peers_per_ip`).
-    pub max_peers_per_ip: u32,
-    /// Estimated swarm memory in bytes beyond which new torrents are refused and new peers not
-    /// stored; `u64::MAX` = no ceiling. The server resolves `tracker.max_memory_mb` (and its
-    /// machine-derived default) into this.
-    pub max_memory_bytes: u64,
-    /// The access list checked on announces (not scrapes, not `stopped`); the server keeps a
-    /// clone of the `Arc` to swap in reloaded lists.
-    pub access: Arc<Access>,
-    /// Where HTTP announces take the client address from (`X-Forwarded-For`, `ip=`).
-    pub client_ip: client_ip::Rules,
-    /// Live sync is on: announces that opentracker would sync are queued in
-    /// `Worker::sync_out` for the server to hand to its sync thread ([`Tracker::hand_off_sync`]).
-    pub livesync: bool,
-    /// Streamed replies (full scrapes, `tpbs`, `statedump`) in progress at once in the whole
-    /// process; beyond, a 503 (`http.max_streams`).
-    pub max_streams: usize,
-    /// Seconds an address (IPv6: a /64) must wait between full scrapes, 0 = no limit; sooner,
-    /// a 429 (`tracker.full_scrape_interval`).
-    pub full_scrape_interval: u32,
-    /// Most addresses the full-scrape interval remembers (`ratelimit.max_addresses`).
-    pub limit_addresses: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            interval: 1800,
-            peer_timeout: 45 * 60,
-            torrent_timeout: 24 * 3600,
-            numwant_default: 50,
-            numwant_max: 200,
-            redirect_url: None,
-            stats_path: "stats".into(),
-            full_scrape: true,
-            stats_nets: Nets::loopback(),
-            stats_nets_explicit: false,
-            started: 0,
-            max_torrents: StoreConfig::default().max_torrents,
-            max_peers_per_torrent: StoreConfig::default().max_peers_per_torrent,
-            max_peers_per_ip: StoreConfig::default().max_peers_per_address,
-            max_memory_bytes: u64::MAX,
-            access: Arc::new(Access::open()),
-            client_ip: client_ip::Rules::default(),
-            livesync: false,
-            max_streams: 64,
-            full_scrape_interval: 0,
-            limit_addresses: 100_000,
-        }
-    }
-}
-
 /// State shared by every worker.
 pub struct Tracker {
     pub store: Store,
-    pub settings: Settings,
+    /// The `tracker.*` reply settings.
+    pub cfg: TrackerConfig,
+    stats: StatsConfig,
+    stats_readers: StatsReaders,
+    /// Where HTTP announces take the client address from (proxy headers, `ip=`).
+    client_ip: client_ip::Rules,
+    /// The access list checked on announces (not scrapes, not `stopped`); the server keeps a
+    /// clone of the `Arc` to swap in reloaded lists.
+    pub access: Arc<Access>,
+    /// The tracker clock (`now`, Unix seconds) at start: stats' uptime counts from here.
+    started: u32,
+    /// Live sync is on: announces that opentracker would sync are queued in
+    /// `Worker::sync_out` for the server to hand to its sync thread ([`Tracker::hand_off_sync`]).
+    livesync: bool,
     conn_ids: ConnectionIds,
     /// Every counter slot handed out ([`Tracker::worker`], [`Tracker::counter_slot`]); the
     /// lock is taken to register a slot and to read them all, never to count.
@@ -135,9 +69,9 @@ pub struct Tracker {
     tracker_id: u32,
     /// Live-sync entries on their way from the workers to the sync thread.
     pub sync_handoff: Handoff,
-    /// Streams in progress, under `settings.max_streams`.
+    /// Streams in progress, under `http.max_streams`.
     streams: StreamLimit,
-    /// When each address last had a full scrape (`settings.full_scrape_interval`).
+    /// When each address last had a full scrape (`tracker.full_scrape_interval`).
     full_scrape_times: Option<Intervals>,
 }
 
@@ -189,19 +123,11 @@ pub enum After {
 }
 
 impl Tracker {
-    /// `conn_id_key` must be secret and random (the server reads it from the OS).
-    pub fn new(settings: Settings, conn_id_key: [u8; 16]) -> Self {
-        let store = Store::new(StoreConfig {
-            peer_timeout: settings.peer_timeout,
-            torrent_timeout: settings.torrent_timeout,
-            max_torrents: settings.max_torrents,
-            max_peers_per_torrent: settings.max_peers_per_torrent,
-            max_peers_per_address: match settings.max_peers_per_ip {
-                0 => u32::MAX,
-                n => n,
-            },
-            max_memory_bytes: settings.max_memory_bytes,
-        });
+    /// The handlers of configuration `cfg`, with the access list `access` (the server loads
+    /// it, and swaps reloads in through the same `Arc`), `started` the clock at start and
+    /// `conn_id_key` secret and random (the server reads it from the OS).
+    pub fn new(cfg: &Config, access: Arc<Access>, started: u32, conn_id_key: [u8; 16]) -> Self {
+        let store = Store::new(cfg.store);
         let tracker_id = {
             use std::hash::Hasher;
             let mut h = siphasher::sip::SipHasher13::new_with_key(&conn_id_key);
@@ -222,20 +148,32 @@ impl Tracker {
         };
         Tracker {
             store,
-            streams: StreamLimit::new(settings.max_streams),
-            full_scrape_times: (settings.full_scrape_interval > 0).then(|| {
+            streams: StreamLimit::new(cfg.http.max_streams as usize),
+            full_scrape_times: (cfg.tracker.full_scrape_interval > 0).then(|| {
                 Intervals::new(
-                    settings.full_scrape_interval,
-                    settings.limit_addresses,
+                    cfg.tracker.full_scrape_interval,
+                    cfg.ratelimit.max_addresses,
                     limits_key,
                 )
             }),
-            settings,
+            cfg: cfg.tracker.clone(),
+            stats: cfg.stats.clone(),
+            stats_readers: cfg.stats_readers(),
+            client_ip: cfg.client_ip(),
+            access,
+            started,
+            livesync: cfg.livesync.listen.is_some(),
             conn_ids: ConnectionIds::new(conn_id_key),
             counter_slots: Mutex::new(Vec::new()),
             tracker_id,
             sync_handoff: Handoff::default(),
         }
+    }
+
+    /// The request header that names the client behind a trusted proxy: the server frames
+    /// requests keeping it ([`ferrotracker_proto::http::parse_request`]).
+    pub fn client_header(&self) -> ferrotracker_proto::forwarded::ProxyHeader {
+        self.client_ip.header
     }
 
     /// This node's id: `everything`'s `tracker_id` and the live-sync packets' sender id.
@@ -289,16 +227,16 @@ impl Tracker {
         Snapshot {
             counters,
             totals: self.store.totals(),
-            uptime: u64::from(now.saturating_sub(self.settings.started)),
+            uptime: u64::from(now.saturating_sub(self.started)),
             tracker_id: self.tracker_id,
             memory: stats::Memory {
-                limit: self.store.config().max_memory_bytes,
+                limit: self.store.config().max_memory.bytes(),
                 estimated: self.store.estimated_bytes(),
             },
-            access: self.settings.access.mode().map(|_| {
-                let (added, deleted) = self.settings.access.edits();
+            access: self.access.mode().map(|_| {
+                let (added, deleted) = self.access.edits();
                 stats::AccessSizes {
-                    file: self.settings.access.len() as u64,
+                    file: self.access.len() as u64,
                     added: added as u64,
                     deleted: deleted as u64,
                 }
@@ -373,7 +311,7 @@ impl Tracker {
     }
 
     fn interval(&self, rng: &mut Rng) -> u32 {
-        let base = self.settings.interval.max(1);
+        let base = self.cfg.interval.max(1);
         let spread = (base / 5).max(1);
         (base - base / 10).saturating_add(rng.below(u64::from(spread)) as u32)
     }
@@ -391,8 +329,8 @@ impl Tracker {
         out: &mut Vec<u8>,
     ) -> After {
         let keep_alive = req.keep_alive;
-        match http::route(req, self.settings.stats_path.as_bytes()) {
-            Route::FullScrape if self.settings.full_scrape => {
+        match http::route(req, self.stats.path.as_bytes()) {
+            Route::FullScrape if self.cfg.full_scrape => {
                 return self.start_stream(
                     w,
                     fullscrape::Format::Bencode,
@@ -408,7 +346,7 @@ impl Tracker {
             Route::Metrics => return self.http_metrics(w, req, client, now, out),
             Route::Announce => self.http_announce(w, req, client, now, out),
             Route::Scrape => self.http_scrape(w, req, out),
-            Route::Root => match &self.settings.redirect_url {
+            Route::Root => match &self.cfg.redirect_url {
                 Some(url) => {
                     w.counters.http_redirects.inc();
                     http::write_redirect(out, url, keep_alive);
@@ -476,18 +414,14 @@ impl Tracker {
             return finish_ok(body, req.keep_alive, out);
         };
         let ip_param = q.ip.as_ref().and_then(|(b, n)| b.get(..*n));
-        let client = match self
-            .settings
-            .client_ip
-            .choose(client, &req.client_header, ip_param)
-        {
+        let client = match self.client_ip.choose(client, &req.client_header, ip_param) {
             Ok(ip) => ip,
             Err(client_ip::BadIpParam) => {
                 return self.query_error(w, QueryError::BadIp, req.keep_alive, out)
             }
         };
         // As opentracker, `stopped` is not checked: a peer can always leave.
-        if q.event != Event::Stopped && !self.settings.access.allows(&info_hash) {
+        if q.event != Event::Stopped && !self.access.allows(&info_hash) {
             let body = &mut w.body;
             http_body::write_failure(body, NOT_AUTHORIZED);
             return finish_ok(body, req.keep_alive, out);
@@ -495,8 +429,8 @@ impl Tracker {
         let addr = PeerAddr::from(client);
         let numwant = q
             .numwant
-            .unwrap_or(self.settings.numwant_default)
-            .min(self.settings.numwant_max) as usize;
+            .unwrap_or(self.cfg.numwant_default)
+            .min(self.cfg.numwant_max) as usize;
         w.counters
             .numwant(q.numwant.map_or(numwant, |n| n as usize));
         let a = Announce {
@@ -569,13 +503,13 @@ impl Tracker {
     /// `/metrics`: decided on the client a trusted proxy names, else on `socket`; a trusted
     /// proxy's own request only where `access.stats` or `-A` grant its address explicitly.
     pub fn may_read_stats(&self, socket: IpAddr, header: &ClientHeader<'_>) -> bool {
-        let nets = &self.settings.stats_nets;
+        let nets = &self.stats_readers.nets;
         if nets.is_empty() {
             return true;
         }
-        match self.settings.client_ip.stats_reader(socket, header) {
+        match self.client_ip.stats_reader(socket, header) {
             StatsReader::Direct(ip) | StatsReader::Forwarded(ip) => nets.contains(ip),
-            StatsReader::Proxy(ip) => self.settings.stats_nets_explicit && nets.contains(ip),
+            StatsReader::Proxy(ip) => self.stats_readers.explicit && nets.contains(ip),
             StatsReader::Nobody => false,
         }
     }
@@ -707,7 +641,7 @@ impl Tracker {
                     return self.bad_connection_id(w, r.transaction_id, packet.len(), out);
                 }
                 w.counters.udp_announces.inc();
-                if r.event != Event::Stopped && !self.settings.access.allows(&r.info_hash) {
+                if r.event != Event::Stopped && !self.access.allows(&r.info_hash) {
                     // opentracker's refusal: the first 8 bytes of an announce reply.
                     out.extend_from_slice(&1u32.to_be_bytes());
                     out.extend_from_slice(&r.transaction_id.to_be_bytes());
@@ -718,10 +652,10 @@ impl Tracker {
                     PeerAddr::V4(_) => UDP_MAX_PEERS_V4,
                     PeerAddr::V6(_) => UDP_MAX_PEERS_V6,
                 };
-                let cap = family_cap.min(self.settings.numwant_max as usize);
+                let cap = family_cap.min(self.cfg.numwant_max as usize);
                 // BEP 15: -1 (or any negative) asks for the default.
                 let want = if r.num_want < 0 {
-                    self.settings.numwant_default as usize
+                    self.cfg.numwant_default as usize
                 } else {
                     r.num_want as usize
                 };
@@ -788,7 +722,7 @@ impl Tracker {
                 if let Some(age) = done.renewed_after {
                     w.counters.renew(age);
                 }
-                if done.sync && self.settings.livesync {
+                if done.sync && self.livesync {
                     w.sync_out.push(livesync::entry_for(
                         a.info_hash,
                         client,

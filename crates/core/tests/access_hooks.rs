@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use ferrotracker_core::access::{Access, HashList, Mode};
 use ferrotracker_core::client_ip::Rules;
@@ -16,9 +14,10 @@ const REFUSED: &[u8] =
     b"d14:failure reason63:Requested download is not authorized for use with this tracker.e";
 
 fn tracker(access: Access, rules: Rules) -> Harness {
-    Harness::with(|s| {
-        s.access = Arc::new(access);
-        s.client_ip = rules;
+    Harness::with_access(access, |c| {
+        c.access.proxies = rules.proxies;
+        c.access.allow_ip_param = rules.allow_ip_param;
+        c.access.proxy_header = rules.header;
     })
 }
 
@@ -68,7 +67,7 @@ fn refused_hashes_get_opentrackers_replies() {
     assert_eq!(udp_announce(&mut t, b, Event::Stopped).len(), 20);
 
     // The list is swapped in place: the next announce sees the new one.
-    t.t.settings.access.replace(HashList::from(vec![b]));
+    t.t.access.replace(HashList::from(vec![b]));
     assert_eq!(http(&mut t, "10.0.0.1", &announce(&a, 1, ""), ""), REFUSED);
     assert_eq!(udp_announce(&mut t, b, Event::Started).len(), 20 + 6);
 }

@@ -14,7 +14,7 @@ use ferrotracker_proto::Event;
 #[test]
 fn announce_stores_the_peer_and_lists_it_with_counts() {
     // A 5-second interval has no room to jitter: the reply is exact.
-    let mut h = Harness::with(|s| s.interval = 5);
+    let mut h = Harness::with(|s| s.tracker.interval = 5);
     let x = hash(1);
     let r = h.get(
         "10.0.0.1",
@@ -71,7 +71,7 @@ fn completed_counts_once_per_peer_and_only_with_left_zero() {
 
 #[test]
 fn stopped_removes_the_peer_and_answers_an_empty_list_of_its_family() {
-    let mut h = Harness::with(|s| s.interval = 5);
+    let mut h = Harness::with(|s| s.tracker.interval = 5);
     let x = hash(4);
     h.announce("10.0.0.1", &x, 1, 0, "");
     h.announce("10.0.0.2", &x, 2, 9, "");
@@ -109,8 +109,8 @@ fn stopped_removes_the_peer_and_answers_an_empty_list_of_its_family() {
 #[test]
 fn numwant_default_cap_zero_and_negative() {
     let mut h = Harness::with(|s| {
-        s.numwant_default = 3;
-        s.numwant_max = 5;
+        s.tracker.numwant_default = 3;
+        s.tracker.numwant_max = 5;
     });
     let x = hash(6);
     for port in 1..=10 {
@@ -220,7 +220,7 @@ fn http_gives_both_families_and_udp_only_the_clients_own() {
 
 #[test]
 fn interval_jitters_within_ten_percent_and_min_interval_is_half() {
-    let mut h = Harness::with(|s| s.interval = 1800);
+    let mut h = Harness::with(|s| s.tracker.interval = 1800);
     let x = hash(9);
     let (mut lo, mut hi) = (i64::MAX, 0);
     for _ in 0..500 {

@@ -8,7 +8,7 @@ use ferrotracker_core::counters::RENEW_BUCKETS;
 #[test]
 fn a_peer_is_listed_until_its_timeout_then_swept() {
     // A timeout under 100 s ticks in whole seconds.
-    let mut h = Harness::with(|s| s.peer_timeout = 90);
+    let mut h = Harness::with(|s| s.store.peer_timeout = 90);
     let x = hash(10);
     h.announce("10.0.0.1", &x, 1, 0, "");
     h.advance(50);
@@ -43,7 +43,7 @@ fn default_timeout_expires_a_peer_after_45_minutes() {
 
 #[test]
 fn a_reannounce_keeps_a_peer_alive() {
-    let mut h = Harness::with(|s| s.peer_timeout = 90);
+    let mut h = Harness::with(|s| s.store.peer_timeout = 90);
     let x = hash(12);
     for _ in 0..10 {
         h.announce("10.0.0.1", &x, 1, 0, "");
@@ -56,8 +56,8 @@ fn a_reannounce_keeps_a_peer_alive() {
 #[test]
 fn a_torrent_with_downloads_is_kept_until_the_torrent_timeout() {
     let mut h = Harness::with(|s| {
-        s.peer_timeout = 90;
-        s.torrent_timeout = 1000;
+        s.store.peer_timeout = 90;
+        s.store.torrent_timeout = 1000;
     });
     let (done, idle) = (hash(13), hash(14));
     h.announce("10.0.0.1", &done, 1, 0, "&event=completed");

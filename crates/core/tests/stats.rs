@@ -3,14 +3,13 @@
 mod common;
 
 use common::*;
-use ferrotracker_core::nets::Nets;
 use ferrotracker_core::{Counters, Worker};
 use ferrotracker_proto::udp;
 use ferrotracker_proto::Event;
 
 #[test]
 fn counters_move_exactly_as_requests_are_answered() {
-    let mut h = Harness::with(|s| s.redirect_url = Some("http://example.org/".into()));
+    let mut h = Harness::with(|s| s.tracker.redirect_url = Some("http://example.org/".into()));
     let x = hash(24);
     let mut want = Counters::default();
     assert_eq!(h.counters(), want);
@@ -113,7 +112,7 @@ fn stats_and_metrics_are_loopback_only_by_default() {
     }
 
     // An empty list opens them to everyone.
-    let mut open = Harness::with(|s| s.stats_nets = Nets(Vec::new()));
+    let mut open = Harness::with(|s| s.stats.open = true);
     assert_eq!(open.get("10.0.0.1", "/stats?mode=peer").status, 200);
     assert_eq!(open.get("2001:db8::1", "/metrics").status, 200);
 }

@@ -46,7 +46,7 @@ fn connection_ids_live_two_to_three_windows() {
 
 #[test]
 fn udp_announce_and_scrape_round_trip() {
-    let mut h = Harness::with(|s| s.interval = 5);
+    let mut h = Harness::with(|s| s.tracker.interval = 5);
     let (x, y, unknown) = (hash(17), hash(18), hash(19));
     let a = sa("10.0.0.1:6881");
     let b = sa("10.0.0.2:7000");
@@ -97,7 +97,7 @@ fn udp_announce_and_scrape_round_trip() {
 
 #[test]
 fn bad_datagrams_are_dropped_or_answered_never_larger_than_they_are() {
-    let mut h = Harness::with(|s| s.max_peers_per_ip = 1);
+    let mut h = Harness::with(|s| s.store.max_peers_per_address = 1);
     let c = sa("10.0.0.1:6881");
     let id = h.connect(c);
     let x = hash(20);

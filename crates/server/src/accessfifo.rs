@@ -189,6 +189,17 @@ fn open_checked(
     Ok(file)
 }
 
+/// What the start would say of the FIFO at `path` for a tracker running as `uid`, without
+/// creating or opening it (`--check-config`): `Ok(false)` if nothing is there yet (it will be
+/// made), `Ok(true)` if it is a FIFO the tracker would use.
+pub fn check_path(path: &Path, uid: u32) -> io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => check(&m, uid).map(|()| true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Refuses what is not a FIFO, a symbolic link, a FIFO of another owner than `uid`, and one
 /// that group or others may read or write.
 fn check(m: &std::fs::Metadata, uid: u32) -> io::Result<()> {

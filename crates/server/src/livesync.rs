@@ -164,7 +164,7 @@ fn run(shared: &Shared, s: Sockets, mut ls: LiveSync, stop: &AtomicBool) {
                     buf.get(..n).unwrap_or(&[]),
                     from.ip(),
                     &shared.tracker.store,
-                    &shared.tracker.settings.access,
+                    &shared.tracker.access,
                     now,
                 ) {
                     // A cut datagram (n > MAX_PACKET) was larger still: say "over".

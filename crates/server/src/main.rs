@@ -4,6 +4,7 @@
 mod accessfifo;
 mod accessfile;
 mod bind;
+mod check;
 mod livesync;
 mod persist;
 mod privs;
@@ -17,8 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ferrotracker_core::config::{self, Command, Config, MemoryLimit, Proto};
 use ferrotracker_core::memory;
-use ferrotracker_core::ratelimit::{AddressCounts, RateConfig, RateLimiter};
-use ferrotracker_core::{Settings, Tracker};
+use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
+use ferrotracker_core::Tracker;
 use mio::{Poll, Waker};
 
 use crate::worker::{Shared, WAKER};
@@ -26,6 +27,11 @@ use crate::worker::{Shared, WAKER};
 fn main() -> ExitCode {
     let cfg = match config::parse_args(std::env::args_os().skip(1)) {
         Ok(Command::Run(cfg)) => cfg,
+        Ok(Command::PrintConfig(cfg)) => {
+            print!("{}", config::print(&cfg));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::CheckConfig(cfg)) => return check::run(&cfg),
         Ok(Command::Help) => {
             print!("{}", config::usage());
             return ExitCode::SUCCESS;
@@ -58,8 +64,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cfg: Config) -> anyhow::Result<()> {
-    let workers = match cfg.workers {
+fn run(mut cfg: Config) -> anyhow::Result<()> {
+    let workers = match cfg.process.workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -71,17 +77,20 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ])?;
-    raise_open_files_limit(cfg.http_max_connections);
+    raise_open_files_limit(cfg.http.max_connections);
     // Before the chroot: the path is as the command line gave it.
     warn_if_key_readable(cfg.livesync.key_file.as_deref());
     // Read before a chroot hides /proc and /sys.
-    let (max_memory_bytes, memory_from) = memory_ceiling(cfg.max_memory);
+    let (max_memory, memory_from) = memory_ceiling(cfg.store.max_memory);
+    cfg.store.max_memory = max_memory;
     tracing::info!("swarm memory ceiling: {memory_from}");
     let bound = bind::bind_all(&cfg.listen, workers)?;
     let sync_sockets = livesync::bind(&cfg)?;
     // Bind first (ports below 1024 too), then give up root, then open the files the config
     // names, relative to the new root, as opentracker does.
-    if let Some(d) = privs::drop_privileges(cfg.rootdir.as_deref(), cfg.user.as_deref())? {
+    if let Some(d) =
+        privs::drop_privileges(cfg.process.rootdir.as_deref(), cfg.process.user.as_deref())?
+    {
         tracing::info!(
             "running as uid {} gid {}{}",
             d.uid,
@@ -101,77 +110,34 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
     // Files named in the config are opened now, after the privilege drop, as opentracker.
-    let (access, access_stamp) = match &cfg.access_list {
+    let (access, access_stamp) = match &cfg.access.list {
         Some(file) => accessfile::load_initial(file),
         None => Default::default(),
     };
     let access = Arc::new(access);
     let fifos = accessfifo::Fifos::spawn(
-        cfg.access_fifo_add.as_deref(),
-        cfg.access_fifo_delete.as_deref(),
+        cfg.access.fifo_add.as_deref(),
+        cfg.access.fifo_delete.as_deref(),
         &access,
     )?;
-    let settings = Settings {
-        interval: cfg.interval,
-        peer_timeout: cfg.peer_timeout,
-        torrent_timeout: cfg.torrent_timeout,
-        numwant_default: cfg.numwant_default,
-        numwant_max: cfg.numwant_max,
-        redirect_url: cfg.redirect_url.clone(),
-        stats_path: cfg.stats_path.clone(),
-        full_scrape: cfg.full_scrape,
-        stats_nets: cfg.stats_readers(),
-        stats_nets_explicit: !cfg.stats_nets.is_empty() || !cfg.blessed.0.is_empty(),
-        started: start_unix,
-        max_torrents: cfg.max_torrents,
-        max_peers_per_torrent: cfg.max_peers_per_torrent,
-        max_peers_per_ip: cfg.max_peers_per_ip,
-        max_memory_bytes,
-        access: Arc::clone(&access),
-        client_ip: ferrotracker_core::client_ip::Rules {
-            proxies: cfg.proxies(),
-            allow_ip_param: cfg.allow_ip_param,
-            ..Default::default()
-        },
-        livesync: sync_sockets.is_some(),
-        max_streams: cfg.http_max_streams as usize,
-        full_scrape_interval: cfg.full_scrape_interval,
-        limit_addresses: cfg.ratelimit_max_addresses as usize,
-    };
     let shared = Arc::new(Shared {
-        tracker: Tracker::new(settings, key),
+        tracker: Tracker::new(&cfg, Arc::clone(&access), start_unix, key),
         start: Instant::now(),
         start_unix,
         shutdown: AtomicBool::new(false),
-        http_keepalive: cfg.http_keepalive,
-        http_idle_timeout: cfg.http_idle_timeout,
-        http_request_timeout: cfg.http_request_timeout,
-        http_max_connections: cfg.http_max_connections as usize,
+        http: cfg.http.clone(),
         http_open: AtomicUsize::new(0),
-        per_ip: AddressCounts::new(cfg.http_max_connections_per_ip, limits_key),
-        ratelimit: (cfg.ratelimit_per_second > 0).then(|| {
-            RateLimiter::new(
-                RateConfig {
-                    per_second: cfg.ratelimit_per_second,
-                    burst: match cfg.ratelimit_burst {
-                        0 => cfg.ratelimit_per_second.saturating_mul(2),
-                        b => b,
-                    },
-                    max_addresses: cfg.ratelimit_max_addresses as usize,
-                },
-                limits_key,
-            )
-        }),
-        ratelimit_udp: cfg.ratelimit_udp,
-        ratelimit_http: cfg.ratelimit_http,
+        per_ip: AddressCounts::new(cfg.http.max_connections_per_ip, limits_key),
+        ratelimit: (cfg.ratelimit.per_second > 0)
+            .then(|| RateLimiter::new(cfg.ratelimit, limits_key)),
     });
 
-    if let Some(path) = &cfg.statedump_load {
+    if let Some(path) = &cfg.statedump.load {
         // Restored after the access list is in place, so nothing it refuses comes back.
         if let Err(e) = persist::load(
             &shared.tracker,
             path,
-            cfg.statedump_peers,
+            cfg.statedump.peers,
             shared.now(),
             |h| access.allows(h),
         ) {
@@ -226,9 +192,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             .spawn(move || sweep_loop(&shared))?
     };
 
-    let dumper = match (&cfg.statedump_file, cfg.statedump_interval) {
+    let dumper = match (&cfg.statedump.file, cfg.statedump.interval) {
         (Some(path), secs) if secs > 0 => {
-            let (shared, path, peers) = (Arc::clone(&shared), path.clone(), cfg.statedump_peers);
+            let (shared, path, peers) = (Arc::clone(&shared), path.clone(), cfg.statedump.peers);
             let every = Duration::from_secs(u64::from(secs));
             Some(
                 std::thread::Builder::new()
@@ -239,7 +205,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         _ => None,
     };
 
-    let reloader = match &cfg.access_list {
+    let reloader = match &cfg.access.list {
         Some(file) => Some(
             accessfile::Reloader::spawn(file.clone(), Arc::clone(&access), access_stamp)
                 .context("starting the access-list reload thread")?,
@@ -272,8 +238,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(d) = dumper {
         let _ = d.join();
     }
-    if let Some(path) = &cfg.statedump_file {
-        dump(&shared, path, cfg.statedump_peers);
+    if let Some(path) = &cfg.statedump.file {
+        dump(&shared, path, cfg.statedump.peers);
     }
     let total = shared.tracker.total_counters();
     let t = shared.tracker.store.totals();
@@ -358,14 +324,14 @@ fn raise_open_files_limit(max_connections: u32) {
     }
 }
 
-/// The swarm's memory ceiling in bytes (`u64::MAX` = none) and where it came from, for the
-/// start-up log: `tracker.max_memory_mb`, or by default a share of the smaller of physical
-/// memory and this process's cgroup limit ([`memory::default_ceiling`] says why that share).
-fn memory_ceiling(limit: MemoryLimit) -> (u64, String) {
+/// The swarm's memory ceiling, `auto` resolved, and where it came from, for the start-up log:
+/// `tracker.max_memory_mb`, or by default a share of the smaller of physical memory and this
+/// process's cgroup limit ([`memory::default_ceiling`] says why that share).
+fn memory_ceiling(limit: MemoryLimit) -> (MemoryLimit, String) {
     const MIB: u64 = 1 << 20;
     match limit {
-        MemoryLimit::Unlimited => (u64::MAX, "none (tracker.max_memory_mb 0)".into()),
-        MemoryLimit::Mib(n) => (n * MIB, format!("{n} MiB (tracker.max_memory_mb)")),
+        MemoryLimit::Unlimited => (limit, "none (tracker.max_memory_mb 0)".into()),
+        MemoryLimit::Bytes(n) => (limit, format!("{} MiB (tracker.max_memory_mb)", n / MIB)),
         MemoryLimit::Auto => {
             let physical = std::fs::read_to_string("/proc/meminfo")
                 .ok()
@@ -377,7 +343,7 @@ fn memory_ceiling(limit: MemoryLimit) -> (u64, String) {
                 Some((bytes, memory::Source::Cgroup)) => {
                     let (limit, file) = cgroup.unwrap_or_default();
                     (
-                        bytes,
+                        MemoryLimit::Bytes(bytes),
                         format!(
                             "{} MiB, {share} of the cgroup memory limit {} MiB ({}); set tracker.max_memory_mb to change",
                             bytes / MIB,
@@ -387,7 +353,7 @@ fn memory_ceiling(limit: MemoryLimit) -> (u64, String) {
                     )
                 }
                 Some((bytes, memory::Source::Physical)) => (
-                    bytes,
+                    MemoryLimit::Bytes(bytes),
                     format!(
                         "{} MiB, {share} of physical memory {} MiB; set tracker.max_memory_mb to change",
                         bytes / MIB,
@@ -395,7 +361,7 @@ fn memory_ceiling(limit: MemoryLimit) -> (u64, String) {
                     ),
                 ),
                 None => (
-                    u64::MAX,
+                    MemoryLimit::Unlimited,
                     "none: physical memory unknown; set tracker.max_memory_mb".into(),
                 ),
             }
@@ -517,7 +483,7 @@ impl LimitWatch {
             tracing::warn!(
                 "per-address limit: {by_address} announces refused in the last {}s because their address (IPv6: /64) had {} peers in the torrent (tracker.max_peers_per_ip)",
                 LIMIT_LOG_EVERY.as_secs(),
-                shared.tracker.settings.max_peers_per_ip
+                shared.tracker.store.config().max_peers_per_address
             );
         }
         let turned_away = [
@@ -537,7 +503,7 @@ impl LimitWatch {
                 "limits turned clients away in the last {}s: {} HTTP connections answered 503 (http.max_connections {}, http.max_connections_per_ip), {} HTTP requests answered 429 and {} UDP datagrams dropped (ratelimit.*)",
                 LIMIT_LOG_EVERY.as_secs(),
                 d[0],
-                shared.http_max_connections,
+                shared.http.max_connections,
                 d[1],
                 d[2]
             );
@@ -548,7 +514,7 @@ impl LimitWatch {
                 LIMIT_LOG_EVERY.as_secs(),
                 d[3],
                 shared.tracker.open_streams(),
-                shared.tracker.settings.max_streams,
+                shared.http.max_streams,
                 d[4]
             );
         }

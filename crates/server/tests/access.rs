@@ -351,6 +351,63 @@ fn x_forwarded_for_is_believed_only_from_proxies() {
     }
 }
 
+/// An announce from `from` with whole header lines `headers`.
+fn announce_with_headers(t: &Tracker, from: [u8; 4], h: &[u8; 20], port: u16, headers: &str) {
+    let mut c = Http::connect_from(IpAddr::from(from), t.http4());
+    let target = announce_target(h, port, 0, "");
+    c.send(
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    let r = c.read_response();
+    assert_eq!(r.status, 200, "{:?}", r.body_str());
+}
+
+#[test]
+fn access_proxy_header_chooses_which_header_names_the_client() {
+    let all = "X-Forwarded-For: 1.1.1.1\r\nX-Real-IP: 2.2.2.2\r\nCF-Connecting-IP: 3.3.3.3\r\n\
+               True-Client-IP: 4.4.4.4\r\nForwarded: for=\"5.5.5.5:80\";proto=https\r\n";
+    for (name, client) in [
+        ("X-Real-IP", [2, 2, 2, 2]),
+        ("cf-connecting-ip", [3, 3, 3, 3]),
+        ("True-Client-IP", [4, 4, 4, 4]),
+        ("Forwarded", [5, 5, 5, 5]),
+        ("X-Forwarded-For", [1, 1, 1, 1]),
+    ] {
+        let t = Tracker::v4_with_config(&format!(
+            "access.proxy 127.0.0.2\naccess.proxy_header {name}\n"
+        ));
+        let h = hash(19);
+        announce_with_headers(&t, [127, 0, 0, 2], &h, 7030, all);
+        // Not from a proxy: every header ignored.
+        announce_with_headers(&t, [127, 0, 0, 1], &h, 7031, all);
+        let peers = peers_of(&t, &h);
+        assert!(peers.contains(&v4(client, 7030)), "{name}: {peers:?}");
+        assert!(
+            peers.contains(&v4([127, 0, 0, 1], 7031)),
+            "{name}: {peers:?}"
+        );
+        // And the asking peer, 127.0.0.1:7000: nothing else was recorded.
+        assert_eq!(peers.len(), 3, "{name}: {peers:?}");
+    }
+    // A name that is not one of them stops the start, naming the key.
+    let dir = TempDir::new("proxyheader");
+    let conf = dir.write("c.conf", "access.proxy_header X-Client\n");
+    let f = run_to_exit(
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-f",
+            &conf.display().to_string(),
+        ],
+        std::time::Duration::from_secs(10),
+    );
+    assert!(!f.status.success());
+    assert!(f.stderr.contains("access.proxy_header"), "{}", f.stderr);
+}
+
 #[test]
 fn blessed_nets_are_trusted_proxies_too() {
     let t = Tracker::v4_with_flags(&["-A", "127.0.0.3"]);

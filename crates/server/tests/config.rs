@@ -268,3 +268,120 @@ fn listen_keys_in_the_config_file_bind() {
     );
     Udp::new(t.udp6()).connect();
 }
+
+/// `--print-config` writes a config file that starts the same tracker: printed again it is
+/// byte-identical, and a tracker started on it answers with the printed settings.
+#[test]
+fn print_config_output_is_a_config_that_starts_the_same_tracker() {
+    let dir = TempDir::new("printconf");
+    let conf = dir.write(
+        "in.conf",
+        "tracker.interval 900\ntracker.numwant 2\ntracker.numwant_max 3\naccess.stats_path my_stats\n",
+    );
+    let conf = conf.display().to_string();
+    let first = run_to_exit(
+        &["--print-config", "-i", "127.0.0.1", "-p", "0", "-f", &conf],
+        EXIT_DEADLINE,
+    );
+    assert!(
+        first.status.success(),
+        "{:?} {}",
+        first.status,
+        first.stderr
+    );
+    for line in [
+        "\ntracker.interval 900\n",
+        "\nlisten.tcp 127.0.0.1:0\n",
+        "\ntracker.numwant 2\n",
+        "\nhttp.idle_timeout 30\n",
+    ] {
+        assert!(
+            first.stdout.contains(line),
+            "{line:?} not in\n{}",
+            first.stdout
+        );
+    }
+    assert!(!first.stderr.contains("listening on"), "{}", first.stderr);
+    let printed = dir.write("printed.conf", &first.stdout);
+    let printed = printed.display().to_string();
+    let again = run_to_exit(&["--print-config", "-f", &printed], EXIT_DEADLINE);
+    assert!(again.status.success(), "{}", again.stderr);
+    assert_eq!(again.stdout, first.stdout, "printing is a fixed point");
+
+    let t = Tracker::start_expecting(&["-f", &printed], None, 1);
+    let r = http_announce(t.http4(), &hash(3), 4000, 0, "");
+    assert!((810..=990).contains(&r.interval), "{}", r.interval);
+    for port in 4001..4006 {
+        http_announce(t.http4(), &hash(3), port, 0, "");
+    }
+    let r = http_announce(t.http4(), &hash(3), 4010, 0, "&numwant=50");
+    assert_eq!(r.peers4().len(), 3, "tracker.numwant_max 3 in force");
+    assert_eq!(http_get(t.http4(), "/my_stats?mode=peer").status, 200);
+}
+
+/// `--check-config` binds nothing (it passes with its port taken), opens the files named,
+/// and exits 1 naming what is wrong.
+#[test]
+fn check_config_checks_files_and_binds_nothing() {
+    let dir = TempDir::new("checkconf");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let list = dir.write("white.txt", &format!("{}\n", "ab".repeat(20)));
+    let good = dir.write(
+        "good.conf",
+        &format!("access.whitelist {}\n", list.display()),
+    );
+    let good = good.display().to_string();
+    let ok = run_to_exit(
+        &[
+            "--check-config",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-f",
+            &good,
+        ],
+        EXIT_DEADLINE,
+    );
+    assert!(
+        ok.status.success(),
+        "{:?} {} {}",
+        ok.status,
+        ok.stdout,
+        ok.stderr
+    );
+    assert!(ok.stdout.contains("configuration OK"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("1 info_hashes"), "{}", ok.stdout);
+
+    let missing = dir.path().join("no-such-list.txt");
+    let bad = dir.write(
+        "bad.conf",
+        &format!(
+            "access.whitelist {}\ntracker.statedump {}/no/such/dir/dump\n",
+            missing.display(),
+            dir.path().display()
+        ),
+    );
+    let bad = bad.display().to_string();
+    let f = run_to_exit(&["--check-config", "-p", &port, "-f", &bad], EXIT_DEADLINE);
+    assert_eq!(f.status.code(), Some(1), "{} {}", f.stdout, f.stderr);
+    assert!(
+        f.stderr.contains(&missing.display().to_string()),
+        "{}",
+        f.stderr
+    );
+    assert!(f.stderr.contains("tracker.statedump"), "{}", f.stderr);
+    assert!(!f.stdout.contains("configuration OK"), "{}", f.stdout);
+
+    // A bad line is reported as at start: file, line and key.
+    let worse = dir.write("worse.conf", "\ntracker.interval soon\n");
+    let p = worse.display().to_string();
+    let f = run_to_exit(&["--check-config", "-f", &p], EXIT_DEADLINE);
+    assert_eq!(f.status.code(), Some(1), "{}", f.stderr);
+    assert!(
+        names_line(&f.stderr, &p, 2) && f.stderr.contains("tracker.interval"),
+        "{}",
+        f.stderr
+    );
+}

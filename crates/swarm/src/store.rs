@@ -95,7 +95,7 @@ impl From<Counts> for ferrotracker_proto::http_body::Counts {
 }
 
 /// Timing rules and limits of the store.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
     /// A peer is dropped this many seconds after its last announce (opentracker: 45 min).
     pub peer_timeout: u32,
@@ -106,13 +106,33 @@ pub struct StoreConfig {
     /// New peers of one family of one torrent beyond this many are not stored.
     pub max_peers_per_torrent: u32,
     /// Peers one IPv4 address (IPv6: one /64) may have in one torrent; an announce that would
-    /// add one more is refused ([`Refused::TooManyPeersFromAddress`]). `u32::MAX` = no limit.
+    /// add one more is refused ([`Refused::TooManyPeersFromAddress`]). 0 = no limit.
     /// Without it one address could store a peer per port, 65,535 per torrent.
     pub max_peers_per_address: u32,
     /// Estimated heap for torrents and peers ([`Store::estimated_bytes`]) beyond which new
-    /// torrents are refused and new peers not stored; `u64::MAX` = no budget. The server
-    /// derives a default from the machine's memory.
-    pub max_memory_bytes: u64,
+    /// torrents are refused and new peers not stored.
+    pub max_memory: MemoryLimit,
+}
+
+/// The store's memory ceiling (`tracker.max_memory_mb`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryLimit {
+    /// A share of the machine's memory: the server resolves it into `Bytes` from physical
+    /// memory and the cgroup limit before it builds the store, which takes it as no ceiling.
+    Auto,
+    /// No ceiling (a machine dedicated to the tracker, watched by its operator).
+    Unlimited,
+    Bytes(u64),
+}
+
+impl MemoryLimit {
+    /// The ceiling in bytes, `u64::MAX` for none.
+    pub fn bytes(self) -> u64 {
+        match self {
+            MemoryLimit::Bytes(b) => b,
+            MemoryLimit::Auto | MemoryLimit::Unlimited => u64::MAX,
+        }
+    }
 }
 
 /// Why an announce was refused.
@@ -206,7 +226,7 @@ impl Default for StoreConfig {
             max_torrents: 20_000_000,
             max_peers_per_torrent: 1_000_000,
             max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
-            max_memory_bytes: u64::MAX,
+            max_memory: MemoryLimit::Auto,
         }
     }
 }
@@ -564,7 +584,8 @@ impl Store {
     }
 
     fn over_memory_budget(&self) -> bool {
-        self.cfg.max_memory_bytes != u64::MAX && self.estimated_bytes() >= self.cfg.max_memory_bytes
+        let max = self.cfg.max_memory.bytes();
+        max != u64::MAX && self.estimated_bytes() >= max
     }
 
     /// Counts of one torrent, if it is known.
@@ -856,7 +877,10 @@ impl Store {
             } else {
                 self.cfg.max_peers_per_torrent as usize
             },
-            max_per_address: self.cfg.max_peers_per_address as usize,
+            max_per_address: match self.cfg.max_peers_per_address {
+                0 => usize::MAX,
+                n => n as usize,
+            },
         }
     }
 
@@ -1336,7 +1360,7 @@ mod tests {
     #[test]
     fn memory_budget_refuses_new_torrents() {
         let s = Store::new(StoreConfig {
-            max_memory_bytes: TORRENT_BYTES + PEER4_BYTES,
+            max_memory: MemoryLimit::Bytes(TORRENT_BYTES + PEER4_BYTES),
             ..StoreConfig::default()
         });
         let mut o = Vec::new();

@@ -6,8 +6,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use ferrotracker_core::{After, Counters, Settings, Tracker, Worker};
+use ferrotracker_core::access::Access;
+use ferrotracker_core::config::Config;
+use ferrotracker_core::{After, Counters, Tracker, Worker};
 use ferrotracker_proto::bencode::{decode, Value};
 use ferrotracker_proto::http::{parse_request, Parsed};
 use ferrotracker_proto::testutil::percent_encode;
@@ -68,13 +71,18 @@ impl Harness {
         Self::with(|_| {})
     }
 
-    pub fn with(f: impl FnOnce(&mut Settings)) -> Self {
-        let mut s = Settings {
-            started: T0,
-            ..Settings::default()
-        };
-        f(&mut s);
-        let t = Tracker::new(s, [7; 16]);
+    /// A tracker on the default configuration as `f` changes it, with no access list.
+    pub fn with(f: impl FnOnce(&mut Config)) -> Self {
+        Self::with_access(Access::open(), f)
+    }
+
+    /// [`Harness::with`] with the access list `access`.
+    pub fn with_access(access: Access, f: impl FnOnce(&mut Config)) -> Self {
+        let mut cfg = Config::default();
+        // Full scrapes as often as a test likes.
+        cfg.tracker.full_scrape_interval = 0;
+        f(&mut cfg);
+        let t = Tracker::new(&cfg, Arc::new(access), T0, [7; 16]);
         let w = t.worker(1);
         Harness { t, w, now: T0 }
     }
@@ -101,7 +109,7 @@ impl Harness {
     pub fn get_with(&mut self, client: &str, target: &str, headers: &str) -> Reply {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}\r\n");
         // Framed as the server frames it, keeping the configured client header.
-        let header = self.t.settings.client_ip.header;
+        let header = self.t.client_header();
         let Ok(Parsed::Complete(req)) = parse_request(raw.as_bytes(), header) else {
             panic!("bad test request {raw:?}");
         };

@@ -83,8 +83,8 @@ impl Conns {
             // shorter timeout applies.
             deadline: shared
                 .now()
-                .saturating_add(shared.http_request_timeout.min(shared.http_idle_timeout)),
-            reading_request: shared.http_request_timeout <= shared.http_idle_timeout,
+                .saturating_add(shared.http.request_timeout.min(shared.http.idle_timeout)),
+            reading_request: shared.http.request_timeout <= shared.http.idle_timeout,
             close_after_write: false,
             wants_write: false,
             body: None,
@@ -257,7 +257,7 @@ fn serve_conn(
                     return c.registered || set_interest(poll, key, c, Interest::READABLE);
                 }
                 budget.charge();
-                c.deadline = shared.now().saturating_add(shared.http_idle_timeout);
+                c.deadline = shared.now().saturating_add(shared.http.idle_timeout);
                 match shared.tracker.continue_stream(w, &mut body, &mut c.out) {
                     Progress::More => c.body = Some(body),
                     Progress::Done => {
@@ -341,19 +341,19 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
         if c.filled == 0 {
             return;
         }
-        let client_header = shared.tracker.settings.client_ip.header;
+        let client_header = shared.tracker.client_header();
         match http::parse_request(&c.buf[..c.filled], client_header) {
             Ok(Parsed::Incomplete) => {
                 if !c.reading_request {
                     // The first bytes of a request head: it has request_timeout to complete.
                     c.reading_request = true;
-                    c.deadline = now.saturating_add(shared.http_request_timeout);
+                    c.deadline = now.saturating_add(shared.http.request_timeout);
                 }
                 return;
             }
             Ok(Parsed::Complete(mut req)) => {
                 // Replies during shutdown say `Connection: close`.
-                req.keep_alive &= shared.http_keepalive && !shared.shutdown.load(Ordering::Relaxed);
+                req.keep_alive &= shared.http.keepalive && !shared.shutdown.load(Ordering::Relaxed);
                 let (head, body) = (req.head_len, req.body_len);
                 c.reading_request = false;
                 if let Some(rl) = shared.http_limiter() {
@@ -375,7 +375,7 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                 }
                 consume(c, head.min(c.filled));
                 c.skip = body;
-                c.deadline = now.saturating_add(shared.http_idle_timeout);
+                c.deadline = now.saturating_add(shared.http.idle_timeout);
             }
             Err(e) => {
                 shared.tracker.http_framing_error(w, e, &mut c.out);

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotracker_core::config::HttpConfig;
 use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
 use ferrotracker_core::{Tracker, Worker};
 use mio::net::{TcpListener, UdpSocket};
@@ -37,20 +38,15 @@ pub struct Shared {
     /// Unix time (seconds) at `start`.
     pub start_unix: u32,
     pub shutdown: AtomicBool,
-    pub http_keepalive: bool,
-    pub http_idle_timeout: u32,
-    /// Seconds a request head may take from its first byte (and a new connection from accept).
-    pub http_request_timeout: u32,
-    /// Open HTTP connections allowed in the whole process.
-    pub http_max_connections: usize,
+    /// The `http.*` section.
+    pub http: HttpConfig,
     /// Open HTTP connections now, all workers together: changed on accept and close only.
     pub http_open: AtomicUsize,
     /// Open HTTP connections per client address (`http.max_connections_per_ip`).
     pub per_ip: AddressCounts,
-    /// The per-address rate limit, when `ratelimit.requests_per_second` is set.
+    /// The per-address rate limit, when `ratelimit.requests_per_second` is set; its config
+    /// says which protocols it applies to.
     pub ratelimit: Option<RateLimiter>,
-    pub ratelimit_udp: bool,
-    pub ratelimit_http: bool,
 }
 
 impl Shared {
@@ -69,18 +65,18 @@ impl Shared {
 
     /// The rate limiter, if it applies to UDP.
     fn udp_limiter(&self) -> Option<&RateLimiter> {
-        self.ratelimit.as_ref().filter(|_| self.ratelimit_udp)
+        self.ratelimit.as_ref().filter(|r| r.config().udp)
     }
 
     /// The rate limiter, if it applies to HTTP.
     fn http_limiter(&self) -> Option<&RateLimiter> {
-        self.ratelimit.as_ref().filter(|_| self.ratelimit_http)
+        self.ratelimit.as_ref().filter(|r| r.config().http)
     }
 
     /// Counts a new connection from `ip` against both connection limits; on refusal nothing
     /// stays counted. Every `Ok` is paired with a [`Shared::release`] when the connection closes.
     fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
-        if self.http_open.fetch_add(1, Ordering::Relaxed) >= self.http_max_connections {
+        if self.http_open.fetch_add(1, Ordering::Relaxed) >= self.http.max_connections as usize {
             self.http_open.fetch_sub(1, Ordering::Relaxed);
             return Err(Refusal::Total);
         }

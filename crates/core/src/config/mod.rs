@@ -1,0 +1,340 @@
+//! Configuration: one typed tree ([`Config`]) of per-component sections, filled from
+//! opentracker's config file format and command-line flags plus ferrotracker's own keys.
+//!
+//! Each section goes whole to the component that uses it: [`StoreConfig`] to the swarm store,
+//! [`RateConfig`] to the rate limiter, [`TrackerConfig`], [`StatsConfig`] and [`AccessConfig`]
+//! to the request handlers ([`crate::Tracker::new`]), [`HttpConfig`] and [`ProcessConfig`] to
+//! the server, [`StatedumpConfig`] and [`LiveSyncConfig`] to their threads. Every default is
+//! written once, in the sections' `Default`; every key once, in the table in [`keys`], which
+//! also holds each numeric key's bounds and its help text, and which `-h` and
+//! `--print-config` print from.
+//!
+//! Flags and config-file lines are applied strictly in order, as opentracker does (`main` and
+//! `parse_configfile` in `opentracker.c`): `-i` sets the address that the *following*
+//! `-p`/`-P` bind to, and `-f` reads its file at the point where it appears, so the file's
+//! listens land between the flags around it. If nothing was bound at the end, ferrotracker
+//! listens on TCP and UDP port 6969 at the last `-i` address.
+//!
+//! Where opentracker merely warns and carries on (unknown key, unparsable line, unreadable file)
+//! ferrotracker stops with an error naming the file, line and key: a tracker that silently runs
+//! with half its configuration is worse than one that does not start.
+//!
+//! This module only parses: it opens no sockets and binds nothing.
+
+mod error;
+mod flags;
+mod keys;
+mod livesync;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_keys;
+mod values;
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+pub use error::{ConfigError, ConfigErrorKind};
+pub use ferrotracker_swarm::{MemoryLimit, StoreConfig};
+pub use flags::{parse_args, usage, Command};
+pub use keys::{numbers, parse_file, parse_str, print};
+pub use livesync::{LiveSyncConfig, LIVESYNC_PORT};
+pub use values::Bounds;
+
+pub use ferrotracker_proto::forwarded::ProxyHeader;
+
+use crate::access::Mode;
+use crate::client_ip;
+use crate::nets::{Net, Nets};
+pub use crate::ratelimit::RateConfig;
+
+/// Transport of a listening socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// HTTP announces and scrapes.
+    Tcp,
+    /// BEP 15 announces and scrapes.
+    Udp,
+}
+
+/// One socket to bind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub proto: Proto,
+    /// An IPv6 unspecified address (`::`) means dual stack: the server binds it with
+    /// `IPV6_V6ONLY` off, as opentracker (libowfat) does.
+    pub addr: SocketAddr,
+}
+
+/// Everything the server needs to start: one section per component.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Config {
+    /// Sockets to bind, in the order given (`listen.*`, `-p`, `-P`). [`parse_args`] fills in
+    /// the default (TCP and UDP on port 6969 at the last `-i` address) when flags and files
+    /// bound nothing; [`Config::default`] leaves it empty.
+    pub listen: Vec<Listen>,
+    pub process: ProcessConfig,
+    pub tracker: TrackerConfig,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub ratelimit: RateConfig,
+    pub access: AccessConfig,
+    pub stats: StatsConfig,
+    pub statedump: StatedumpConfig,
+    pub livesync: LiveSyncConfig,
+}
+
+/// The process: threads, root directory, user.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProcessConfig {
+    /// Event loops (each serves every socket); 0 = one per CPU core.
+    pub workers: usize,
+    /// chroot directory when started as root, else the directory to change to. Files named
+    /// in the config (access lists, statedumps) are opened after it, relative to it, as
+    /// opentracker opens them.
+    pub rootdir: Option<PathBuf>,
+    /// User to switch to when started as root (`None`: `nobody`).
+    pub user: Option<String>,
+}
+
+/// Announce and scrape replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerConfig {
+    /// Base announce interval in seconds; replies jitter it by ±10% as opentracker does.
+    pub interval: u32,
+    /// Peers returned when the client does not ask for a number.
+    pub numwant_default: u32,
+    /// Most peers returned whatever the client asks.
+    pub numwant_max: u32,
+    /// Where `GET /` redirects to.
+    pub redirect_url: Option<String>,
+    /// Answer full scrapes (`GET /scrape` without a query).
+    pub full_scrape: bool,
+    /// Seconds an address (IPv6: a /64) waits between full scrapes, 0 = no limit; sooner, a
+    /// 429 (opentracker's `WANT_MODEST_FULLSCRAPES` waits 300 s).
+    pub full_scrape_interval: u32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            interval: 1800,
+            numwant_default: 50,
+            numwant_max: 200,
+            redirect_url: None,
+            full_scrape: true,
+            full_scrape_interval: 10,
+        }
+    }
+}
+
+/// HTTP connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Serve more than one request per connection.
+    pub keepalive: bool,
+    /// Seconds a connection may sit idle (opentracker's `OT_CLIENT_TIMEOUT`).
+    pub idle_timeout: u32,
+    /// Seconds from the first byte of a request head to its end (and from accept to the first
+    /// request): slow, byte-at-a-time clients are closed by it.
+    pub request_timeout: u32,
+    /// Open connections in the whole process; beyond, new ones get a 503 and are closed.
+    pub max_connections: u32,
+    /// Open connections per client address (IPv6: per /64), 0 = no limit.
+    pub max_connections_per_ip: u32,
+    /// Streamed replies (full scrapes, `tpbs`, `statedump`) in progress at once in the whole
+    /// process; beyond, a 503. Each holds a bounded amount (about 0.5 MiB with gzip), so this
+    /// bounds their memory and the workers' time they take.
+    pub max_streams: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            keepalive: true,
+            idle_timeout: 30,
+            request_timeout: 10,
+            max_connections: 100_000,
+            max_connections_per_ip: 128,
+            max_streams: 64,
+        }
+    }
+}
+
+/// Who may announce and whose word on client addresses is taken.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AccessConfig {
+    /// The access list (`-w`/`-b`; one mode at a time, as opentracker is built with one or
+    /// the other). Opened after `rootdir`.
+    pub list: Option<AccessFile>,
+    /// Dynamic access lists: FIFOs whose lines add hashes to / delete hashes from the list in
+    /// force (they need an access list). Created if missing, opened after `rootdir`.
+    pub fifo_add: Option<PathBuf>,
+    pub fifo_delete: Option<PathBuf>,
+    /// Proxies whose client-address header (`proxy_header`) is believed; `blessed` nets are trusted too
+    /// ([`Config::client_ip`]).
+    pub proxies: Nets,
+    /// The request header that carries the client address from trusted proxies.
+    pub proxy_header: ProxyHeader,
+    /// Record announces under the `ip=` query parameter (off: any client could otherwise
+    /// announce someone else's address).
+    pub allow_ip_param: bool,
+    /// Nets blessed with every permission, as opentracker's `-A`: they may read stats, are
+    /// trusted proxies, and are live-sync nodes.
+    pub blessed: Nets,
+}
+
+/// An access-list file and what it means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFile {
+    pub mode: Mode,
+    pub path: PathBuf,
+}
+
+/// The `/stats` and `/metrics` pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsConfig {
+    /// Stats page path without the leading '/'.
+    pub path: String,
+    /// Nets that may read the pages (with `blessed`: [`Config::stats_readers`]).
+    pub readers: Nets,
+    /// Let everyone read them.
+    pub open: bool,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            path: "stats".to_string(),
+            readers: Nets::default(),
+            open: false,
+        }
+    }
+}
+
+/// Who may read the stats pages, as the request handlers check it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsReaders {
+    /// Empty = everyone.
+    pub nets: Nets,
+    /// The nets were configured (`access.stats`, `-A`), not the loopback default.
+    pub explicit: bool,
+}
+
+/// The statedump: opentracker's `-l` and the periodic dump.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatedumpConfig {
+    /// Loaded at start, after the access list (so nothing it refuses comes back).
+    pub load: Option<PathBuf>,
+    /// Written periodically and at shutdown.
+    pub file: Option<PathBuf>,
+    /// Seconds between dumps to `file`, 0 = only at shutdown.
+    pub interval: u32,
+    /// Also dump and load the peers (`FILE.peers`).
+    pub peers: bool,
+}
+
+impl Default for StatedumpConfig {
+    fn default() -> Self {
+        StatedumpConfig {
+            load: None,
+            file: None,
+            interval: 600,
+            peers: false,
+        }
+    }
+}
+
+impl Config {
+    /// Who may read `/stats` and `/metrics`: everyone with `access.stats_open on` (an empty
+    /// list), else the `access.stats` and `-A` nets, else (none configured) loopback only.
+    pub fn stats_readers(&self) -> StatsReaders {
+        let explicit = !self.stats.readers.is_empty() || !self.access.blessed.is_empty();
+        let nets = if self.stats.open {
+            Nets::default()
+        } else if explicit {
+            join(&self.stats.readers, &self.access.blessed)
+        } else {
+            Nets::loopback()
+        };
+        StatsReaders { nets, explicit }
+    }
+
+    /// Where HTTP announces take the client address from: the `access.proxy` and `-A` nets'
+    /// headers, and `ip=` when allowed.
+    pub fn client_ip(&self) -> client_ip::Rules {
+        client_ip::Rules {
+            proxies: join(&self.access.proxies, &self.access.blessed),
+            allow_ip_param: self.access.allow_ip_param,
+            header: self.access.proxy_header,
+        }
+    }
+
+    /// Whose live-sync packets are accepted: `livesync.cluster.node_ip` and `-A` nets
+    /// (opentracker's -A grants every permission) and the unicast peers.
+    pub fn livesync_nodes(&self) -> Nets {
+        let mut n = join(&self.livesync.nodes, &self.access.blessed);
+        for p in &self.livesync.peers {
+            n.push(Net::new(p.ip(), if p.is_ipv4() { 32 } else { 128 }));
+        }
+        n
+    }
+
+    /// Checks what no single line can (`tracker.numwant <= tracker.numwant_max`, FIFOs need a
+    /// list, live sync's keys need a listen), and repeats every numeric key's bounds for
+    /// configs built in code. [`parse_args`] calls it last.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        keys::check_numbers(self)?;
+        if self.tracker.numwant_default > self.tracker.numwant_max {
+            let why = format!(
+                "{} is more than tracker.numwant_max ({})",
+                self.tracker.numwant_default, self.tracker.numwant_max
+            );
+            return Err(ConfigError::general("tracker.numwant", values::bad(why)));
+        }
+        let a = &self.access;
+        for (key, fifo) in [
+            ("access.fifo_add", &a.fifo_add),
+            ("access.fifo_delete", &a.fifo_delete),
+        ] {
+            if fifo.is_some() && a.list.is_none() {
+                return Err(ConfigError::general(
+                    key,
+                    values::bad(
+                        "a dynamic access list edits the whitelist or blacklist: set \
+                         access.whitelist or access.blacklist (-w/-b) too"
+                            .into(),
+                    ),
+                ));
+            }
+        }
+        if let (Some(add), Some(delete)) = (&a.fifo_add, &a.fifo_delete) {
+            if add == delete {
+                return Err(ConfigError::general(
+                    "access.fifo_delete",
+                    values::bad(format!(
+                        "{} is access.fifo_add's FIFO too: each needs its own",
+                        delete.display()
+                    )),
+                ));
+            }
+        }
+        self.livesync.validate()?;
+        Ok(())
+    }
+}
+
+/// Both lists in one.
+fn join(a: &Nets, b: &Nets) -> Nets {
+    let mut n = a.clone();
+    for net in &b.0 {
+        n.push(*net);
+    }
+    n
+}
+
+/// Port for listens without one, and for the default listens.
+pub const DEFAULT_PORT: u16 = 6969;
+
+/// The `-i` address before any `-i`: all interfaces, IPv4 and IPv6.
+pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
