@@ -379,7 +379,8 @@ struct Live {
 
 /// The whole swarm state. Shared by every worker (`&Store` is all they need).
 pub struct Store {
-    shards: Box<[Padded]>,
+    /// An array, so that [`Store::shard_of`] picks one without a bounds check.
+    shards: Box<[Padded; SHARDS]>,
     /// Per shard, how many times its table moved its entries (written under the shard's lock):
     /// a [`ShardWalk`] that spans several locks restarts when this changes. Outside `Padded`,
     /// whose two cache lines are full, and touched only when a table is rebuilt.
@@ -406,7 +407,15 @@ impl Store {
         let peer_timeout = cfg.peer_timeout.max(1);
         let tick_secs = peer_timeout.div_ceil(MAX_TIMEOUT_TICKS).max(1);
         let timeout_ticks = peer_timeout.div_ceil(tick_secs) as u8;
-        let shards = (0..SHARDS).map(|_| Padded::default()).collect();
+        // Built on the heap (half a megabyte would be a lot of stack).
+        let shards = match (0..SHARDS)
+            .map(|_| Padded::default())
+            .collect::<Vec<_>>()
+            .try_into()
+        {
+            Ok(shards) => shards,
+            Err(_) => unreachable!("SHARDS shards were made"),
+        };
         Store {
             shards,
             moves: (0..SHARDS).map(|_| AtomicU32::new(0)).collect(),
@@ -939,11 +948,14 @@ impl Store {
 
     /// The shard of `h`: the top bits of the info_hash.
     #[inline]
-    // The index is the top SHARD_BITS bits of a u32, below SHARDS = shards.len().
-    #[allow(clippy::indexing_slicing)]
     fn shard_of(&self, h: &InfoHash) -> &Padded {
         let top = u32::from_be_bytes([h.0[0], h.0[1], h.0[2], h.0[3]]);
-        &self.shards[(top >> (32 - SHARD_BITS)) as usize]
+        // The top SHARD_BITS bits of a u32 are below SHARDS, the array's length, so `get`
+        // always finds the shard and the compiler drops both the check and the fallback.
+        let [first, ..] = &*self.shards;
+        self.shards
+            .get((top >> (32 - SHARD_BITS)) as usize)
+            .unwrap_or(first)
     }
 
     /// Warms the caches for announces and scrapes of `hashes` about to be served, so that a

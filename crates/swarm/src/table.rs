@@ -60,10 +60,9 @@ fn cap_for(n: usize) -> usize {
     cap
 }
 
-// Every slot index is `hash & mask` or `(i + 1) & mask`, with mask = slots.len() - 1 (a power of
-// two minus one, slots non-empty), or one that position/insert returned: always in bounds. The
-// probe loops are the store's hottest code, so they index without a check.
-#[allow(clippy::indexing_slicing)]
+// Every slot index is `hash & mask` or `(i + 1) & mask`, with mask = slots.len() - 1 (slots.len()
+// is a power of two), so each `get` below finds its slot; LLVM sees `x & (len - 1) < len` and
+// drops the check on the probe loops, the store's hottest code.
 impl<T> Table<T> {
     pub fn len(&self) -> usize {
         self.len
@@ -95,10 +94,10 @@ impl<T> Table<T> {
         let mut i = hash as usize & mask;
         // Ends: at least one slot is always empty.
         loop {
-            match &self.slots[i].0 {
-                None => return None,
-                Some(t) if eq(t) => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+            match self.slots.get(i) {
+                Some(Slot(Some(t))) if eq(t) => return Some(i),
+                Some(Slot(Some(_))) => i = (i + 1) & mask,
+                Some(Slot(None)) | None => return None,
             }
         }
     }
@@ -107,7 +106,7 @@ impl<T> Table<T> {
     pub fn find(&self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&T> {
         match self.position(hash, eq)? {
             INLINE => self.one.as_ref(),
-            i => self.slots[i].0.as_ref(),
+            i => self.slots.get(i)?.0.as_ref(),
         }
     }
 
@@ -115,7 +114,7 @@ impl<T> Table<T> {
     pub fn find_mut(&mut self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&mut T> {
         match self.position(hash, eq)? {
             INLINE => self.one.as_mut(),
-            i => self.slots[i].0.as_mut(),
+            i => self.slots.get_mut(i)?.0.as_mut(),
         }
     }
 
@@ -124,12 +123,12 @@ impl<T> Table<T> {
     #[inline]
     pub fn at_mut(&mut self, i: usize) -> &mut T {
         let entry = match i {
-            INLINE => &mut self.one,
-            i => &mut self.slots[i].0,
+            INLINE => Some(&mut self.one),
+            i => self.slots.get_mut(i).map(|s| &mut s.0),
         };
         match entry {
-            Some(t) => t,
-            None => unreachable!("position and insert return occupied slots"),
+            Some(Some(t)) => t,
+            _ => unreachable!("position and insert return occupied slots"),
         }
     }
 
@@ -156,11 +155,16 @@ impl<T> Table<T> {
     fn place(&mut self, hash: u64, value: T) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        while self.slots[i].0.is_some() {
-            i = (i + 1) & mask;
+        loop {
+            match self.slots.get_mut(i) {
+                Some(Slot(Some(_))) => i = (i + 1) & mask,
+                Some(slot) => {
+                    slot.0 = Some(value);
+                    return i;
+                }
+                None => unreachable!("a table keeps a free slot and masks into its slots"),
+            }
         }
-        self.slots[i].0 = Some(value);
-        i
     }
 
     /// Moves every entry into a new array of `cap` slots.
