@@ -1,0 +1,81 @@
+//! Expiry: a periodic pass over one shard at a time drops timed-out peers and dead torrents.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{Store, SHARDS};
+
+/// What one sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub peers: u64,
+    pub torrents: u64,
+}
+
+impl Store {
+    /// Expires timed-out peers and drops dead torrents in shard `index` (`0..SHARDS`). The
+    /// server walks the shards spread over `sweep_interval_secs`, holding one lock at a time.
+    pub fn sweep_shard(&self, index: usize, now: u32) -> Swept {
+        let Some(p) = self.shards.get(index) else {
+            return Swept::default();
+        };
+        let mut shard = p.lock();
+        let shard = &mut *shard;
+        let now_tick = self.tick(now);
+        let (timeout_ticks, peer_timeout, torrent_timeout) = (
+            self.timeout_ticks,
+            self.cfg.peer_timeout,
+            self.cfg.torrent_timeout,
+        );
+        let mut swept = Swept::default();
+        let (mut p4, mut p6, mut s) = (0u64, 0u64, 0u64);
+        let hasher = &self.hasher;
+        shard.torrents.retain(
+            |t| {
+                let (r4, s4) = t.v4.expire(now_tick, timeout_ticks);
+                let (r6, s6) = t.v6.expire(now_tick, timeout_ticks);
+                p4 += u64::from(r4);
+                p6 += u64::from(r6);
+                s += u64::from(s4 + s6);
+                let idle = now.saturating_sub(t.last_active);
+                let dead = idle >= torrent_timeout
+                    || (t.v4.is_empty()
+                        && t.v6.is_empty()
+                        && t.downloaded == 0
+                        && idle >= peer_timeout);
+                if dead {
+                    p4 += t.v4.len() as u64;
+                    p6 += t.v6.len() as u64;
+                    s += u64::from(t.v4.seeders() + t.v6.seeders());
+                    swept.torrents += 1;
+                }
+                !dead
+            },
+            |t| hasher.hash_one(t.hash),
+        );
+        shard.counts.peers4 -= p4;
+        shard.counts.peers6 -= p6;
+        self.live.peers4.fetch_sub(p4, Relaxed);
+        self.live.peers6.fetch_sub(p6, Relaxed);
+        self.live.torrents.fetch_sub(swept.torrents, Relaxed);
+        shard.counts.seeders -= s;
+        swept.peers = p4 + p6;
+        if p.publish(&shard.torrents) {
+            if let Some(m) = self.moves.get(index) {
+                m.fetch_add(1, Relaxed);
+            }
+        }
+        swept
+    }
+
+    /// Sweeps every shard now (tests, shutdown).
+    pub fn sweep_all(&self, now: u32) -> Swept {
+        let mut total = Swept::default();
+        for i in 0..SHARDS {
+            let s = self.sweep_shard(i, now);
+            total.peers += s.peers;
+            total.torrents += s.torrents;
+        }
+        total
+    }
+}
