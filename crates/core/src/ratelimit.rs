@@ -12,10 +12,6 @@
 //! Pure: the caller passes `now` in milliseconds of any monotonic clock; nothing here reads a
 //! clock, so tests drive it with an injected one.
 
-// Indices are a shard number below shards.len() or a slot of the recency list, below
-// slots.len() (NIL is matched before use); the address only picks a bucket through the hash.
-#![allow(clippy::indexing_slicing)]
-
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
@@ -92,7 +88,7 @@ pub struct RateLimiter {
     cfg: RateConfig,
     per_shard: usize,
     hasher: SipKeys,
-    shards: Box<[Mutex<RateShard>]>,
+    shards: Box<[Mutex<RateShard>; SHARDS]>,
 }
 
 impl RateLimiter {
@@ -116,9 +112,7 @@ impl RateLimiter {
             cfg,
             per_shard,
             hasher,
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(RateShard::new(hasher)))
-                .collect(),
+            shards: Box::new(std::array::from_fn(|_| Mutex::new(RateShard::new(hasher)))),
         }
     }
 
@@ -129,11 +123,15 @@ impl RateLimiter {
     /// Takes one token from `ip`'s bucket at time `now_ms`: true if the request may be served.
     pub fn allow(&self, ip: IpAddr, now_ms: u64) -> bool {
         let key = AddrKey::new(ip);
-        let shard = &self.shards[shard_of(&self.hasher, &key)];
+        let shard = shard_of(&self.shards, &self.hasher, &key);
         let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
         let full = u64::from(self.cfg.burst) * MILLI;
         let rate = u64::from(self.cfg.per_second);
-        let b = s.bucket(key, now_ms, full, rate, self.per_shard);
+        let Some(b) = s.bucket(key, now_ms, full, rate, self.per_shard) else {
+            // Not reached (see `RateShard::bucket`); an address without a bucket is served, as
+            // a new one is.
+            return true;
+        };
         // Tokens are kept in thousandths: `rate` per second is `rate` thousandths per ms.
         b.tokens = b.level(now_ms, full, rate);
         b.last_ms = b.last_ms.max(now_ms);
@@ -158,7 +156,7 @@ impl RateLimiter {
 pub struct AddressCounts {
     max_per_address: u32,
     hasher: SipKeys,
-    shards: Box<[Mutex<HashMap<AddrKey, u32, SipKeys>>]>,
+    shards: Box<[Mutex<HashMap<AddrKey, u32, SipKeys>>; SHARDS]>,
 }
 
 impl AddressCounts {
@@ -168,9 +166,9 @@ impl AddressCounts {
         AddressCounts {
             max_per_address,
             hasher,
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(hasher)))
-                .collect(),
+            shards: Box::new(std::array::from_fn(|_| {
+                Mutex::new(HashMap::with_hasher(hasher))
+            })),
         }
     }
 
@@ -181,7 +179,7 @@ impl AddressCounts {
             return true;
         }
         let key = AddrKey::new(ip);
-        let mut m = self.shards[shard_of(&self.hasher, &key)]
+        let mut m = shard_of(&self.shards, &self.hasher, &key)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let n = m.entry(key).or_insert(0);
@@ -198,7 +196,7 @@ impl AddressCounts {
             return;
         }
         let key = AddrKey::new(ip);
-        let mut m = self.shards[shard_of(&self.hasher, &key)]
+        let mut m = shard_of(&self.shards, &self.hasher, &key)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Entry::Occupied(mut e) = m.entry(key) {
@@ -213,7 +211,7 @@ impl AddressCounts {
     /// Connections counted for `ip`.
     pub fn count(&self, ip: IpAddr) -> u32 {
         let key = AddrKey::new(ip);
-        let m = self.shards[shard_of(&self.hasher, &key)]
+        let m = shard_of(&self.shards, &self.hasher, &key)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         m.get(&key).copied().unwrap_or(0)
@@ -237,7 +235,7 @@ pub struct Intervals {
     interval: u32,
     per_shard: usize,
     hasher: SipKeys,
-    shards: Box<[Mutex<HashMap<AddrKey, u32, SipKeys>>]>,
+    shards: Box<[Mutex<HashMap<AddrKey, u32, SipKeys>>; SHARDS]>,
 }
 
 impl Intervals {
@@ -248,9 +246,9 @@ impl Intervals {
             interval: interval.max(1),
             per_shard: max_addresses.max(SHARDS).div_ceil(SHARDS),
             hasher,
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(hasher)))
-                .collect(),
+            shards: Box::new(std::array::from_fn(|_| {
+                Mutex::new(HashMap::with_hasher(hasher))
+            })),
         }
     }
 
@@ -258,7 +256,7 @@ impl Intervals {
     /// the interval ago (it is then recorded), no otherwise (nothing changes).
     pub fn allow(&self, ip: IpAddr, now: u32) -> bool {
         let key = AddrKey::new(ip);
-        let mut m = self.shards[shard_of(&self.hasher, &key)]
+        let mut m = shard_of(&self.shards, &self.hasher, &key)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         match m.get(&key) {
@@ -343,7 +341,8 @@ impl RateShard {
 
     /// `key`'s bucket, now the most recently used; a new one (see [`RateLimiter`] for how
     /// full it starts) if `key` has none, in place of the least recently used bucket once the
-    /// shard holds `capacity` (at least 1).
+    /// shard holds `capacity` (at least 1). `None` only if the slots and their index disagreed,
+    /// which every change to them (made together, here) rules out.
     fn bucket(
         &mut self,
         key: AddrKey,
@@ -351,7 +350,7 @@ impl RateShard {
         full: u64,
         rate: u64,
         capacity: usize,
-    ) -> &mut Bucket {
+    ) -> Option<&mut Bucket> {
         let i = match self.index.get(&key) {
             Some(&i) => {
                 self.unlink(i);
@@ -373,7 +372,7 @@ impl RateShard {
                 } else {
                     let i = self.tail;
                     self.unlink(i);
-                    let victim = &mut self.slots[i as usize];
+                    let victim = self.slots.get_mut(i as usize)?;
                     let idle = victim.bucket.level(now_ms, full, rate) >= full;
                     self.index.remove(&victim.key);
                     victim.key = key;
@@ -388,36 +387,47 @@ impl RateShard {
             }
         };
         self.push_front(i);
-        &mut self.slots[i as usize].bucket
+        self.slots.get_mut(i as usize).map(|s| &mut s.bucket)
     }
 
     /// Takes slot `i` out of the recency list.
     fn unlink(&mut self, i: u32) {
-        let (newer, older) = {
-            let s = &self.slots[i as usize];
-            (s.newer, s.older)
+        let Some(&Slot { newer, older, .. }) = self.slots.get(i as usize) else {
+            return;
         };
         match newer {
             NIL => self.head = older,
-            n => self.slots[n as usize].older = older,
+            n => {
+                if let Some(s) = self.slots.get_mut(n as usize) {
+                    s.older = older;
+                }
+            }
         }
         match older {
             NIL => self.tail = newer,
-            o => self.slots[o as usize].newer = newer,
+            o => {
+                if let Some(s) = self.slots.get_mut(o as usize) {
+                    s.newer = newer;
+                }
+            }
         }
     }
 
     /// Puts unlinked slot `i` at the most recent end.
     fn push_front(&mut self, i: u32) {
         let old_head = self.head;
-        {
-            let s = &mut self.slots[i as usize];
-            s.newer = NIL;
-            s.older = old_head;
-        }
+        let Some(s) = self.slots.get_mut(i as usize) else {
+            return;
+        };
+        s.newer = NIL;
+        s.older = old_head;
         match old_head {
             NIL => self.tail = i,
-            h => self.slots[h as usize].newer = i,
+            h => {
+                if let Some(s) = self.slots.get_mut(h as usize) {
+                    s.newer = i;
+                }
+            }
         }
         self.head = i;
     }
@@ -444,9 +454,13 @@ impl BuildHasher for SipKeys {
     }
 }
 
-fn shard_of(h: &SipKeys, key: &AddrKey) -> usize {
-    // The top bits: the map's buckets use the low ones.
-    (h.hash_one(key) >> 58) as usize % SHARDS
+/// The shard of `key`, picked by the top bits of its hash: the maps' buckets use the low ones.
+fn shard_of<'a, T>(shards: &'a [T; SHARDS], h: &SipKeys, key: &AddrKey) -> &'a T {
+    let [first, ..] = shards;
+    // Below SHARDS, the array's length: `get` always finds the shard.
+    shards
+        .get((h.hash_one(key) >> 58) as usize % SHARDS)
+        .unwrap_or(first)
 }
 
 #[cfg(test)]
@@ -612,15 +626,21 @@ mod tests {
         // Burst 5, 1 token/s, two slots; both addresses emptied at 10 s.
         let (full, rate) = (5 * MILLI, 1);
         for n in 1..=2 {
-            s.bucket(key(n), 10_000, full, rate, 2).tokens = 0;
+            s.bucket(key(n), 10_000, full, rate, 2).unwrap().tokens = 0;
         }
         // At 12 s the least recently used bucket is 2 tokens short of full: pressure, so the
         // newcomer gets one token.
-        assert_eq!(s.bucket(key(3), 12_000, full, rate, 2).tokens, MILLI);
+        assert_eq!(
+            s.bucket(key(3), 12_000, full, rate, 2).unwrap().tokens,
+            MILLI
+        );
         assert_eq!(order(&s), vec![key(3), key(2)]);
         // At 15 s bucket 2 has refilled (it held nothing an absent bucket wouldn't): no
         // pressure, the newcomer starts full.
-        assert_eq!(s.bucket(key(4), 15_000, full, rate, 2).tokens, full);
+        assert_eq!(
+            s.bucket(key(4), 15_000, full, rate, 2).unwrap().tokens,
+            full
+        );
         assert_eq!(order(&s), vec![key(4), key(3)]);
     }
 
