@@ -5,10 +5,6 @@
 //! gets the whole reply written into a buffer it reuses. Nothing here allocates per request once
 //! the worker's buffers have grown to their working size.
 
-// Indices here are constant offsets into `chunks_exact` records of that length and a written
-// length within its own buffer; no request byte is used as an index.
-#![allow(clippy::indexing_slicing)]
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
