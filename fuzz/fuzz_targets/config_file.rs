@@ -22,6 +22,13 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!e.to_string().is_empty());
             }
             let _ = cfg.stats_readers();
+            // --print-config reads back as the same configuration.
+            let printed = config::print(&cfg);
+            let mut back = Config::default();
+            config::parse_str(Path::new("printed.conf"), &printed, &mut back)
+                .unwrap_or_else(|e| panic!("{e}\n{printed}"));
+            back.livesync.key_file = cfg.livesync.key_file.clone();
+            assert_eq!(back, cfg, "{printed}");
         }
         Err(e) => {
             assert!(
@@ -42,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     match config::parse_args(args) {
-        Ok(Command::Run(cfg)) => {
+        Ok(Command::Run(cfg) | Command::PrintConfig(cfg) | Command::CheckConfig(cfg)) => {
             assert!(!cfg.listen.is_empty());
             assert!(cfg.validate().is_ok());
         }

@@ -41,11 +41,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrotracker_core::access::{Access, HashList, Mode};
-use ferrotracker_core::client_ip;
 use ferrotracker_core::fullscrape::{self, Progress};
 use ferrotracker_core::nets::{Net, Nets};
 use ferrotracker_core::tracker::{UDP_MAX_PEERS_V4, UDP_MAX_PEERS_V6};
-use ferrotracker_core::{After, Settings, Tracker, Worker};
+use ferrotracker_core::config::Config;
+use ferrotracker_core::{After, Tracker, Worker};
 use ferrotracker_proto::forwarded::ProxyHeader;
 use ferrotracker_proto::http::{self, Parsed, Request, Route};
 use ferrotracker_proto::udp::{self, Response};
@@ -86,20 +86,16 @@ struct State {
 impl State {
     fn new() -> Self {
         let blocked = HashList::parse(BLACKLIST).list;
-        let settings = Settings {
-            started: START,
-            max_torrents: MAX_TORRENTS,
-            max_peers_per_torrent: 16,
-            access: Arc::new(Access::new(Mode::Black, blocked)),
-            client_ip: client_ip::Rules {
-                proxies: Nets(vec![Net::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8)]),
-                allow_ip_param: true,
-                header: ProxyHeader::XForwardedFor,
-            },
-            ..Settings::default()
-        };
+        let mut cfg = Config::default();
+        cfg.store.max_torrents = MAX_TORRENTS;
+        cfg.store.max_peers_per_torrent = 16;
+        cfg.tracker.full_scrape_interval = 0;
+        cfg.access.proxies = Nets(vec![Net::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8)]);
+        cfg.access.allow_ip_param = true;
+        cfg.access.proxy_header = ProxyHeader::XForwardedFor;
+        let access = Arc::new(Access::new(Mode::Black, blocked));
         State {
-            tracker: Tracker::new(settings, *b"ferrotracker fuz"),
+            tracker: Tracker::new(&cfg, access, START, *b"ferrotracker fuz"),
             worker: Worker::new(0x5eed),
             now: START,
             swept: 0,
@@ -287,7 +283,7 @@ fn http_buffer(st: &mut State, buf: &[u8], client: IpAddr) {
     let mut rest = buf;
     while !rest.is_empty() {
         out.clear();
-        match http::parse_request(rest, st.tracker.settings.client_ip.header) {
+        match http::parse_request(rest, st.tracker.client_header()) {
             Ok(Parsed::Incomplete) => break,
             Err(e) => {
                 st.tracker.http_framing_error(&mut st.worker, e, &mut out);
@@ -402,7 +398,7 @@ fn check_http(st: &mut State, req: &Request<'_>, after: After, out: &[u8]) {
             assert_eq!(keep_alive, !reply.close);
             assert!(!keep_alive || req.keep_alive);
             let body = drain_stream(st, reply.gzip, reply.chunked);
-            if http::route(req, st.tracker.settings.stats_path.as_bytes()) == Route::FullScrape {
+            if http::route(req, st.tracker.stats_path().as_bytes()) == Route::FullScrape {
                 bencode::decode(&body).expect("full scrape is bencode");
             }
             return;
@@ -414,7 +410,7 @@ fn check_http(st: &mut State, req: &Request<'_>, after: After, out: &[u8]) {
     );
     match reply.status {
         200 => {
-            let route = http::route(req, st.tracker.settings.stats_path.as_bytes());
+            let route = http::route(req, st.tracker.stats_path().as_bytes());
             if matches!(route, Route::Announce | Route::Scrape) {
                 let v = bencode::decode(reply.body).unwrap_or_else(|e| {
                     panic!(

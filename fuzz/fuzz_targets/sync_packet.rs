@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ferrotracker_core::access::{Access, HashList, Mode};
 use ferrotracker_core::livesync::{LiveSync, Refusal, SyncRules};
 use ferrotracker_core::nets::{Net, Nets};
-use ferrotracker_core::{Settings, Tracker};
+use ferrotracker_core::config::Config;
+use ferrotracker_core::Tracker;
 use ferrotracker_proto::sync::{self, Builder, Entry, Key, SyncError, HEADER, MAX_PACKET};
 use libfuzzer_sys::fuzz_target;
 
@@ -42,11 +43,7 @@ struct Node {
 impl Node {
     fn new() -> Node {
         let blocked = HashList::parse(b"ffeeddccbbaa99887766554433221100ffeeddcc\n").list;
-        let settings = Settings {
-            started: NOW as u32,
-            access: Arc::new(Access::new(Mode::Black, blocked)),
-            ..Settings::default()
-        };
+        let access = Arc::new(Access::new(Mode::Black, blocked));
         let rules = |key: Option<Key>| SyncRules {
             tracker_id: OUR_ID,
             nodes: Nets(vec![Net::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8)]),
@@ -55,7 +52,7 @@ impl Node {
             window: WINDOW as u32,
         };
         Node {
-            tracker: Tracker::new(settings, *b"ferrotracker fuz"),
+            tracker: Tracker::new(&Config::default(), access, NOW as u32, *b"ferrotracker fuz"),
             plain: LiveSync::new(rules(None)),
             keyed: LiveSync::new(rules(Some(Key::new(SECRET)))),
             runs: 0,
@@ -121,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
         &sealed,
         from,
         &node.tracker.store,
-        &node.tracker.settings.access,
+        &node.tracker.access,
         NOW as u32,
     ) {
         Ok(n) => {
@@ -132,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
                     &sealed,
                     from,
                     &node.tracker.store,
-                    &node.tracker.settings.access,
+                    &node.tracker.access,
                     NOW as u32
                 ),
                 Err(Refusal::Replay)
@@ -155,7 +152,7 @@ fuzz_target!(|data: &[u8]| {
             data,
             from,
             &node.tracker.store,
-            &node.tracker.settings.access,
+            &node.tracker.access,
             NOW as u32
         ),
         Err(want)
@@ -202,7 +199,7 @@ fuzz_target!(|data: &[u8]| {
                 d,
                 from,
                 &node.tracker.store,
-                &node.tracker.settings.access,
+                &node.tracker.access,
                 NOW as u32
             ),
             Err(Refusal::Echo)
@@ -221,7 +218,7 @@ fn receive(node: &mut Node, data: &[u8]) {
             data,
             outsider,
             &node.tracker.store,
-            &node.tracker.settings.access,
+            &node.tracker.access,
             now
         ),
         Err(Refusal::Source)
@@ -231,7 +228,7 @@ fn receive(node: &mut Node, data: &[u8]) {
         data,
         from,
         &node.tracker.store,
-        &node.tracker.settings.access,
+        &node.tracker.access,
         now,
     );
     if data.len() > MAX_PACKET {
@@ -251,7 +248,7 @@ fn receive(node: &mut Node, data: &[u8]) {
     };
     let applied = got.expect("a well-formed packet from a node is accepted");
     assert!(applied <= p.len());
-    let access = &node.tracker.settings.access;
+    let access = &node.tracker.access;
     for e in p.entries() {
         if !e.stopped() && access.allows(&e.info_hash) {
             assert!(

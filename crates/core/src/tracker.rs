@@ -172,6 +172,11 @@ impl Tracker {
         self.client_ip.header
     }
 
+    /// The stats page's path, without the leading '/' (`access.stats_path`).
+    pub fn stats_path(&self) -> &str {
+        &self.stats.path
+    }
+
     /// This node's id: `everything`'s `tracker_id` and the live-sync packets' sender id.
     pub fn tracker_id(&self) -> u32 {
         self.tracker_id
