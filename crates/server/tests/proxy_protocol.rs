@@ -181,8 +181,14 @@ fn local_and_unknown_keep_the_proxy_address() {
     announce_through(&t, PROXY, &v2_local(), &h, 7050);
     announce_through(&t, PROXY, b"PROXY UNKNOWN\r\n", &h, 7051);
     let (p4, _) = peers_of(&t, &h);
-    assert!(p4.contains(&SocketAddrV4::new(PROXY.into(), 7050)), "{p4:?}");
-    assert!(p4.contains(&SocketAddrV4::new(PROXY.into(), 7051)), "{p4:?}");
+    assert!(
+        p4.contains(&SocketAddrV4::new(PROXY.into(), 7050)),
+        "{p4:?}"
+    );
+    assert!(
+        p4.contains(&SocketAddrV4::new(PROXY.into(), 7051)),
+        "{p4:?}"
+    );
 }
 
 #[test]
@@ -217,7 +223,10 @@ fn a_header_from_an_untrusted_address_is_closed_and_a_plain_request_served() {
     // Without a header, served as the socket's address.
     announce_through(&t, untrusted, b"", &h, 7071);
     let (p4, _) = peers_of(&t, &h);
-    assert!(p4.contains(&SocketAddrV4::new(untrusted.into(), 7071)), "{p4:?}");
+    assert!(
+        p4.contains(&SocketAddrV4::new(untrusted.into(), 7071)),
+        "{p4:?}"
+    );
     assert!(p4.iter().all(|p| p.ip().octets()[0] != 192), "{p4:?}");
 }
 

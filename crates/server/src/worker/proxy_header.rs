@@ -5,11 +5,13 @@
 //! (HAProxy's [proxy-protocol.txt](https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt),
 //! version 1 or 2, read by [`ferrotracker_proto::proxy_protocol::parse`]); its source address is
 //! the client from then on, for announces, the per-address connection and rate limits and stats
-//! access. `LOCAL` and `UNKNOWN` headers (a proxy's health checks) keep the proxy's address. A
-//! connection from anyone else is served as plain HTTP, unless it begins with a PROXY header,
-//! which only a trusted proxy may send: it is closed. The spec forbids guessing whether a header
-//! is there, so a trusted connection that begins otherwise is closed too. Refusals are counted
-//! (`ferrotracker_proxy_protocol_refused_total`), never logged per connection.
+//! access (a remote proxy naming a loopback client is refused, as for `X-Forwarded-For`: loopback
+//! may read stats by default). `LOCAL` and `UNKNOWN` headers (a proxy's health checks) keep the
+//! proxy's address. A connection from anyone else is served as plain HTTP, unless it begins
+//! with a PROXY header, which only a trusted proxy may send: it is closed. The spec forbids
+//! guessing whether a header is there, so a trusted connection that begins otherwise is closed
+//! too. Refusals are counted (`ferrotracker_proxy_protocol_refused_total`), never logged per
+//! connection.
 //!
 //! The stage looks only at bytes and an address, so it sits in front of any transport: for TLS
 //! the header comes before the handshake and is read from the raw socket.
@@ -72,7 +74,7 @@ pub(super) fn step(
     ip: IpAddr,
     buf: &[u8],
 ) -> Step {
-    match decide(expect, buf) {
+    match decide(expect, ip, buf) {
         Decision::Wait => Step::Wait,
         Decision::Pass { consumed, source } => {
             let client = source.unwrap_or(ip);
@@ -134,7 +136,7 @@ enum Decision {
     Refuse(Refusal),
 }
 
-fn decide(expect: Expect, buf: &[u8]) -> Decision {
+fn decide(expect: Expect, ip: IpAddr, buf: &[u8]) -> Decision {
     match expect {
         Expect::Nothing => Decision::Pass {
             consumed: 0,
@@ -142,10 +144,18 @@ fn decide(expect: Expect, buf: &[u8]) -> Decision {
         },
         Expect::Header => match proxy_protocol::parse(buf) {
             Ok(Parsed::Incomplete) => Decision::Wait,
-            Ok(Parsed::Done { header_len, source }) => Decision::Pass {
-                consumed: header_len,
-                source: source.map(|s| s.ip().to_canonical()),
-            },
+            Ok(Parsed::Done { header_len, source }) => {
+                let source = source.map(|s| s.ip().to_canonical());
+                // Loopback may read stats by default: only a proxy on this host can relay a
+                // loopback client (the rule `X-Forwarded-For` follows for stats access).
+                if source.is_some_and(|s| s.is_loopback()) && !ip.is_loopback() {
+                    return Decision::Refuse(Refusal::Invalid);
+                }
+                Decision::Pass {
+                    consumed: header_len,
+                    source,
+                }
+            }
             Err(ProxyProtocolError::NotProxy) => Decision::Refuse(Refusal::Missing),
             Err(_) => Decision::Refuse(Refusal::Invalid),
         },
@@ -180,7 +190,9 @@ const V1_SIGNATURE: &[u8] = b"PROXY ";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    const LB: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
@@ -214,25 +226,41 @@ mod tests {
             let mut bytes = header.clone();
             bytes.extend_from_slice(b"GET / HTTP/1.1\r\n");
             for n in 0..header.len() {
-                assert_eq!(decide(Expect::Header, &bytes[..n]), Decision::Wait, "{n}");
+                assert_eq!(
+                    decide(Expect::Header, LB, &bytes[..n]),
+                    Decision::Wait,
+                    "{n}"
+                );
             }
             for n in header.len()..bytes.len() {
                 assert_eq!(
-                    decide(Expect::Header, &bytes[..n]),
+                    decide(Expect::Header, LB, &bytes[..n]),
                     pass(header.len(), Some(client))
                 );
             }
         }
         assert_eq!(
-            decide(Expect::Header, b"PROXY UNKNOWN\r\nGET"),
+            decide(Expect::Header, LB, b"PROXY UNKNOWN\r\nGET"),
             pass(15, None)
         );
+        // A remote proxy naming a loopback client: only a forgery or a misconfiguration.
+        let mut local = Vec::new();
+        proxy_protocol::write_v1(&mut local, sa("127.0.0.1:1"), sa("10.0.0.1:6969"));
         assert_eq!(
-            decide(Expect::Header, b"GET /announce"),
+            decide(Expect::Header, LB, &local),
+            Decision::Refuse(Refusal::Invalid)
+        );
+        let on_host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            decide(Expect::Header, on_host, &local),
+            pass(local.len(), Some("127.0.0.1"))
+        );
+        assert_eq!(
+            decide(Expect::Header, LB, b"GET /announce"),
             Decision::Refuse(Refusal::Missing)
         );
         assert_eq!(
-            decide(Expect::Header, b"PROXY TCP4 1.2.3.4\n"),
+            decide(Expect::Header, LB, b"PROXY TCP4 1.2.3.4\n"),
             Decision::Refuse(Refusal::Invalid)
         );
     }
@@ -242,21 +270,27 @@ mod tests {
         let mut v1 = Vec::new();
         proxy_protocol::write_v1(&mut v1, sa("192.0.2.7:5000"), sa("10.0.0.1:6969"));
         assert_eq!(
-            decide(Expect::NoHeader, &v1),
+            decide(Expect::NoHeader, LB, &v1),
             Decision::Refuse(Refusal::Untrusted)
         );
         assert_eq!(
-            decide(Expect::NoHeader, &V2_SIGNATURE),
+            decide(Expect::NoHeader, LB, &V2_SIGNATURE),
             Decision::Refuse(Refusal::Untrusted)
         );
         for prefix in [&b""[..], b"P", b"PROXY", b"\r\n", b"\r\n\r\n\0\r\nQU"] {
-            assert_eq!(decide(Expect::NoHeader, prefix), Decision::Wait);
+            assert_eq!(decide(Expect::NoHeader, LB, prefix), Decision::Wait);
         }
-        for http in [&b"G"[..], b"GET / HTTP/1.1\r\n", b"PROXZ", b"\r\nGET", b"\r\n\r\n"] {
-            let d = decide(Expect::NoHeader, http);
+        for http in [
+            &b"G"[..],
+            b"GET / HTTP/1.1\r\n",
+            b"PROXZ",
+            b"\r\nGET",
+            b"\r\n\r\n",
+        ] {
+            let d = decide(Expect::NoHeader, LB, http);
             assert!(d == pass(0, None) || d == Decision::Wait, "{http:?}");
         }
-        assert_eq!(decide(Expect::NoHeader, b"\r\nGET"), pass(0, None));
-        assert_eq!(decide(Expect::Nothing, &v1), pass(0, None));
+        assert_eq!(decide(Expect::NoHeader, LB, b"\r\nGET"), pass(0, None));
+        assert_eq!(decide(Expect::Nothing, LB, &v1), pass(0, None));
     }
 }
