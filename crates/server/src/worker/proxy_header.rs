@@ -164,7 +164,7 @@ fn decide(expect: Expect, ip: IpAddr, buf: &[u8]) -> Decision {
             // No HTTP request begins like either (a method is a token; an empty line ahead of
             // one is CRLF, and the version 2 signature has a NUL in its fifth byte).
             let mut could_be = false;
-            for sig in [&V1_SIGNATURE[..], &V2_SIGNATURE[..]] {
+            for sig in [V1_SIGNATURE, &V2_SIGNATURE[..]] {
                 if buf.iter().zip(sig).all(|(a, b)| a == b) {
                     if buf.len() >= sig.len() {
                         return Decision::Refuse(Refusal::Untrusted);
