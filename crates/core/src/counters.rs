@@ -225,6 +225,17 @@ counter_set! {
         pub http_idle_timeouts: u64,
         /// HTTP connections closed because a request head took over `http.request_timeout`.
         pub http_request_timeouts: u64,
+        /// PROXY protocol headers taken from trusted proxies (`http.proxy_protocol`).
+        pub proxy_headers: u64,
+        /// Connections closed by the PROXY protocol stage: a trusted proxy's connection that
+        /// began with something else...
+        pub proxy_refused_missing: u64,
+        /// ...or with a malformed header...
+        pub proxy_refused_invalid: u64,
+        /// ...or whose header did not come within the request timeout; a header from an
+        /// address that is not a trusted proxy.
+        pub proxy_refused_timeout: u64,
+        pub proxy_refused_untrusted: u64,
         /// UDP datagrams dropped unanswered by the per-address rate limit.
         pub udp_rate_limited: u64,
         /// HTTP requests answered 429 by the per-address rate limit.

@@ -177,6 +177,12 @@ impl Tracker {
         &self.stats.path
     }
 
+    /// Whether `ip` (canonical) is a trusted proxy (`access.proxy`, `-A`): its word on the
+    /// client's address is taken, in a request header or a PROXY protocol header.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.client_ip.proxies.contains(ip)
+    }
+
     /// This node's id: `everything`'s `tracker_id` and the live-sync packets' sender id.
     pub fn tracker_id(&self) -> u32 {
         self.tracker_id

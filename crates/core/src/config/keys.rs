@@ -286,6 +286,10 @@ pub(super) static KEYS: &[Key] = &[
         "open HTTP connections per client address (IPv6: per /64); beyond, a 503; 0 = no limit"),
     number!("http.max_streams" "N" [1, 1 << 20] http.max_streams,
         "full scrapes, tpbs and statedumps in progress at once; beyond, a 503"),
+    switch!("http.proxy_protocol" http.proxy_protocol,
+        "connections from access.proxy and -A networks must begin with a PROXY protocol \
+         header (v1 or v2), whose source is then the client; a header from anyone else closes \
+         the connection"),
     number!("ratelimit.requests_per_second" "N" [0, 1_000_000] ratelimit.per_second,
         "per client address (IPv6: per /64), token bucket; UDP beyond it is dropped \
          unanswered, HTTP gets a 429; 0 = off"),

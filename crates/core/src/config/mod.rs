@@ -146,6 +146,9 @@ pub struct HttpConfig {
     /// process; beyond, a 503. Each holds a bounded amount (about 0.5 MiB with gzip), so this
     /// bounds their memory and the workers' time they take.
     pub max_streams: u32,
+    /// Connections from trusted proxies (`access.proxy`, `-A`) begin with a PROXY protocol
+    /// header (HAProxy's, version 1 or 2) that names the client; other connections may not.
+    pub proxy_protocol: bool,
 }
 
 impl Default for HttpConfig {
@@ -157,6 +160,7 @@ impl Default for HttpConfig {
             max_connections: 100_000,
             max_connections_per_ip: 128,
             max_streams: 64,
+            proxy_protocol: false,
         }
     }
 }

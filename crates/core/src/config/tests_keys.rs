@@ -634,7 +634,7 @@ fn print_config_reads_back_as_the_same_config() {
         tracker.peer_timeout 600\ntracker.torrent_timeout 7200\ntracker.max_torrents 5\n\
         tracker.max_peers_per_torrent 6\ntracker.max_peers_per_ip 0\ntracker.max_memory_mb 64\n\
         http.keepalive off\nhttp.idle_timeout 5\nhttp.request_timeout 4\nhttp.max_connections 9\n\
-        http.max_connections_per_ip 0\nhttp.max_streams 2\nratelimit.requests_per_second 7\n\
+        http.max_connections_per_ip 0\nhttp.max_streams 2\nhttp.proxy_protocol on\nratelimit.requests_per_second 7\n\
         ratelimit.burst 8\nratelimit.max_addresses 99\nratelimit.udp off\nratelimit.http off\n\
         access.blacklist black.txt\naccess.fifo_add add.fifo\naccess.fifo_delete del.fifo\n\
         access.proxy 10.0.0.0/8\naccess.proxy ::1\naccess.proxy_header Forwarded\n\

@@ -98,6 +98,23 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         ],
     );
     family(
+        "ferrotracker_proxy_protocol_headers_total",
+        "counter",
+        "PROXY protocol headers taken from trusted proxies (http.proxy_protocol).",
+        &[("", c.proxy_headers)],
+    );
+    family(
+        "ferrotracker_proxy_protocol_refused_total",
+        "counter",
+        "HTTP connections closed by the PROXY protocol stage: from a trusted proxy without a header (missing), with a malformed one (invalid) or one that did not come within http.request_timeout (timeout); a header from an address that is not a trusted proxy (untrusted).",
+        &[
+            (r#"reason="missing""#, c.proxy_refused_missing),
+            (r#"reason="invalid""#, c.proxy_refused_invalid),
+            (r#"reason="timeout""#, c.proxy_refused_timeout),
+            (r#"reason="untrusted""#, c.proxy_refused_untrusted),
+        ],
+    );
+    family(
         "ferrotracker_accept_errors_total",
         "counter",
         "Failed accept calls (e.g. EMFILE: out of file descriptors).",

@@ -13,8 +13,9 @@ use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 use slab::Slab;
 
+use super::proxy_header::{self, Expect, Step};
 use super::stream::{Budget, Streams};
-use super::{Shared, CONN_BASE, RATE_LIMITED};
+use super::{Shared, BUSY_ADDRESS, CONN_BASE, RATE_LIMITED};
 
 /// Stop reading from a connection while this much reply data is still unsent.
 const MAX_PENDING_OUT: usize = 64 * 1024;
@@ -72,6 +73,7 @@ impl Conns {
             .pop()
             .unwrap_or_else(|| Box::new([0u8; MAX_REQUEST_BYTES]));
         entry.insert(Conn {
+            expect: Expect::at_accept(shared, ip),
             stream,
             ip,
             buf,
@@ -154,6 +156,9 @@ impl Conns {
             .collect();
         for k in expired {
             if let Some(c) = self.slab.get(k) {
+                if c.expect == Expect::Header {
+                    proxy_header::timed_out(&w.counters);
+                }
                 if c.reading_request {
                     w.counters.http_request_timeouts.inc();
                 } else {
@@ -178,7 +183,10 @@ impl Conns {
 
 struct Conn {
     stream: TcpStream,
+    /// The client: the socket's peer, or the one a trusted proxy's PROXY header named.
     ip: IpAddr,
+    /// What the first bytes must be before HTTP (`http.proxy_protocol`).
+    expect: Expect,
     buf: Box<[u8; MAX_REQUEST_BYTES]>,
     filled: usize,
     /// Request body bytes still to discard.
@@ -328,6 +336,9 @@ fn set_interest(poll: &Poll, key: usize, c: &mut Conn, interest: Interest) -> bo
 /// Answers every complete request in the buffer (pipelining), appending replies to `c.out`.
 fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
     let now = shared.now();
+    if c.expect != Expect::Nothing && !take_proxy_header(shared, w, c) {
+        return;
+    }
     // Requests behind a streamed reply wait for it to end.
     while !c.close_after_write && c.body.is_none() && c.out.len() < MAX_PENDING_OUT {
         if c.skip > 0 {
@@ -381,6 +392,36 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                 shared.tracker.http_framing_error(w, e, &mut c.out);
                 c.close_after_write = true;
             }
+        }
+    }
+}
+
+/// The PROXY protocol stage on the connection's first bytes ([`proxy_header`]): consumes the
+/// header and takes the client it names. True once HTTP may follow.
+fn take_proxy_header(shared: &Shared, w: &Worker, c: &mut Conn) -> bool {
+    match proxy_header::step(shared, &w.counters, c.expect, c.ip, &c.buf[..c.filled]) {
+        Step::Wait => {
+            if c.filled > 0 && !c.reading_request {
+                // As a request head: request_timeout from the first byte.
+                c.reading_request = true;
+                c.deadline = shared.now().saturating_add(shared.http.request_timeout);
+            }
+            false
+        }
+        Step::Pass { consumed, client } => {
+            consume(c, consumed);
+            c.ip = client;
+            c.expect = Expect::Nothing;
+            true
+        }
+        Step::Close => {
+            c.close_after_write = true;
+            false
+        }
+        Step::Busy => {
+            http::write_error(&mut c.out, 503, BUSY_ADDRESS, false);
+            c.close_after_write = true;
+            false
         }
     }
 }

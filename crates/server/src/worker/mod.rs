@@ -7,11 +7,12 @@
 //!
 //! This module owns what the workers share ([`Shared`]) and the loop, which dispatches each
 //! event to the module that owns the socket: [`accept`] (listeners and connection limits),
-//! [`conns`] (HTTP connections), [`udp`] (datagram batches); [`stream`] bounds the time streamed
-//! replies take from the loop.
+//! [`conns`] (HTTP connections), [`udp`] (datagram batches); [`proxy_header`] is the PROXY
+//! protocol stage in front of HTTP; [`stream`] bounds the time streamed replies take from the loop.
 
 mod accept;
 mod conns;
+mod proxy_header;
 mod stream;
 mod udp;
 

@@ -108,6 +108,11 @@ impl Http {
         }
     }
 
+    /// Sends each write at once (TCP_NODELAY), so that small writes arrive as separate segments.
+    pub fn nodelay(&self) {
+        self.stream.set_nodelay(true).expect("TCP_NODELAY");
+    }
+
     pub fn send(&mut self, raw: &[u8]) {
         self.stream.write_all(raw).expect("write request");
     }
