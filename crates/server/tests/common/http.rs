@@ -64,10 +64,10 @@ impl HttpResponse {
     }
 }
 
-/// One TCP connection to the tracker; replies are read from a buffer so pipelined replies that
-/// arrive in one segment are split correctly.
-pub struct Http {
-    pub stream: TcpStream,
+/// One connection to the tracker, over TCP or (`tls::Https`) over TLS; replies are read from a
+/// buffer so pipelined replies that arrive in one segment are split correctly.
+pub struct Http<S = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
 }
 
@@ -102,6 +102,17 @@ impl Http {
         stream
             .set_write_timeout(Some(IO_TIMEOUT))
             .expect("set timeout");
+        Http {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+}
+
+impl<S: Read + Write> Http<S> {
+    /// A client over a connected `stream` (TLS: with its handshake done).
+    pub fn over(stream: S) -> Http<S> {
         Http {
             stream,
             buf: Vec::new(),
@@ -184,6 +195,9 @@ impl Http {
         }
     }
 
+}
+
+impl Http {
     /// Waits up to `within` for the server to close the connection. True if it did (EOF or
     /// reset) with no further bytes; false if the connection was still open at the deadline.
     /// Panics if unexpected bytes arrive.
