@@ -1,5 +1,5 @@
-//! A minimal raw HTTP/1.1 client over `TcpStream` that can reuse a connection and read
-//! pipelined replies.
+//! A minimal raw HTTP/1.1 client that can reuse a connection and read pipelined replies: over
+//! `TcpStream` by default, or over any stream (`tls::Https`: a rustls stream).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -107,7 +107,6 @@ impl Http {
             buf: Vec::new(),
         }
     }
-
 }
 
 impl<S: Read + Write> Http<S> {
@@ -194,7 +193,6 @@ impl<S: Read + Write> Http<S> {
             };
         }
     }
-
 }
 
 impl Http {
