@@ -70,8 +70,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$K
     || { cat "$RUN_DIR/openssl.log" >&2; die "openssl could not make the certificate"; }
 chmod 644 "$CERT" "$KEY"
 
-# ferrotracker's TLS lines; the binary has TLS when it accepts them. `-f FILE -v` parses the
-# file (flags apply in order) and then prints the version and exits, binding nothing.
+# ferrotracker's TLS lines; the binary has TLS when `--check-config` accepts them (it parses and
+# validates the configuration and looks at the files it names, binding nothing).
 ft_tls_conf() { # dir -> writes dir/tls.conf
     cat > "$1/tls.conf" <<EOF
 listen.tls 127.0.0.1:0
@@ -83,7 +83,7 @@ ft_has_tls() {
     local d
     d="$(mktemp -d "$RUN_DIR/ftcheck.XXXX")"
     ft_tls_conf "$d"
-    "$FT_BIN" -f "$d/tls.conf" -v > "$d/out" 2>&1
+    "$FT_BIN" --check-config -f "$d/tls.conf" > "$d/out" 2>&1
 }
 
 if [ -z "$TRACKERS" ]; then
