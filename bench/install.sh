@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the ferrotracker benchmarks compare against, idempotently:
 #   - aquatic_udp, aquatic_http 0.9.0 and their load testers (cargo install from crates.io)
-#   - opentracker (Debian package: IPv4-only, whitelist-only build) and wrk (Debian package)
+#   - opentracker (Debian package: IPv4-only, whitelist-only build), wrk, and nginx (TLS in front
+#     of opentracker for https.sh) and openssl (its certificates), all Debian packages
 # Cargo binaries go to $FT_BENCH_TOOLS (default ~/.cache/ferrotracker-bench), outside the repo.
 # Re-running only installs what is missing. Compiles run under `nice -n 19`.
 #
@@ -29,6 +30,8 @@ if [ "$DO_APT" = 1 ]; then
     missing=()
     command -v wrk >/dev/null || missing+=(wrk)
     [ -x /usr/bin/opentracker ] || missing+=(opentracker)
+    [ -x /usr/sbin/nginx ] || missing+=(nginx)
+    command -v openssl >/dev/null || missing+=(openssl)
     command -v taskset >/dev/null || missing+=(util-linux)
     command -v python3 >/dev/null || missing+=(python3)
     if [ "${#missing[@]}" -gt 0 ]; then
@@ -36,11 +39,13 @@ if [ "$DO_APT" = 1 ]; then
         $SUDO apt-get update -qq
         # The opentracker package may try to start a service: not wanted here (and no init in a container).
         DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 nice -n 19 $SUDO apt-get install -y -qq "${missing[@]}"
-        # If a packaged service did start, stop it: benchmarks start their own opentracker.
-        if command -v systemctl >/dev/null && systemctl is-active --quiet opentracker 2>/dev/null; then
-            $SUDO systemctl stop opentracker || true
-            $SUDO systemctl disable opentracker || true
-        fi
+        # If a packaged service did start, stop it: benchmarks start their own opentracker and nginx.
+        for svc in opentracker nginx; do
+            if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+                $SUDO systemctl stop "$svc" || true
+                $SUDO systemctl disable "$svc" || true
+            fi
+        done
     fi
 fi
 
@@ -68,7 +73,7 @@ echo "installed comparators:"
 for b in aquatic_udp aquatic_http aquatic_udp_load_test aquatic_http_load_test; do
     if [ -x "$TOOLS/bin/$b" ]; then echo "  $b: $TOOLS/bin/$b"; else echo "  $b: MISSING"; fi
 done
-for b in opentracker wrk taskset; do
+for b in opentracker nginx wrk openssl taskset; do
     p="$(command -v "$b" || true)"
     echo "  $b: ${p:-MISSING}"
 done

@@ -1,4 +1,4 @@
-# Shared helpers for the ferrotracker benchmarks (sourced by memory.sh, udp.sh, http.sh).
+# Shared helpers for the ferrotracker benchmarks (sourced by memory.sh, udp.sh, http.sh, https.sh, ...).
 # Everything runs on loopback; every process started here is stopped by its PID on exit.
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

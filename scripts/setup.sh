@@ -3,7 +3,8 @@
 # Installs only what is missing, so a second run does nothing:
 #   - apt-get (via sudo when not root): python3-libtorrent for /usr/bin/python3 (the end-to-end
 #     test; Debian's package imports only there), a C linker, iproute2 (the live-sync tests'
-#     network namespaces);
+#     network namespaces), openssl (the TLS tests' RSA keys), curl and aria2 (HTTP(S) clients
+#     for the tests that run other clients against the tracker);
 #   - rustup: the rustfmt and clippy components, and the toolchain of the workspace's
 #     rust-version (the MSRV check in .ci/run), minimal profile;
 #   - cargo install: cargo-fuzz (scripts/fuzz-smoke.sh).
@@ -21,6 +22,9 @@ missing=()
 have_libtorrent || missing+=(python3-libtorrent)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v aria2c >/dev/null 2>&1 || missing+=(aria2)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2

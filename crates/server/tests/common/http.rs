@@ -1,5 +1,5 @@
-//! A minimal raw HTTP/1.1 client over `TcpStream` that can reuse a connection and read
-//! pipelined replies.
+//! A minimal raw HTTP/1.1 client that can reuse a connection and read pipelined replies: over
+//! `TcpStream` by default, or over any stream (`tls::Https`: a rustls stream).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -64,10 +64,10 @@ impl HttpResponse {
     }
 }
 
-/// One TCP connection to the tracker; replies are read from a buffer so pipelined replies that
-/// arrive in one segment are split correctly.
-pub struct Http {
-    pub stream: TcpStream,
+/// One connection to the tracker, over TCP or (`tls::Https`) over TLS; replies are read from a
+/// buffer so pipelined replies that arrive in one segment are split correctly.
+pub struct Http<S = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
 }
 
@@ -102,6 +102,16 @@ impl Http {
         stream
             .set_write_timeout(Some(IO_TIMEOUT))
             .expect("set timeout");
+        Http {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<S: Read + Write> Http<S> {
+    /// A client over a connected `stream` (TLS: with its handshake done).
+    pub fn over(stream: S) -> Http<S> {
         Http {
             stream,
             buf: Vec::new(),
@@ -188,7 +198,9 @@ impl Http {
             };
         }
     }
+}
 
+impl Http {
     /// Waits up to `within` for the server to close the connection. True if it did (EOF or
     /// reset) with no further bytes; false if the connection was still open at the deadline.
     /// Panics if unexpected bytes arrive.

@@ -6,6 +6,7 @@
 //! * [`udp`]: a BEP 15 client.
 //! * [`targets`]: test hashes and peer ids, and the announce and scrape targets built from them.
 //! * [`temp`] and [`deps`]: temporary files, and tests that need root or python3-libtorrent.
+//! * [`tls`]: a test CA with server certificates for 127.0.0.1 and [::1], and an HTTPS client.
 //!
 //! Every blocking call is bounded by a socket timeout or a deadline.
 
@@ -19,6 +20,7 @@ mod process;
 mod replies;
 mod targets;
 mod temp;
+pub mod tls;
 mod udp;
 
 use std::time::{Duration, Instant};
