@@ -118,11 +118,6 @@ impl<S: Read + Write> Http<S> {
         }
     }
 
-    /// Sends each write at once (TCP_NODELAY), so that small writes arrive as separate segments.
-    pub fn nodelay(&self) {
-        self.stream.set_nodelay(true).expect("TCP_NODELAY");
-    }
-
     pub fn send(&mut self, raw: &[u8]) {
         self.stream.write_all(raw).expect("write request");
     }
@@ -201,6 +196,11 @@ impl<S: Read + Write> Http<S> {
 }
 
 impl Http {
+    /// Sends each write at once (TCP_NODELAY), so that small writes arrive as separate segments.
+    pub fn nodelay(&self) {
+        self.stream.set_nodelay(true).expect("TCP_NODELAY");
+    }
+
     /// Waits up to `within` for the server to close the connection. True if it did (EOF or
     /// reset) with no further bytes; false if the connection was still open at the deadline.
     /// Panics if unexpected bytes arrive.
