@@ -808,13 +808,19 @@ pub fn write_scrape_request(out: &mut Vec<u8>, s: &Scrape<'_>) {
 }
 
 /// Writes bytes as a JSON string that `JSON.parse` turns back into one char per byte:
-/// printable ASCII as is (bar `"` and `\`), control bytes as `\u00XX`, bytes 0x80..0xFF as
-/// the UTF-8 of U+0080..U+00FF (as `JSON.stringify` does).
+/// byte for byte what `JSON.stringify` writes for the client's binary strings: printable ASCII
+/// and DEL as is (bar `"` and `\`), control bytes as `\b`, `\t`, `\n`, `\f`, `\r` or
+/// `\u00xx`, bytes 0x80..0xFF as the UTF-8 of U+0080..U+00FF.
 pub fn write_binary(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     for &b in bytes {
         match b {
             b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x09 => out.extend_from_slice(b"\\t"),
+            0x0A => out.extend_from_slice(b"\\n"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            0x0D => out.extend_from_slice(b"\\r"),
             0x00..=0x1F => write_u00(out, b),
             0x20..=0x7F => out.push(b),
             _ => out.extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]),
