@@ -89,6 +89,24 @@ hex "00000002 0badf00d 00000001 00000005 00000002 00000000 00000000 00000000" |
     seed udp_response scrape
 printf '\x00\x00\x00\x03\x0b\xad\xf0\x0dConnection ID missmatch.\x00' | seed udp_response error
 
+# ---------------------------------------------------------------- WebTorrent (JSON over WebSocket)
+# As bittorrent-tracker's client writes them: binary ids with JSON escapes and raw U+0080..U+00FF.
+WT_HASH='"\u0000\b\n\u001f\"\\/A'$'\x7f\xc2\x80\xc2\xa0\xc3\xa9\xc3\xbf''0123456"'
+WT_PEER='"-WW0208-Zm9vYmFyYmF6"'
+WT_OFFER='{"type":"offer","sdp":"v=0\r\no=- 4215 2 IN IP4 127.0.0.1\r\na=setup:actpass\r\n"}'
+WT_ANSWER='{"type":"answer","sdp":"v=0\r\na=setup:active\r\n"}'
+printf '{"numwant":2,"uploaded":0,"downloaded":0,"left":null,"event":"started","action":"announce","info_hash":%s,"peer_id":%s,"offers":[{"offer":%s,"offer_id":"aaaaaaaaaaaaaaaaaaaa"},{"offer":%s,"offer_id":%s}]}' \
+    "$WT_HASH" "$WT_PEER" "$WT_OFFER" "$WT_OFFER" "$WT_HASH" | seed webtorrent announce
+printf '{"action":"announce","info_hash":%s,"peer_id":%s,"to_peer_id":%s,"answer":%s,"offer_id":"aaaaaaaaaaaaaaaaaaaa"}' \
+    "$WT_HASH" "$WT_PEER" "$WT_PEER" "$WT_ANSWER" | seed webtorrent answer
+printf '{"action":"scrape","info_hash":[%s,%s]}' "$WT_HASH" "$WT_PEER" | seed webtorrent scrape
+printf '{"action":"announce","info_hash":%s,"peer_id":%s,"offer_id":"aaaaaaaaaaaaaaaaaaaa","offer":%s}' \
+    "$WT_HASH" "$WT_PEER" "$WT_OFFER" | seed webtorrent relayed_offer
+printf '{"action":"scrape","files":{%s:{"complete":1,"incomplete":2,"downloaded":3}}}' "$WT_HASH" |
+    seed webtorrent scrape_reply
+printf '{"action":"announce","failure reason":"invalid \\"event\\"","info_hash":%s}' "$WT_HASH" |
+    seed webtorrent failure
+
 # ---------------------------------------------------------------- bencode
 printf 'd8:completei1e10:downloadedi0e10:incompletei2e8:intervali1800e12:min intervali900e5:peers6:\xc0\x00\x02\x01\x1a\xe1e' |
     seed bencode_decode announce_reply

@@ -1,0 +1,1033 @@
+//! WebTorrent tracker messages: the JSON text frames browsers send over a WebSocket, parsed
+//! and written with no I/O and no allocation.
+//!
+//! The protocol is the one webtorrent's `bittorrent-tracker` speaks (client:
+//! [`lib/client/websocket-tracker.js`](https://github.com/webtorrent/bittorrent-tracker/blob/master/lib/client/websocket-tracker.js);
+//! server: `lib/server/parse-websocket.js` and `server.js` beside it). A browser cannot take
+//! incoming connections, so peers meet through the tracker: an announce carries WebRTC offers,
+//! the tracker hands each to another peer of the swarm, and that peer's answer comes back
+//! through the tracker to the offerer. Every message is a JSON object with an `action`:
+//!
+//! | direction | message |
+//! |---|---|
+//! | client → tracker | `{"action":"announce", info_hash, peer_id, uploaded?, downloaded?, left?, event?, numwant?, offers?:[{offer, offer_id}]}` |
+//! | client → tracker (answer) | `{"action":"announce", info_hash, peer_id, to_peer_id, answer, offer_id}` |
+//! | client → tracker | `{"action":"scrape", info_hash?: B \| [B, ...]}` |
+//! | tracker → client | `{"action":"announce", info_hash, complete, incomplete, interval}` |
+//! | tracker → client (relayed offer) | `{"action":"announce", info_hash, peer_id: offerer, offer, offer_id}` |
+//! | tracker → client (relayed answer) | `{"action":"announce", info_hash, peer_id: answerer, answer, offer_id}` |
+//! | tracker → client | `{"action":"scrape", files: {B: {complete, incomplete, downloaded}}}` |
+//! | tracker → client | `{"action", "failure reason", info_hash?}` |
+//!
+//! What the reference client does, and so what this module accepts:
+//! - `info_hash`, `peer_id`, `to_peer_id` and `offer_id` are 20-byte *binary strings*
+//!   (`Buffer.toString('binary')`: one char per byte, U+0000..U+00FF). `JSON.stringify`
+//!   escapes the control characters and sends U+0080..U+00FF as 2-byte UTF-8; any JSON spelling
+//!   of those chars (`\u00e9` or raw) is accepted. The client compares replies with its own
+//!   strings, so they are kept as `[u8; 20]` and written back byte-exact.
+//! - Numbers are JSON numbers. `left` is `null` while a magnet link has no metadata
+//!   (`Math.max(NaN, 0)`), and absent from bare tracker clients: both read as `None`.
+//!   Fractions are truncated and huge values saturate; a negative number or a non-number is an
+//!   error.
+//! - `event` is `started`, `stopped`, `completed` or absent (`update`); `update`, `empty`
+//!   and `paused` (which the reference server also accepts) read as [`Event::None`].
+//! - Offers come only with no event or `started` (at most 5 from today's client, 10 from older
+//!   ones); `numwant` is the number of offers and the reference server ignores it. An answer
+//!   carries no counters at all.
+//! - A scrape's `info_hash` is one binary string, or an array of them when the caller asked
+//!   for several; absent, the reference server scrapes every torrent.
+//! - The client drops an announce reply whose `info_hash` is not its own, and ignores
+//!   `failure reason` in scrape replies; an error reply without `action` makes it close the
+//!   socket. Errors are therefore written with their action, and with the info_hash when it
+//!   was readable ([`Error`] carries both).
+//!
+//! # Bounds and determinism
+//! Everything a client controls is bounded by [`Limits`] (message size, offers, scrape hashes,
+//! size of one offer or answer) and by the nesting depth [`json::MAX_DEPTH`]. Offers beyond
+//! `max_offers` are checked for syntax but otherwise ignored, as the reference server uses no
+//! more offers than it has peers to send them to; more scrape hashes than `max_info_hashes` are
+//! refused, as a reply without some of them would be wrong. Unknown keys are ignored. A
+//! duplicate key's last value wins, as in `JSON.parse`, so a message means to this module what
+//! it means to the reference server.
+//!
+//! # Why a hand-written JSON reader
+//! This is a hot path (every announce of every browser, and each one holds up to 10 SDP blobs
+//! of a few KiB that are relayed verbatim). `serde_json` would allocate on escaped strings
+//! (binary ids are full of `\u00XX`) and for every error (a boxed error with a formatted
+//! message, on attacker-chosen input), and could not say which `action` a rejected message had.
+//! The reader here (`webtorrent/json.rs`, ~300 lines) checks RFC 8259 grammar and hands out
+//! borrowed spans: offers and answers stay raw JSON slices of the received frame, relayed
+//! without re-encoding; binary strings decode straight into `[u8; 20]`.
+
+mod json;
+
+use crate::http_body::Counts;
+use crate::{Event, InfoHash, PeerId};
+use json::{Elements, Reader, Value};
+
+pub use json::JsonStr;
+
+/// A WebRTC offer's 20-byte id, chosen by the offerer and echoed with the answer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct OfferId(pub [u8; 20]);
+
+/// A message's `action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Announce,
+    Scrape,
+}
+
+impl Action {
+    /// The action as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Announce => "announce",
+            Action::Scrape => "scrape",
+        }
+    }
+}
+
+/// Bounds on what one message may hold; the caller chooses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message, in bytes.
+    pub max_message: usize,
+    /// Offers used from one announce; later ones are ignored (see the module doc).
+    pub max_offers: usize,
+    /// Most info_hashes in one scrape request or reply; more is an error.
+    pub max_info_hashes: usize,
+    /// Largest `offer` or `answer` object, in bytes of JSON text.
+    pub max_signal: usize,
+}
+
+impl Default for Limits {
+    /// 64 KiB messages, 10 offers (what older clients send), 64 scrape hashes (HTTP's bound,
+    /// [`crate::query::MAX_SCRAPE`]), 16 KiB per SDP object (a non-trickle data-channel
+    /// offer with its ICE candidates is 1 to 4 KiB).
+    fn default() -> Self {
+        Limits {
+            max_message: 64 * 1024,
+            max_offers: 10,
+            max_info_hashes: crate::query::MAX_SCRAPE,
+            max_signal: 16 * 1024,
+        }
+    }
+}
+
+/// A message from a browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request<'a> {
+    Announce(Announce<'a>),
+    Scrape(Scrape<'a>),
+}
+
+/// An announce; with `answer`, the reply to an offer this peer received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Announce<'a> {
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    pub event: Event,
+    /// `None` when absent or `null`.
+    pub uploaded: Option<u64>,
+    pub downloaded: Option<u64>,
+    /// `None` when absent or `null` (a magnet link without metadata): not a seeder.
+    pub left: Option<u64>,
+    /// The client sets it to the number of offers; informative only.
+    pub numwant: Option<u64>,
+    /// The first [`Limits::max_offers`] offers, to hand to other peers of the swarm.
+    pub offers: Offers<'a>,
+    pub answer: Option<Answer<'a>>,
+}
+
+/// One WebRTC offer of an announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offer<'a> {
+    pub offer_id: OfferId,
+    /// The `offer` object (`{"type":"offer","sdp":...}`) as the JSON text received, checked
+    /// and bounded: relay it as it is.
+    pub offer: &'a str,
+}
+
+/// A WebRTC answer to an offer, for the peer `to_peer_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer<'a> {
+    pub to_peer_id: PeerId,
+    pub offer_id: OfferId,
+    /// The `answer` object as the JSON text received, checked and bounded.
+    pub answer: &'a str,
+}
+
+/// A scrape request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scrape<'a> {
+    /// `None` when `info_hash` is absent or `null` (the reference server then scrapes every
+    /// torrent; the caller decides).
+    pub info_hashes: Option<InfoHashes<'a>>,
+}
+
+/// A message from the tracker, as a client reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    Announce {
+        info_hash: InfoHash,
+        complete: u32,
+        incomplete: u32,
+        interval: u32,
+    },
+    /// An offer from `peer_id`.
+    Offer {
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        offer: Offer<'a>,
+    },
+    /// An answer from `peer_id`.
+    Answer {
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        offer_id: OfferId,
+        answer: &'a str,
+    },
+    Scrape(ScrapeFiles<'a>),
+    Failure {
+        action: Option<Action>,
+        info_hash: Option<InfoHash>,
+        reason: JsonStr<'a>,
+    },
+}
+
+/// Why a message was refused, with what of it could be read: the server answers
+/// `{"failure reason": kind.reason(), "action": ..., "info_hash": ...}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// The message's action, when it was readable.
+    pub action: Option<Action>,
+    /// The announce's (or single-hash scrape's) info_hash, when it was readable.
+    pub info_hash: Option<InfoHash>,
+    pub kind: ErrorKind,
+}
+
+impl Error {
+    /// The failure reason to send back.
+    pub fn reason(&self) -> &'static str {
+        self.kind.reason()
+    }
+}
+
+/// What was wrong with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    TooLarge,
+    NotUtf8,
+    /// Not JSON (or trailing bytes after it).
+    Syntax,
+    TooDeep,
+    NotObject,
+    MissingAction,
+    UnknownAction,
+    BadInfoHash,
+    BadPeerId,
+    BadEvent,
+    /// A counter that is not a non-negative number (or, in a reply, is missing or too large).
+    BadNumber,
+    /// `offers` is not an array.
+    BadOffers,
+    /// An offer without an `offer` object.
+    BadOffer,
+    BadOfferId,
+    /// `answer` is not an object.
+    BadAnswer,
+    BadToPeerId,
+    /// An `offer` or `answer` larger than [`Limits::max_signal`].
+    SignalTooLarge,
+    TooManyInfoHashes,
+    /// A scrape reply without a valid `files` object.
+    BadFiles,
+}
+
+impl ErrorKind {
+    /// A fixed failure reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ErrorKind::TooLarge => "message too large",
+            ErrorKind::NotUtf8 => "message is not UTF-8",
+            ErrorKind::Syntax => "message is not JSON",
+            ErrorKind::TooDeep => "message nested too deep",
+            ErrorKind::NotObject => "message is not a JSON object",
+            ErrorKind::MissingAction => "missing action",
+            ErrorKind::UnknownAction => "invalid action",
+            ErrorKind::BadInfoHash => "invalid info_hash",
+            ErrorKind::BadPeerId => "invalid peer_id",
+            ErrorKind::BadEvent => "invalid event",
+            ErrorKind::BadNumber => "invalid number",
+            ErrorKind::BadOffers => "invalid offers",
+            ErrorKind::BadOffer => "invalid offer",
+            ErrorKind::BadOfferId => "invalid offer_id",
+            ErrorKind::BadAnswer => "invalid answer",
+            ErrorKind::BadToPeerId => "invalid `to_peer_id` (required with `answer`)",
+            ErrorKind::SignalTooLarge => "offer or answer too large",
+            ErrorKind::TooManyInfoHashes => "too many info_hashes",
+            ErrorKind::BadFiles => "invalid scrape files",
+        }
+    }
+}
+
+/// Parses a browser's message (a WebSocket text frame's payload).
+pub fn parse_request<'a>(msg: &'a [u8], limits: &Limits) -> Result<Request<'a>, Error> {
+    const KEYS: [&str; 12] = [
+        "action",
+        "info_hash",
+        "peer_id",
+        "event",
+        "uploaded",
+        "downloaded",
+        "left",
+        "numwant",
+        "offers",
+        "answer",
+        "to_peer_id",
+        "offer_id",
+    ];
+    let (read, slots) = read_top(msg, limits, &KEYS)?;
+    let [action, info_hash, peer_id, event, uploaded, downloaded, left, numwant, offers, answer, to_peer_id, offer_id] =
+        slots;
+    let (act, hash) = context(action, info_hash);
+    let err = |kind| Error {
+        action: act,
+        info_hash: hash,
+        kind,
+    };
+    read.map_err(err)?;
+    match act {
+        None if action.is_none() => Err(err(ErrorKind::MissingAction)),
+        None => Err(err(ErrorKind::UnknownAction)),
+        Some(Action::Announce) => {
+            let info_hash = hash.ok_or(err(ErrorKind::BadInfoHash))?;
+            let read = || -> Result<Announce<'a>, ErrorKind> {
+                Ok(Announce {
+                    info_hash,
+                    peer_id: PeerId(id(peer_id, ErrorKind::BadPeerId)?),
+                    event: parse_event(event)?,
+                    uploaded: number(uploaded)?,
+                    downloaded: number(downloaded)?,
+                    left: number(left)?,
+                    numwant: number(numwant)?,
+                    offers: parse_offers(offers, limits)?,
+                    answer: match answer {
+                        None | Some(Value::Null) => None,
+                        Some(Value::Object(text)) => Some(Answer {
+                            answer: signal(text, limits.max_signal)?,
+                            to_peer_id: PeerId(id(to_peer_id, ErrorKind::BadToPeerId)?),
+                            offer_id: OfferId(id(offer_id, ErrorKind::BadOfferId)?),
+                        }),
+                        Some(_) => return Err(ErrorKind::BadAnswer),
+                    },
+                })
+            };
+            read().map(Request::Announce).map_err(err)
+        }
+        Some(Action::Scrape) => {
+            let info_hashes = match info_hash {
+                None | Some(Value::Null) => None,
+                Some(Value::Str(_)) => {
+                    Some(InfoHashes::one(hash.ok_or(err(ErrorKind::BadInfoHash))?))
+                }
+                Some(Value::Array(text)) => {
+                    let mut hashes = Reader::new(text).array().map_err(err)?;
+                    let mut len = 0;
+                    while let Some(v) = hashes.next(1).map_err(err)? {
+                        match v {
+                            Value::Str(s) if s.bin20().is_some() => len += 1,
+                            _ => return Err(err(ErrorKind::BadInfoHash)),
+                        }
+                        if len > limits.max_info_hashes {
+                            return Err(err(ErrorKind::TooManyInfoHashes));
+                        }
+                    }
+                    Some(InfoHashes(HashesInner::Parsed { text, len }))
+                }
+                Some(_) => return Err(err(ErrorKind::BadInfoHash)),
+            };
+            Ok(Request::Scrape(Scrape { info_hashes }))
+        }
+    }
+}
+
+/// Parses a tracker's message, as a client (the load generator, the tests) reads it.
+pub fn parse_reply<'a>(msg: &'a [u8], limits: &Limits) -> Result<Reply<'a>, Error> {
+    const KEYS: [&str; 11] = [
+        "action",
+        "info_hash",
+        "peer_id",
+        "offer",
+        "answer",
+        "offer_id",
+        "complete",
+        "incomplete",
+        "interval",
+        "files",
+        "failure reason",
+    ];
+    let (read, slots) = read_top(msg, limits, &KEYS)?;
+    let [action, info_hash, peer_id, offer, answer, offer_id, complete, incomplete, interval, files, failure] =
+        slots;
+    let (act, hash) = context(action, info_hash);
+    let err = |kind| Error {
+        action: act,
+        info_hash: hash,
+        kind,
+    };
+    read.map_err(err)?;
+    if let Some(failure) = failure {
+        let Value::Str(reason) = failure else {
+            return Err(err(ErrorKind::Syntax));
+        };
+        return Ok(Reply::Failure {
+            action: act,
+            info_hash: hash,
+            reason,
+        });
+    }
+    let count = |v: Option<Value<'a>>| {
+        number(v)?
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(ErrorKind::BadNumber)
+    };
+    match act {
+        None if action.is_none() => Err(err(ErrorKind::MissingAction)),
+        None => Err(err(ErrorKind::UnknownAction)),
+        Some(Action::Announce) => {
+            let info_hash = hash.ok_or(err(ErrorKind::BadInfoHash))?;
+            let read = || -> Result<Reply<'a>, ErrorKind> {
+                if offer.is_some() || answer.is_some() {
+                    let peer_id = PeerId(id(peer_id, ErrorKind::BadPeerId)?);
+                    let offer_id = OfferId(id(offer_id, ErrorKind::BadOfferId)?);
+                    return Ok(match (offer, answer) {
+                        (Some(Value::Object(text)), _) => Reply::Offer {
+                            info_hash,
+                            peer_id,
+                            offer: Offer {
+                                offer_id,
+                                offer: signal(text, limits.max_signal)?,
+                            },
+                        },
+                        (None, Some(Value::Object(text))) => Reply::Answer {
+                            info_hash,
+                            peer_id,
+                            offer_id,
+                            answer: signal(text, limits.max_signal)?,
+                        },
+                        (Some(_), _) => return Err(ErrorKind::BadOffer),
+                        _ => return Err(ErrorKind::BadAnswer),
+                    });
+                }
+                Ok(Reply::Announce {
+                    info_hash,
+                    complete: count(complete)?,
+                    incomplete: count(incomplete)?,
+                    interval: count(interval)?,
+                })
+            };
+            read().map_err(err)
+        }
+        Some(Action::Scrape) => {
+            let Some(Value::Object(text)) = files else {
+                return Err(err(ErrorKind::BadFiles));
+            };
+            let mut members = Reader::new(text).object().map_err(err)?;
+            let mut len = 0;
+            while let Some((key, value)) = members.next(1).map_err(err)? {
+                file_entry(key, value).map_err(err)?;
+                len += 1;
+                if len > limits.max_info_hashes {
+                    return Err(err(ErrorKind::TooManyInfoHashes));
+                }
+            }
+            Ok(Reply::Scrape(ScrapeFiles { text, len }))
+        }
+    }
+}
+
+/// The offers of an announce: parsed ones (a checked span of the message) or, for a client
+/// writing a request, a slice.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Offers<'a>(OffersInner<'a>);
+
+#[derive(Clone, Copy, Debug)]
+enum OffersInner<'a> {
+    Parsed { text: &'a str, len: usize },
+    Slice(&'a [Offer<'a>]),
+}
+
+impl Default for OffersInner<'_> {
+    fn default() -> Self {
+        OffersInner::Slice(&[])
+    }
+}
+
+impl<'a> Offers<'a> {
+    /// Offers to write in a request.
+    pub fn from_slice(offers: &'a [Offer<'a>]) -> Self {
+        Offers(OffersInner::Slice(offers))
+    }
+
+    pub fn len(&self) -> usize {
+        match self.0 {
+            OffersInner::Parsed { len, .. } => len,
+            OffersInner::Slice(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The offers, in message order.
+    pub fn iter(&self) -> OffersIter<'a> {
+        OffersIter(match self.0 {
+            OffersInner::Parsed { text, len } => {
+                IterInner::Parsed(Reader::new(text).array().ok(), len)
+            }
+            OffersInner::Slice(s) => IterInner::Slice(s.iter()),
+        })
+    }
+}
+
+impl PartialEq for Offers<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Offers<'_> {}
+
+/// See [`Offers::iter`].
+#[derive(Clone, Debug)]
+pub struct OffersIter<'a>(IterInner<'a, Offer<'a>>);
+
+#[derive(Clone, Debug)]
+enum IterInner<'a, T> {
+    Parsed(Option<Elements<'a>>, usize),
+    Slice(std::slice::Iter<'a, T>),
+}
+
+impl<'a> Iterator for OffersIter<'a> {
+    type Item = Offer<'a>;
+
+    fn next(&mut self) -> Option<Offer<'a>> {
+        match &mut self.0 {
+            IterInner::Parsed(elements, left) => {
+                *left = left.checked_sub(1)?;
+                // Checked by `parse_request`: reading it again cannot fail.
+                let v = elements.as_mut()?.next(1).ok()??;
+                parse_offer(v, usize::MAX).ok()
+            }
+            IterInner::Slice(s) => s.next().copied(),
+        }
+    }
+}
+
+/// The info_hashes of a scrape request: one, a checked span of the message, or a slice.
+#[derive(Clone, Copy, Debug)]
+pub struct InfoHashes<'a>(HashesInner<'a>);
+
+#[derive(Clone, Copy, Debug)]
+enum HashesInner<'a> {
+    One(InfoHash),
+    Parsed { text: &'a str, len: usize },
+    Slice(&'a [InfoHash]),
+}
+
+impl<'a> InfoHashes<'a> {
+    /// A single hash, written as a string rather than an array.
+    pub fn one(info_hash: InfoHash) -> Self {
+        InfoHashes(HashesInner::One(info_hash))
+    }
+
+    /// Hashes written as an array.
+    pub fn from_slice(info_hashes: &'a [InfoHash]) -> Self {
+        InfoHashes(HashesInner::Slice(info_hashes))
+    }
+
+    pub fn len(&self) -> usize {
+        match self.0 {
+            HashesInner::One(_) => 1,
+            HashesInner::Parsed { len, .. } => len,
+            HashesInner::Slice(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the message held a single string rather than an array.
+    pub fn is_one(&self) -> bool {
+        matches!(self.0, HashesInner::One(_))
+    }
+
+    /// The hashes, in message order (duplicates kept).
+    pub fn iter(&self) -> InfoHashesIter<'a> {
+        InfoHashesIter(match self.0 {
+            HashesInner::One(h) => HashesIter::One(Some(h)),
+            HashesInner::Parsed { text, len } => {
+                HashesIter::Inner(IterInner::Parsed(Reader::new(text).array().ok(), len))
+            }
+            HashesInner::Slice(s) => HashesIter::Inner(IterInner::Slice(s.iter())),
+        })
+    }
+}
+
+impl PartialEq for InfoHashes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.is_one() == other.is_one() && self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for InfoHashes<'_> {}
+
+/// See [`InfoHashes::iter`].
+#[derive(Clone, Debug)]
+pub struct InfoHashesIter<'a>(HashesIter<'a>);
+
+#[derive(Clone, Debug)]
+enum HashesIter<'a> {
+    One(Option<InfoHash>),
+    Inner(IterInner<'a, InfoHash>),
+}
+
+impl Iterator for InfoHashesIter<'_> {
+    type Item = InfoHash;
+
+    fn next(&mut self) -> Option<InfoHash> {
+        match &mut self.0 {
+            HashesIter::One(h) => h.take(),
+            HashesIter::Inner(IterInner::Parsed(elements, left)) => {
+                *left = left.checked_sub(1)?;
+                // Checked by `parse_request`: reading it again cannot fail.
+                match elements.as_mut()?.next(1).ok()?? {
+                    Value::Str(s) => s.bin20().map(InfoHash),
+                    _ => None,
+                }
+            }
+            HashesIter::Inner(IterInner::Slice(s)) => s.next().copied(),
+        }
+    }
+}
+
+/// The `files` of a scrape reply (a checked span of the message).
+#[derive(Clone, Copy, Debug)]
+pub struct ScrapeFiles<'a> {
+    text: &'a str,
+    len: usize,
+}
+
+impl<'a> ScrapeFiles<'a> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The files, in message order.
+    pub fn iter(&self) -> impl Iterator<Item = (InfoHash, Counts)> + 'a {
+        let mut members = Reader::new(self.text).object().ok();
+        (0..self.len).map_while(move |_| {
+            // Checked by `parse_reply`: reading it again cannot fail.
+            let (key, value) = members.as_mut()?.next(1).ok()??;
+            file_entry(key, value).ok()
+        })
+    }
+}
+
+impl PartialEq for ScrapeFiles<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ScrapeFiles<'_> {}
+
+// ------------------------------------------------------------------------------ writers
+
+/// Appends an announce reply: the swarm's seeders and leechers and the announce interval in
+/// seconds (`counts.downloaded` is not part of it).
+pub fn write_announce_reply(
+    out: &mut Vec<u8>,
+    info_hash: &InfoHash,
+    counts: Counts,
+    interval: u32,
+) {
+    out.extend_from_slice(b"{\"action\":\"announce\",\"info_hash\":");
+    write_binary(out, &info_hash.0);
+    write_number_member(out, b",\"complete\":", counts.complete.into());
+    write_number_member(out, b",\"incomplete\":", counts.incomplete.into());
+    write_number_member(out, b",\"interval\":", interval.into());
+    out.push(b'}');
+}
+
+/// Appends an offer relayed to another peer of the swarm: `from` is the offerer, and
+/// `offer.offer` is written as received.
+pub fn write_offer(out: &mut Vec<u8>, info_hash: &InfoHash, from: &PeerId, offer: &Offer<'_>) {
+    out.extend_from_slice(b"{\"action\":\"announce\",\"info_hash\":");
+    write_binary(out, &info_hash.0);
+    out.extend_from_slice(b",\"peer_id\":");
+    write_binary(out, &from.0);
+    out.extend_from_slice(b",\"offer_id\":");
+    write_binary(out, &offer.offer_id.0);
+    out.extend_from_slice(b",\"offer\":");
+    out.extend_from_slice(offer.offer.as_bytes());
+    out.push(b'}');
+}
+
+/// Appends an answer relayed to the offerer: `from` is the answering peer, and `answer` (an
+/// [`Answer::answer`]) is written as received.
+pub fn write_answer(
+    out: &mut Vec<u8>,
+    info_hash: &InfoHash,
+    from: &PeerId,
+    offer_id: &OfferId,
+    answer: &str,
+) {
+    out.extend_from_slice(b"{\"action\":\"announce\",\"info_hash\":");
+    write_binary(out, &info_hash.0);
+    out.extend_from_slice(b",\"peer_id\":");
+    write_binary(out, &from.0);
+    out.extend_from_slice(b",\"offer_id\":");
+    write_binary(out, &offer_id.0);
+    out.extend_from_slice(b",\"answer\":");
+    out.extend_from_slice(answer.as_bytes());
+    out.push(b'}');
+}
+
+/// Appends a scrape reply with one entry per file, in the order given.
+pub fn write_scrape_reply<I>(out: &mut Vec<u8>, files: I)
+where
+    I: IntoIterator<Item = (InfoHash, Counts)>,
+{
+    out.extend_from_slice(b"{\"action\":\"scrape\",\"files\":{");
+    for (i, (hash, counts)) in files.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_binary(out, &hash.0);
+        write_number_member(out, b":{\"complete\":", counts.complete.into());
+        write_number_member(out, b",\"incomplete\":", counts.incomplete.into());
+        write_number_member(out, b",\"downloaded\":", counts.downloaded.into());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"}}");
+}
+
+/// Appends an error reply. The client ignores one without its `info_hash` for an announce,
+/// so pass [`Error::info_hash`] when there is one.
+pub fn write_error(out: &mut Vec<u8>, action: Action, info_hash: Option<&InfoHash>, reason: &str) {
+    out.extend_from_slice(b"{\"action\":\"");
+    out.extend_from_slice(action.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"failure reason\":");
+    write_text(out, reason);
+    if let Some(h) = info_hash {
+        out.extend_from_slice(b",\"info_hash\":");
+        write_binary(out, &h.0);
+    }
+    out.push(b'}');
+}
+
+/// Appends an announce request as the reference client writes it (a client's side: the load
+/// generator, the tests). `None` counters are left out.
+pub fn write_announce_request(out: &mut Vec<u8>, a: &Announce<'_>) {
+    out.extend_from_slice(b"{\"action\":\"announce\",\"info_hash\":");
+    write_binary(out, &a.info_hash.0);
+    out.extend_from_slice(b",\"peer_id\":");
+    write_binary(out, &a.peer_id.0);
+    let event: &[u8] = match a.event {
+        Event::None => b"",
+        Event::Started => b",\"event\":\"started\"",
+        Event::Completed => b",\"event\":\"completed\"",
+        Event::Stopped => b",\"event\":\"stopped\"",
+    };
+    out.extend_from_slice(event);
+    for (key, v) in [
+        (&b",\"uploaded\":"[..], a.uploaded),
+        (b",\"downloaded\":", a.downloaded),
+        (b",\"left\":", a.left),
+        (b",\"numwant\":", a.numwant),
+    ] {
+        if let Some(v) = v {
+            write_number_member(out, key, v);
+        }
+    }
+    if !a.offers.is_empty() {
+        out.extend_from_slice(b",\"offers\":[");
+        for (i, o) in a.offers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"offer\":");
+            out.extend_from_slice(o.offer.as_bytes());
+            out.extend_from_slice(b",\"offer_id\":");
+            write_binary(out, &o.offer_id.0);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    if let Some(ans) = &a.answer {
+        out.extend_from_slice(b",\"to_peer_id\":");
+        write_binary(out, &ans.to_peer_id.0);
+        out.extend_from_slice(b",\"answer\":");
+        out.extend_from_slice(ans.answer.as_bytes());
+        out.extend_from_slice(b",\"offer_id\":");
+        write_binary(out, &ans.offer_id.0);
+    }
+    out.push(b'}');
+}
+
+/// Appends a scrape request (a client's side).
+pub fn write_scrape_request(out: &mut Vec<u8>, s: &Scrape<'_>) {
+    out.extend_from_slice(b"{\"action\":\"scrape\"");
+    if let Some(hashes) = &s.info_hashes {
+        out.extend_from_slice(b",\"info_hash\":");
+        if hashes.is_one() {
+            for h in hashes.iter() {
+                write_binary(out, &h.0);
+            }
+        } else {
+            out.push(b'[');
+            for (i, h) in hashes.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_binary(out, &h.0);
+            }
+            out.push(b']');
+        }
+    }
+    out.push(b'}');
+}
+
+/// Writes bytes as a JSON string that `JSON.parse` turns back into one char per byte:
+/// byte for byte what `JSON.stringify` writes for the client's binary strings: printable ASCII
+/// and DEL as is (bar `"` and `\`), control bytes as `\b`, `\t`, `\n`, `\f`, `\r` or
+/// `\u00xx`, bytes 0x80..0xFF as the UTF-8 of U+0080..U+00FF.
+pub fn write_binary(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x09 => out.extend_from_slice(b"\\t"),
+            0x0A => out.extend_from_slice(b"\\n"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            0x0D => out.extend_from_slice(b"\\r"),
+            0x00..=0x1F => write_u00(out, b),
+            0x20..=0x7F => out.push(b),
+            _ => out.extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]),
+        }
+    }
+    out.push(b'"');
+}
+
+// ------------------------------------------------------------------------------ internals
+
+/// Checks the size, UTF-8 and grammar of a message and collects the values of `keys` (last
+/// wins). The grammar's verdict is returned beside the values so that an error can still carry
+/// the action and info_hash read before it.
+#[allow(clippy::type_complexity)]
+fn read_top<'a, const N: usize>(
+    msg: &'a [u8],
+    limits: &Limits,
+    keys: &[&str; N],
+) -> Result<(Result<(), ErrorKind>, [Option<Value<'a>>; N]), Error> {
+    let bare = |kind| Error {
+        action: None,
+        info_hash: None,
+        kind,
+    };
+    if msg.len() > limits.max_message {
+        return Err(bare(ErrorKind::TooLarge));
+    }
+    let text = std::str::from_utf8(msg).map_err(|_| bare(ErrorKind::NotUtf8))?;
+    let mut r = Reader::new(text);
+    if !r.at_object() {
+        return Err(bare(ErrorKind::NotObject));
+    }
+    let mut slots = [None; N];
+    let read = collect(r, keys, &mut slots).and_then(|mut end| {
+        if end.at_end() {
+            Ok(())
+        } else {
+            Err(ErrorKind::Syntax)
+        }
+    });
+    Ok((read, slots))
+}
+
+/// Reads the object at `r` (at depth 1), keeping the values of `keys`; returns the reader
+/// after it.
+fn collect<'a, const N: usize>(
+    mut r: Reader<'a>,
+    keys: &[&str; N],
+    slots: &mut [Option<Value<'a>>; N],
+) -> Result<Reader<'a>, ErrorKind> {
+    let mut members = r.object()?;
+    while let Some((key, value)) = members.next(1)? {
+        if let Some(slot) = keys
+            .iter()
+            .position(|k| key.is(k))
+            .and_then(|i| slots.get_mut(i))
+        {
+            *slot = Some(value);
+        }
+    }
+    r = members.end();
+    Ok(r)
+}
+
+/// The action and info_hash, as far as they are readable, for errors.
+fn context(
+    action: Option<Value<'_>>,
+    info_hash: Option<Value<'_>>,
+) -> (Option<Action>, Option<InfoHash>) {
+    let act = match action {
+        Some(Value::Str(s)) if s.is("announce") => Some(Action::Announce),
+        Some(Value::Str(s)) if s.is("scrape") => Some(Action::Scrape),
+        _ => None,
+    };
+    let hash = match info_hash {
+        Some(Value::Str(s)) => s.bin20().map(InfoHash),
+        _ => None,
+    };
+    (act, hash)
+}
+
+fn id(v: Option<Value<'_>>, bad: ErrorKind) -> Result<[u8; 20], ErrorKind> {
+    match v {
+        Some(Value::Str(s)) => s.bin20().ok_or(bad),
+        _ => Err(bad),
+    }
+}
+
+fn number(v: Option<Value<'_>>) -> Result<Option<u64>, ErrorKind> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => json::to_u64(n).map(Some).ok_or(ErrorKind::BadNumber),
+        Some(_) => Err(ErrorKind::BadNumber),
+    }
+}
+
+fn parse_event(v: Option<Value<'_>>) -> Result<Event, ErrorKind> {
+    let s = match v {
+        None | Some(Value::Null) => return Ok(Event::None),
+        Some(Value::Str(s)) => s,
+        Some(_) => return Err(ErrorKind::BadEvent),
+    };
+    Ok(if s.is("started") {
+        Event::Started
+    } else if s.is("stopped") {
+        Event::Stopped
+    } else if s.is("completed") {
+        Event::Completed
+    } else if s.is("update") || s.is("empty") || s.is("paused") || s.is("") {
+        Event::None
+    } else {
+        return Err(ErrorKind::BadEvent);
+    })
+}
+
+fn parse_offers<'a>(v: Option<Value<'a>>, limits: &Limits) -> Result<Offers<'a>, ErrorKind> {
+    match v {
+        None | Some(Value::Null) => Ok(Offers::default()),
+        Some(Value::Array(text)) => {
+            let mut elements = Reader::new(text).array()?;
+            let mut len = 0;
+            while len < limits.max_offers {
+                let Some(v) = elements.next(1)? else {
+                    break;
+                };
+                parse_offer(v, limits.max_signal)?;
+                len += 1;
+            }
+            Ok(Offers(OffersInner::Parsed { text, len }))
+        }
+        Some(_) => Err(ErrorKind::BadOffers),
+    }
+}
+
+fn parse_offer(v: Value<'_>, max_signal: usize) -> Result<Offer<'_>, ErrorKind> {
+    let Value::Object(text) = v else {
+        return Err(ErrorKind::BadOffer);
+    };
+    let mut slots = [None; 2];
+    collect(Reader::new(text), &["offer", "offer_id"], &mut slots)?;
+    let [offer, offer_id] = slots;
+    let Some(Value::Object(offer)) = offer else {
+        return Err(ErrorKind::BadOffer);
+    };
+    Ok(Offer {
+        offer: signal(offer, max_signal)?,
+        offer_id: OfferId(id(offer_id, ErrorKind::BadOfferId)?),
+    })
+}
+
+fn signal(text: &str, max: usize) -> Result<&str, ErrorKind> {
+    if text.len() > max {
+        Err(ErrorKind::SignalTooLarge)
+    } else {
+        Ok(text)
+    }
+}
+
+fn file_entry(key: JsonStr<'_>, value: Value<'_>) -> Result<(InfoHash, Counts), ErrorKind> {
+    let hash = key.bin20().ok_or(ErrorKind::BadInfoHash)?;
+    let Value::Object(text) = value else {
+        return Err(ErrorKind::BadFiles);
+    };
+    let mut slots = [None; 3];
+    collect(
+        Reader::new(text),
+        &["complete", "incomplete", "downloaded"],
+        &mut slots,
+    )?;
+    let [complete, incomplete, downloaded] = slots;
+    let count = |v| {
+        number(v)?
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(ErrorKind::BadNumber)
+    };
+    Ok((
+        InfoHash(hash),
+        Counts {
+            complete: count(complete)?,
+            incomplete: count(incomplete)?,
+            downloaded: count(downloaded)?,
+        },
+    ))
+}
+
+fn write_number_member(out: &mut Vec<u8>, key: &[u8], v: u64) {
+    out.extend_from_slice(key);
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Writes text as a JSON string: `"`, `\` and control characters escaped, the rest as is.
+fn write_text(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    for &b in text.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0x00..=0x1F => write_u00(out, b),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+fn write_u00(out: &mut Vec<u8>, b: u8) {
+    let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+    out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 0xF)]);
+}
+
+#[cfg(test)]
+mod tests;
