@@ -281,7 +281,7 @@ impl Store {
             n += s
                 .torrents
                 .iter()
-                .map(|t| t.v4.capacity_bytes() + t.v6.capacity_bytes())
+                .map(|t| t.v4.capacity_bytes() + t.rare.capacity_bytes())
                 .sum::<usize>();
         }
         n

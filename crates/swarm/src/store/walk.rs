@@ -123,7 +123,7 @@ impl Store {
         };
         let shard = p.lock();
         for t in shard.torrents.iter() {
-            f(&t.hash, t.v4.peers(), t.v6.peers());
+            f(&t.hash, t.v4.peers(), t.v6_peers());
         }
     }
 }
