@@ -8,14 +8,8 @@ use super::record::PeerRecord;
 /// stamp. 30 bytes, byte-aligned, kept sorted by peer_id in a [`PeerList`](super::PeerList),
 /// so a peer is found by binary search and a large swarm takes the chunked form as UDP and
 /// HTTP swarms do.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct WsPeer(pub [u8; 30]);
-
-impl Default for WsPeer {
-    fn default() -> Self {
-        WsPeer([0; 30])
-    }
-}
 
 impl WsPeer {
     pub fn new(peer_id: [u8; 20], conn: u64) -> Self {
