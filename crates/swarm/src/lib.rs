@@ -21,7 +21,7 @@ mod table;
 
 pub use rng::Rng;
 pub use store::{
-    split_amount, Announce, Announced, Counts, MemoryLimit, PeerAddr, Refused, ShardWalk, Store,
-    StoreConfig, Swept, SyncedPeer, Totals, WalkStep, Want, DEFAULT_MAX_PEERS_PER_ADDRESS,
-    PREFETCH_BATCH, SHARDS,
+    split_amount, Announce, Announced, AnnouncedWs, Counts, MemoryLimit, PeerAddr, Refused,
+    ShardWalk, Store, StoreConfig, Swept, SyncedPeer, Totals, WalkStep, Want,
+    DEFAULT_MAX_PEERS_PER_ADDRESS, PREFETCH_BATCH, SHARDS,
 };

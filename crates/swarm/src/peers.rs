@@ -14,6 +14,9 @@
 //! million peers moves 4 MB per insert under the shard lock). Both forms keep every record in
 //! address+port order, so the peers of one address (IPv6: of one /64) are contiguous and
 //! [`Limits::max_per_address`] is checked with a search, never a scan of the swarm.
+//!
+//! WebTorrent peers ([`WsPeer`]: peer_id, connection key, flags, stamp; 30 bytes) live in
+//! the same lists, sorted by peer_id.
 
 mod chunks;
 mod lazy;
@@ -22,8 +25,10 @@ mod record;
 mod select;
 #[cfg(test)]
 mod tests;
+mod ws;
 
 pub use chunks::CHUNK_BYTES;
 pub use lazy::LazyPeerList;
 pub use list::{Limits, NotAdded, PeerList, Peers, PeersIter, Upsert, FLAT_MAX_BYTES};
 pub use record::{Peer4, Peer6, PeerRecord, FLAG_COMPLETED, FLAG_FROM_SYNC, FLAG_SEEDING};
+pub use ws::WsPeer;

@@ -1,4 +1,5 @@
-//! The sharded torrent store: info_hash -> torrent (IPv4 peers, IPv6 peers, downloaded).
+//! The sharded torrent store: info_hash -> torrent (IPv4, IPv6 and WebTorrent peers,
+//! downloaded).
 //!
 //! Torrents live in `SHARDS` hash tables, each behind its own mutex and on its own cache line;
 //! the shard is picked by the top bits of the info_hash (as opentracker's 1024 buckets), so
@@ -15,6 +16,9 @@ mod sync;
 #[cfg(test)]
 mod tests;
 mod walk;
+mod ws;
+#[cfg(test)]
+mod ws_tests;
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -32,6 +36,7 @@ pub use prefetch::PREFETCH_BATCH;
 pub use sweep::Swept;
 pub use sync::SyncedPeer;
 pub use walk::{ShardWalk, WalkStep};
+pub use ws::AnnouncedWs;
 
 /// Number of shards (a power of two). 4096 keeps each shard's table small, so a burst of new
 /// torrents rehashes little at a time, and makes two workers meeting on one lock unlikely.
@@ -56,7 +61,8 @@ impl From<IpAddr> for PeerAddr {
     }
 }
 
-/// Swarm counts as scrape and announce replies carry them (sums over both families).
+/// Swarm counts as scrape and announce replies carry them (sums over both families and
+/// WebTorrent peers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub seeders: u32,
@@ -83,7 +89,8 @@ pub struct StoreConfig {
     pub torrent_timeout: u32,
     /// New torrents beyond this many are refused.
     pub max_torrents: u64,
-    /// New peers of one family of one torrent beyond this many are not stored.
+    /// New peers of one family (or of WebTorrent) of one torrent beyond this many are not
+    /// stored.
     pub max_peers_per_torrent: u32,
     /// Peers one IPv4 address (IPv6: one /64) may have in one torrent; an announce that would
     /// add one more is refused ([`Refused::TooManyPeersFromAddress`]). 0 = no limit.
@@ -123,6 +130,8 @@ pub enum Refused {
     /// A new peer whose address (IPv6: /64) already has `max_peers_per_address` peers in the
     /// torrent.
     TooManyPeersFromAddress,
+    /// A WebTorrent announce of a peer_id that another connection holds in the torrent.
+    PeerIdTaken,
 }
 
 impl Refused {
@@ -131,14 +140,18 @@ impl Refused {
             Refused::TooManyTorrents => "tracker is full: too many torrents, try again later",
             Refused::OutOfMemoryBudget => "tracker is full: memory limit reached, try again later",
             Refused::TooManyPeersFromAddress => "too many peers from your address in this torrent",
+            Refused::PeerIdTaken => "peer_id is in use by another connection in this torrent",
         }
     }
 
     /// The tracker is out of room (HTTP answers 503): a condition of the server, not of this
-    /// client; the per-address limit is a refusal of this client's request (HTTP 200 with a
-    /// failure reason, as BEP 3 refuses).
+    /// client; the per-address limit and a taken peer_id are refusals of this client's request
+    /// (HTTP 200 with a failure reason, as BEP 3 refuses).
     pub fn is_full(self) -> bool {
-        !matches!(self, Refused::TooManyPeersFromAddress)
+        !matches!(
+            self,
+            Refused::TooManyPeersFromAddress | Refused::PeerIdTaken
+        )
     }
 }
 
@@ -149,6 +162,9 @@ pub const TORRENT_BYTES: u64 = 100;
 pub const PEER4_BYTES: u64 = 9;
 
 pub const PEER6_BYTES: u64 = 22;
+
+/// A WebTorrent peer: its 30-byte record and the list's growth slack.
+pub const PEER_WS_BYTES: u64 = 34;
 
 /// Default of [`StoreConfig::max_peers_per_address`]: far above what a household behind one
 /// NAT runs in one swarm (a client or two per device), and above a small carrier-grade NAT's
@@ -173,10 +189,23 @@ impl Default for StoreConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub torrents: u64,
+    /// UDP/HTTP peers by address family.
     pub peers4: u64,
     pub peers6: u64,
+    /// WebTorrent peers.
+    pub peers_ws: u64,
+    /// Seeders of every transport.
     pub seeders: u64,
+    /// WebTorrent seeders (within `seeders`).
+    pub seeders_ws: u64,
     pub downloaded: u64,
+}
+
+impl Totals {
+    /// Peers of every transport.
+    pub fn peers(&self) -> u64 {
+        self.peers4 + self.peers6 + self.peers_ws
+    }
 }
 
 /// The whole swarm state. Shared by every worker (`&Store` is all they need).
@@ -247,6 +276,7 @@ impl Store {
         self.live.torrents.load(Relaxed) * TORRENT_BYTES
             + self.live.peers4.load(Relaxed) * PEER4_BYTES
             + self.live.peers6.load(Relaxed) * PEER6_BYTES
+            + self.live.peers_ws.load(Relaxed) * PEER_WS_BYTES
     }
 
     fn over_memory_budget(&self) -> bool {
@@ -262,13 +292,18 @@ impl Store {
             t.torrents += s.torrents.len() as u64;
             t.peers4 += s.counts.peers4;
             t.peers6 += s.counts.peers6;
+            // The shard counts UDP/HTTP peers; WebTorrent ones are counted here, in the walk
+            // that sums downloads.
             t.seeders += s.counts.seeders;
-            t.downloaded += s
-                .torrents
-                .iter()
-                .map(|t| u64::from(t.downloaded))
-                .sum::<u64>();
+            for tor in s.torrents.iter() {
+                t.downloaded += u64::from(tor.downloaded);
+                if let Some(ws) = tor.ws() {
+                    t.peers_ws += ws.len() as u64;
+                    t.seeders_ws += u64::from(ws.seeders());
+                }
+            }
         }
+        t.seeders += t.seeders_ws;
         t
     }
 
@@ -281,7 +316,7 @@ impl Store {
             n += s
                 .torrents
                 .iter()
-                .map(|t| t.v4.capacity_bytes() + t.v6.capacity_bytes())
+                .map(|t| t.v4.capacity_bytes() + t.rare.capacity_bytes())
                 .sum::<usize>();
         }
         n

@@ -169,7 +169,7 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         "ferrotracker_leechers",
         "gauge",
         "Leeching peers in the store.",
-        &[("", (t.peers4 + t.peers6).saturating_sub(t.seeders))],
+        &[("", t.peers().saturating_sub(t.seeders))],
     );
     family(
         "ferrotracker_downloaded",

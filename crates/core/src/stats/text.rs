@@ -27,7 +27,7 @@ pub fn render(mode: Mode, s: &Snapshot, store: &Store, out: &mut String) -> Resu
             let _ = write!(
                 out,
                 "{}\n{}\nopentracker serving {} torrents\nopentracker",
-                t.peers4 + t.peers6,
+                t.peers(),
                 t.seeders,
                 t.torrents
             );

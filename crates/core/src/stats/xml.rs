@@ -15,7 +15,7 @@ pub(super) fn everything(s: &Snapshot, out: &mut String) {
     let _ = write!(
         out,
         "  <peers>\n    <count>{}</count>\n  </peers>\n  <seeds>\n    <count>{}</count>\n  </seeds>\n  <completed>\n    <count>{}</count>\n  </completed>\n",
-        t.peers4 + t.peers6,
+        t.peers(),
         t.seeders,
         c.completed
     );

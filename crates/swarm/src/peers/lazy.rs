@@ -59,6 +59,22 @@ impl<P: PeerRecord> LazyPeerList<P> {
         self.drop_if_empty();
         r
     }
+    pub fn get(&self, key: P::Key) -> Option<&P> {
+        self.0.as_ref()?.get(key)
+    }
+    pub fn remove_if(&mut self, gone: impl FnMut(&P) -> bool) -> (u32, u32) {
+        let Some(l) = self.0.as_mut() else {
+            return (0, 0);
+        };
+        let r = l.remove_if(gone);
+        self.drop_if_empty();
+        r
+    }
+    pub fn pick_with(&self, amount: usize, rng: &mut crate::Rng, f: impl FnMut(&P)) {
+        if let Some(l) = &self.0 {
+            l.pick_with(amount, rng, f);
+        }
+    }
     pub fn select_into(&self, amount: usize, rng: &mut crate::Rng, out: &mut Vec<u8>) {
         if let Some(l) = &self.0 {
             l.select_into(amount, rng, out);

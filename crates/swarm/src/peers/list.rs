@@ -77,7 +77,7 @@ pub struct Peers<'a, P> {
 }
 
 impl<'a, P> Peers<'a, P> {
-    pub(super) const fn empty() -> Self {
+    pub const fn empty() -> Self {
         Peers {
             flat: &[],
             runs: &[],
@@ -302,10 +302,30 @@ impl<P: PeerRecord> PeerList<P> {
     /// Drops every peer whose stamp is `timeout_ticks` or more behind `now_tick` (mod 256).
     /// Returns (peers removed, seeders removed).
     pub fn expire(&mut self, now_tick: u8, timeout_ticks: u8) -> (u32, u32) {
+        self.remove_if(|p| now_tick.wrapping_sub(p.stamp()) >= timeout_ticks)
+    }
+
+    /// The record with this key, if it is there.
+    pub fn get(&self, key: P::Key) -> Option<&P> {
+        match &self.repr {
+            Repr::Flat(slots) => {
+                let s = live(slots, self.len as usize);
+                s.get(find(s, key).ok()?)
+            }
+            Repr::Chunked(c) => {
+                let (run, at) = c.find(key).ok()?;
+                c.runs.get(run)?.get(at)
+            }
+        }
+    }
+
+    /// Drops every peer `gone` accepts, in one pass over the list. Returns (peers removed,
+    /// seeders removed).
+    pub fn remove_if(&mut self, mut gone: impl FnMut(&P) -> bool) -> (u32, u32) {
         let len = self.len as usize;
         let mut seeders_gone = 0u32;
         let mut keep = |p: &P| {
-            if now_tick.wrapping_sub(p.stamp()) >= timeout_ticks {
+            if gone(p) {
                 if p.flags() & FLAG_SEEDING != 0 {
                     seeders_gone += 1;
                 }

@@ -64,6 +64,37 @@ impl<P: PeerRecord> PeerList<P> {
     }
 }
 
+impl<P: PeerRecord> PeerList<P> {
+    /// Calls `f` with up to `amount` distinct peers: all of them if there are no more than
+    /// `amount`, else an evenly strided random selection, as [`PeerList::select_into`] picks.
+    pub fn pick_with(&self, amount: usize, rng: &mut crate::Rng, mut f: impl FnMut(&P)) {
+        let n = self.len as usize;
+        if amount == 0 || n == 0 {
+            return;
+        }
+        if amount >= n {
+            self.peers().iter().for_each(f);
+            return;
+        }
+        match &self.repr {
+            Repr::Flat(slots) => {
+                let peers = live(slots, n);
+                strided(n, amount, rng, |i| {
+                    if let Some(p) = peers.get(i) {
+                        f(p);
+                    }
+                });
+            }
+            Repr::Chunked(c) => strided(n, amount, rng, |i| {
+                let (run, at) = c.nth(i);
+                if let Some(p) = c.runs.get(run).and_then(|r| r.get(at)) {
+                    f(p);
+                }
+            }),
+        }
+    }
+}
+
 /// Calls `pick` with `amount` (< `n`) distinct indices below `n`: one at random in each of
 /// `amount` equal strata, the strata starting at a random offset and wrapping once.
 fn strided(n: usize, amount: usize, rng: &mut crate::Rng, mut pick: impl FnMut(usize)) {

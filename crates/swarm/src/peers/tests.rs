@@ -442,3 +442,77 @@ fn selection_from_a_chunked_list_spreads_over_it() {
     // 10,000 picks over ten tenths of the list: each gets its share.
     assert!(hits.iter().all(|&h| (900..=1100).contains(&h)), "{hits:?}");
 }
+
+fn ws(id: u8, conn: u64, flags: u8) -> WsPeer {
+    let mut p = WsPeer::new([id; 20], conn);
+    p.set_flags_stamp(flags, 0);
+    p
+}
+
+#[test]
+fn ws_record_is_thirty_bytes_and_keeps_its_fields() {
+    assert_eq!(core::mem::size_of::<WsPeer>(), 30);
+    assert_eq!(core::mem::align_of::<WsPeer>(), 1);
+    let mut p = WsPeer::new([7; 20], u64::MAX - 5);
+    p.set_flags_stamp(FLAG_SEEDING, 9);
+    assert_eq!(p.peer_id(), [7; 20]);
+    assert_eq!(p.key(), [7; 20]);
+    assert_eq!(p.wire(), &[7; 20]);
+    assert_eq!(p.conn(), u64::MAX - 5);
+    assert_eq!((p.flags(), p.stamp()), (FLAG_SEEDING, 9));
+}
+
+#[test]
+fn get_and_remove_if_in_both_forms() {
+    // Enough records to go chunked, then few enough to go back.
+    let n = 3 * FLAT_MAX_BYTES / core::mem::size_of::<WsPeer>();
+    let mut l = PeerList::<WsPeer>::default();
+    for i in 0..n {
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(&(i as u64 * 7919 % n as u64).to_be_bytes());
+        let mut p = WsPeer::new(id, i as u64 % 8);
+        p.set_flags_stamp(if i % 2 == 0 { FLAG_SEEDING } else { 0 }, 0);
+        assert!(l.upsert(p).was_new);
+    }
+    assert!(l.is_chunked());
+    for i in [0u64, 1, n as u64 / 2, n as u64 - 1] {
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(&i.to_be_bytes());
+        assert_eq!(l.get(id).map(|p| p.peer_id()), Some(id));
+    }
+    assert_eq!(l.get([0xff; 20]), None);
+    let seeders = l.seeders();
+    let (gone, gone_seeds) = l.remove_if(|p| p.conn() != 0);
+    let kept = n - gone as usize;
+    assert_eq!(kept, n.div_ceil(8));
+    assert_eq!(l.len(), kept);
+    assert_eq!(l.seeders(), seeders - gone_seeds);
+    assert!(l.peers().iter().all(|p| p.conn() == 0));
+    assert!(!l.is_chunked(), "a list that shrank enough is flat again");
+    let (gone, _) = l.remove_if(|_| true);
+    assert_eq!((gone as usize, l.len(), l.capacity_bytes()), (kept, 0, 0));
+}
+
+#[test]
+fn pick_with_gives_distinct_peers_at_most_amount() {
+    let mut rng = Rng::new(3);
+    for n in [0usize, 1, 5, 40, 3000] {
+        let mut l = PeerList::<WsPeer>::default();
+        for i in 0..n {
+            let mut id = [0u8; 20];
+            id[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            l.upsert(WsPeer::new(id, i as u64));
+        }
+        for amount in [0usize, 1, 3, 10, 5000] {
+            let mut seen = std::collections::HashSet::new();
+            l.pick_with(amount, &mut rng, |p| assert!(seen.insert(p.conn())));
+            assert_eq!(seen.len(), amount.min(n), "n {n} amount {amount}");
+        }
+    }
+    let mut l = LazyPeerList::<WsPeer>::default();
+    l.pick_with(5, &mut rng, |_| panic!("empty"));
+    l.upsert(ws(1, 1, 0));
+    assert_eq!(l.get([1; 20]).map(WsPeer::conn), Some(1));
+    assert_eq!(l.remove_if(|_| true), (1, 0));
+    assert_eq!(l.capacity_bytes(), 0, "an emptied lazy list frees its box");
+}

@@ -127,12 +127,19 @@ impl Store {
         match want {
             Want::SameFamily(n) => match a.addr {
                 PeerAddr::V4(_) => t.v4.select_into(n, rng, out4),
-                PeerAddr::V6(_) => t.v6.select_into(n, rng, out6),
+                PeerAddr::V6(_) => {
+                    if let Some(v6) = t.v6() {
+                        v6.select_into(n, rng, out6);
+                    }
+                }
             },
             Want::Both(n) => {
-                let (a4, a6) = split_amount(t.v4.len(), t.v6.len(), n);
+                let v6 = t.v6();
+                let (a4, a6) = split_amount(t.v4.len(), v6.map_or(0, |l| l.len()), n);
                 t.v4.select_into(a4, rng, out4);
-                t.v6.select_into(a6, rng, out6);
+                if let Some(v6) = v6 {
+                    v6.select_into(a6, rng, out6);
+                }
             }
         }
         Ok(Announced {

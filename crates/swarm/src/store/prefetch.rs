@@ -44,7 +44,7 @@ impl Store {
             let shard = self.shard_of(h).lock();
             if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
                 t.v4.prefetch(prefetch);
-                if t.v6.prefetch_header(prefetch) {
+                if t.rare.prefetch_header(prefetch) {
                     if let Some(slot) = with_v6.get_mut(n6) {
                         *slot = i as u8;
                         n6 += 1;
@@ -58,7 +58,9 @@ impl Store {
             };
             let shard = self.shard_of(h).lock();
             if let Some(t) = shard.torrents.find(k, |t| t.hash == *h) {
-                t.v6.prefetch(prefetch);
+                if let Some(v6) = t.v6() {
+                    v6.prefetch(prefetch);
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! One shard: its table of torrents, its peer counts and the lock around them, laid out on
-//! two cache lines; and a torrent, one cache line.
+//! two cache lines; and a torrent, one cache line, with its IPv6 and WebTorrent peers boxed
+//! together on first use.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -8,7 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use ferrotracker_proto::InfoHash;
 
 use super::{Counts, PeerAddr};
-use crate::peers::{LazyPeerList, Limits, NotAdded, Peer4, Peer6, PeerList, PeerRecord, Upsert};
+use crate::peers::{
+    LazyPeerList, Limits, NotAdded, Peer4, Peer6, PeerList, PeerRecord, Peers, Upsert, WsPeer,
+};
 use crate::table::Table;
 
 /// One torrent: its hash, downloads, last activity and peers; one cache line.
@@ -18,8 +21,8 @@ pub(super) struct Torrent {
     /// Seconds (caller's clock) of the last announce.
     pub(super) last_active: u32,
     pub(super) v4: PeerList<Peer4>,
-    /// Boxed on first use: most torrents have no IPv6 peer.
-    pub(super) v6: LazyPeerList<Peer6>,
+    /// IPv6 and WebTorrent peers, boxed on first use: most torrents have neither.
+    pub(super) rare: Rare,
     /// A byte of the entry's padding with 255 invalid values: the niche that keeps a table
     /// slot (`Option<Torrent>`) one cache line, since the peer list's pointer niche tells its
     /// flat form from its chunked one.
@@ -39,7 +42,7 @@ impl Torrent {
             downloaded,
             last_active,
             v4: PeerList::default(),
-            v6: LazyPeerList::default(),
+            rare: Rare::default(),
             _niche: Niche::Torrent,
         }
     }
@@ -62,7 +65,9 @@ impl Torrent {
             PeerAddr::V6(ip) => {
                 let mut p = Peer6::new(ip, port);
                 p.set_flags_stamp(flags, stamp);
-                self.v6.upsert_bounded(p, limits)
+                let r = self.rare.get_or_default().v6.upsert_bounded(p, limits);
+                self.rare.drop_if_empty();
+                r
             }
         }
     }
@@ -71,16 +76,119 @@ impl Torrent {
     pub(super) fn remove(&mut self, addr: PeerAddr, port: u16) -> Option<u8> {
         match addr {
             PeerAddr::V4(ip) => self.v4.remove(Peer4::new(ip, port).key()),
-            PeerAddr::V6(ip) => self.v6.remove(Peer6::new(ip, port).key()),
+            PeerAddr::V6(ip) => {
+                let r = self.rare.lists_mut()?.v6.remove(Peer6::new(ip, port).key());
+                self.rare.drop_if_empty();
+                r
+            }
         }
     }
 
     pub(super) fn counts(&self) -> Counts {
         Counts {
-            seeders: self.v4.seeders() + self.v6.seeders(),
-            leechers: self.v4.leechers() + self.v6.leechers(),
+            seeders: self.v4.seeders() + self.rare.seeders(),
+            leechers: self.v4.leechers() + self.rare.leechers(),
             downloaded: self.downloaded,
         }
+    }
+
+    /// The IPv6 peers.
+    pub(super) fn v6(&self) -> Option<&PeerList<Peer6>> {
+        self.rare.lists().map(|r| &r.v6)
+    }
+
+    pub(super) fn v6_peers(&self) -> Peers<'_, Peer6> {
+        self.v6().map_or(Peers::empty(), PeerList::peers)
+    }
+
+    /// The WebTorrent peers.
+    pub(super) fn ws(&self) -> Option<&LazyPeerList<WsPeer>> {
+        self.rare.lists().map(|r| &r.ws)
+    }
+
+    /// Whether the torrent has no peer of any transport.
+    pub(super) fn is_empty(&self) -> bool {
+        self.v4.is_empty()
+            && self
+                .rare
+                .lists()
+                .map_or(true, |r| r.v6.is_empty() && r.ws.is_empty())
+    }
+}
+
+/// A torrent's IPv6 and WebTorrent peers: one pointer, null while both lists are empty.
+///
+/// Together in one box because the torrent entry has room for one pointer beside its IPv4
+/// list, and most torrents have neither. The WebTorrent list is boxed again inside, so that a
+/// torrent with IPv6 peers pays 8 bytes (one more allocator size class) for it, not 24.
+#[derive(Default)]
+pub(super) struct Rare(Option<Box<RareLists>>);
+
+#[derive(Default)]
+pub(super) struct RareLists {
+    pub(super) v6: PeerList<Peer6>,
+    pub(super) ws: LazyPeerList<WsPeer>,
+}
+
+impl Rare {
+    #[inline]
+    pub(super) fn lists(&self) -> Option<&RareLists> {
+        self.0.as_deref()
+    }
+
+    #[inline]
+    pub(super) fn lists_mut(&mut self) -> Option<&mut RareLists> {
+        self.0.as_deref_mut()
+    }
+
+    /// The lists, boxed now if they weren't; call [`Rare::drop_if_empty`] after a change that
+    /// may have left them empty.
+    pub(super) fn get_or_default(&mut self) -> &mut RareLists {
+        self.0.get_or_insert_with(Default::default)
+    }
+
+    pub(super) fn drop_if_empty(&mut self) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|r| r.v6.is_empty() && r.ws.is_empty())
+        {
+            self.0 = None;
+        }
+    }
+
+    /// Seeders over both lists.
+    #[inline]
+    pub(super) fn seeders(&self) -> u32 {
+        self.0
+            .as_ref()
+            .map_or(0, |r| r.v6.seeders() + r.ws.seeders())
+    }
+
+    #[inline]
+    pub(super) fn leechers(&self) -> u32 {
+        self.0
+            .as_ref()
+            .map_or(0, |r| r.v6.leechers() + r.ws.leechers())
+    }
+
+    /// Calls `fetch` with the address of the box (whose first line holds the IPv6 list's
+    /// header) if there is one. Returns whether there is.
+    pub(super) fn prefetch_header(&self, fetch: impl Fn(usize)) -> bool {
+        match &self.0 {
+            Some(r) => {
+                fetch(&**r as *const RareLists as usize);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Bytes of the box and what it holds.
+    pub(super) fn capacity_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |r| {
+            core::mem::size_of::<RareLists>() + r.v6.capacity_bytes() + r.ws.capacity_bytes()
+        })
     }
 }
 
@@ -140,4 +248,5 @@ pub(super) struct Live {
     pub(super) torrents: AtomicU64,
     pub(super) peers4: AtomicU64,
     pub(super) peers6: AtomicU64,
+    pub(super) peers_ws: AtomicU64,
 }

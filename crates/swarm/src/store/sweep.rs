@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Store, SHARDS};
 
-/// What one sweep removed.
+/// What one sweep removed (peers of every transport).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Swept {
     pub peers: u64,
@@ -13,7 +13,9 @@ pub struct Swept {
 }
 
 impl Store {
-    /// Expires timed-out peers and drops dead torrents in shard `index` (`0..SHARDS`). The
+    /// Expires timed-out peers (UDP, HTTP and WebTorrent alike) and drops dead torrents (a
+    /// torrent is dead when no list of any transport holds a peer, as before) in shard
+    /// `index` (`0..SHARDS`). The
     /// server walks the shards spread over `sweep_interval_secs`, holding one lock at a time.
     pub fn sweep_shard(&self, index: usize, now: u32) -> Swept {
         let Some(p) = self.shards.get(index) else {
@@ -28,25 +30,32 @@ impl Store {
             self.cfg.torrent_timeout,
         );
         let mut swept = Swept::default();
-        let (mut p4, mut p6, mut s) = (0u64, 0u64, 0u64);
+        let (mut p4, mut p6, mut pw, mut s) = (0u64, 0u64, 0u64, 0u64);
         let hasher = &self.hasher;
         shard.torrents.retain(
             |t| {
                 let (r4, s4) = t.v4.expire(now_tick, timeout_ticks);
-                let (r6, s6) = t.v6.expire(now_tick, timeout_ticks);
                 p4 += u64::from(r4);
-                p6 += u64::from(r6);
-                s += u64::from(s4 + s6);
+                s += u64::from(s4);
+                if let Some(r) = t.rare.lists_mut() {
+                    let (r6, s6) = r.v6.expire(now_tick, timeout_ticks);
+                    let (rw, _) = r.ws.expire(now_tick, timeout_ticks);
+                    p6 += u64::from(r6);
+                    s += u64::from(s6);
+                    pw += u64::from(rw);
+                    t.rare.drop_if_empty();
+                }
                 let idle = now.saturating_sub(t.last_active);
                 let dead = idle >= torrent_timeout
-                    || (t.v4.is_empty()
-                        && t.v6.is_empty()
-                        && t.downloaded == 0
-                        && idle >= peer_timeout);
+                    || (t.is_empty() && t.downloaded == 0 && idle >= peer_timeout);
                 if dead {
                     p4 += t.v4.len() as u64;
-                    p6 += t.v6.len() as u64;
-                    s += u64::from(t.v4.seeders() + t.v6.seeders());
+                    s += u64::from(t.v4.seeders());
+                    if let Some(r) = t.rare.lists() {
+                        p6 += r.v6.len() as u64;
+                        s += u64::from(r.v6.seeders());
+                        pw += r.ws.len() as u64;
+                    }
                     swept.torrents += 1;
                 }
                 !dead
@@ -57,9 +66,10 @@ impl Store {
         shard.counts.peers6 -= p6;
         self.live.peers4.fetch_sub(p4, Relaxed);
         self.live.peers6.fetch_sub(p6, Relaxed);
+        self.live.peers_ws.fetch_sub(pw, Relaxed);
         self.live.torrents.fetch_sub(swept.torrents, Relaxed);
         shard.counts.seeders -= s;
-        swept.peers = p4 + p6;
+        swept.peers = p4 + p6 + pw;
         if p.publish(&shard.torrents) {
             if let Some(m) = self.moves.get(index) {
                 m.fetch_add(1, Relaxed);

@@ -111,8 +111,9 @@ impl Store {
         }
     }
 
-    /// Calls `f` with every torrent of shard `index` and all its peer records, under the
-    /// shard's lock: the statedump's peer section walks the store with this.
+    /// Calls `f` with every torrent of shard `index` and all its UDP/HTTP peer records, under
+    /// the shard's lock: the statedump's peer section walks the store with this. WebTorrent
+    /// peers are left out: they are reachable only through connections that a restart closes.
     pub fn peers_in_shard(
         &self,
         index: usize,
@@ -123,7 +124,7 @@ impl Store {
         };
         let shard = p.lock();
         for t in shard.torrents.iter() {
-            f(&t.hash, t.v4.peers(), t.v6.peers());
+            f(&t.hash, t.v4.peers(), t.v6_peers());
         }
     }
 }
