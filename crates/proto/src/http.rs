@@ -41,6 +41,10 @@ pub struct Request<'a> {
     /// The lines of the header a proxy names its client in (the one [`parse_request`] was
     /// asked for), trimmed; the caller believes them only from a trusted proxy.
     pub client_header: ClientHeader<'a>,
+    /// `Sec-WebSocket-Key` of a WebSocket upgrade request (RFC 6455 section 4.2.1:
+    /// `Upgrade: websocket`, `Connection: Upgrade`, `Sec-WebSocket-Version: 13` and a key of 24
+    /// base64 characters); `None` for any other request.
+    pub websocket_key: Option<&'a [u8]>,
     /// Bytes of the head including the blank line.
     pub head_len: usize,
     /// `Content-Length` (0 if absent); the caller skips `head_len + body_len` bytes.
@@ -150,6 +154,8 @@ pub fn parse_request(buf: &[u8], client_header: ProxyHeader) -> Result<Parsed<'_
     let client_name = client_header.name().as_bytes();
     let mut client_lines = ClientHeader::empty(client_header);
     let mut body_len: Option<usize> = None;
+    let (mut upgrade, mut connection_upgrade, mut version_13) = (false, false, false);
+    let mut websocket_key = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let value = trim(h.value);
@@ -159,8 +165,19 @@ pub fn parse_request(buf: &[u8], client_header: ProxyHeader) -> Result<Parsed<'_
                     keep_alive = false;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") && !http11 {
                     keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    connection_upgrade = true;
                 }
             }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade |= value
+                .split(|&b| b == b',')
+                .map(trim)
+                .any(|t| t.eq_ignore_ascii_case(b"websocket"));
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-version") {
+            version_13 = value == b"13";
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-key") {
+            websocket_key = Some(value);
         } else if name.eq_ignore_ascii_case(b"accept-encoding") {
             accepts_gzip |= lists_gzip(value);
         } else if name.eq_ignore_ascii_case(client_name) {
@@ -183,9 +200,31 @@ pub fn parse_request(buf: &[u8], client_header: ProxyHeader) -> Result<Parsed<'_
         accepts_gzip,
         http10: !http11,
         client_header: client_lines,
+        websocket_key: websocket_key
+            .filter(|k| upgrade && connection_upgrade && version_13 && http11 && is_ws_key(k)),
         head_len,
         body_len: body_len.unwrap_or(0),
     }))
+}
+
+/// A `Sec-WebSocket-Key`: 16 bytes in base64, 24 characters ending in `==`.
+fn is_ws_key(k: &[u8]) -> bool {
+    k.len() == 24
+        && k.ends_with(b"==")
+        && k.iter()
+            .take(22)
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// The head of the 101 reply that accepts a WebSocket upgrade, `accept` being the
+/// `Sec-WebSocket-Accept` value derived from the request's key (RFC 6455 section 4.2.2).
+pub fn write_switching_protocols(out: &mut Vec<u8>, accept: &[u8]) {
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: ",
+    );
+    out.extend_from_slice(accept);
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// Where a request goes, by opentracker's prefix rules ([`ot_http.c`](https://erdgeist.org/gitweb/opentracker/tree/ot_http.c)).
@@ -612,5 +651,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn websocket_upgrades_are_recognised_and_nothing_else() {
+        let up = |extra: &str| {
+            let raw = format!("GET /announce HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+            match parse_request(raw.as_bytes(), ProxyHeader::XForwardedFor) {
+                Ok(Parsed::Complete(r)) => r.websocket_key.map(<[u8]>::to_vec),
+                other => panic!("{other:?}"),
+            }
+        };
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let all = format!(
+            "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+        );
+        assert_eq!(up(&all), Some(key.as_bytes().to_vec()));
+        assert_eq!(
+            up(&all.replace("websocket", "WebSocket")),
+            Some(key.as_bytes().to_vec())
+        );
+        for missing in [
+            "Upgrade: websocket\r\n",
+            "keep-alive, Upgrade",
+            "Version: 13",
+        ] {
+            let without = all.replace(
+                missing,
+                if missing.contains("Version") {
+                    "Version: 8"
+                } else if missing.contains(',') {
+                    "keep-alive"
+                } else {
+                    ""
+                },
+            );
+            assert_eq!(up(&without), None, "{without}");
+        }
+        assert_eq!(up(&all.replace(key, "short==")), None);
+        assert_eq!(up(""), None);
+        let mut out = Vec::new();
+        write_switching_protocols(&mut out, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(out.ends_with(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"));
     }
 }
