@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the ferrotracker benchmarks compare against, idempotently:
-#   - aquatic_udp, aquatic_http 0.9.0 and their load testers (cargo install from crates.io)
+#   - aquatic_udp, aquatic_http, aquatic_ws 0.9.0 and their load testers (cargo install from crates.io)
 #   - opentracker (Debian package: IPv4-only, whitelist-only build), wrk, and nginx (TLS in front
 #     of opentracker for https.sh) and openssl (its certificates), all Debian packages
 # Cargo binaries go to $FT_BENCH_TOOLS (default ~/.cache/ferrotracker-bench), outside the repo.
@@ -66,11 +66,13 @@ if [ "$DO_CARGO" = 1 ]; then
     install_crate aquatic_http --no-default-features --features mimalloc
     install_crate aquatic_udp_load_test
     install_crate aquatic_http_load_test
+    install_crate aquatic_ws --no-default-features --features mimalloc
+    install_crate aquatic_ws_load_test
 fi
 
 echo
 echo "installed comparators:"
-for b in aquatic_udp aquatic_http aquatic_udp_load_test aquatic_http_load_test; do
+for b in aquatic_udp aquatic_http aquatic_ws aquatic_udp_load_test aquatic_http_load_test aquatic_ws_load_test; do
     if [ -x "$TOOLS/bin/$b" ]; then echo "  $b: $TOOLS/bin/$b"; else echo "  $b: MISSING"; fi
 done
 for b in opentracker nginx wrk openssl taskset; do
