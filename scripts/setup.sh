@@ -7,7 +7,9 @@
 #     for the tests that run other clients against the tracker);
 #   - rustup: the rustfmt and clippy components, and the toolchain of the workspace's
 #     rust-version (the MSRV check in .ci/run), minimal profile;
-#   - cargo install: cargo-fuzz (scripts/fuzz-smoke.sh).
+#   - cargo install: cargo-fuzz (scripts/fuzz-smoke.sh);
+#   - the WebTorrent test clients: nodejs, npm and chromium from apt, then the pinned npm
+#     packages (tests/webtorrent/install.sh).
 #
 # usage: bash scripts/setup.sh
 set -euo pipefail
@@ -25,6 +27,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v aria2c >/dev/null 2>&1 || missing+=(aria2)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
@@ -70,3 +75,5 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "setup: installing cargo-fuzz" >&2
     cargo install --locked cargo-fuzz
 fi
+
+bash tests/webtorrent/install.sh
