@@ -236,6 +236,9 @@ counter_set! {
         /// address that is not a trusted proxy.
         pub proxy_refused_timeout: u64,
         pub proxy_refused_untrusted: u64,
+        /// TLS connections closed before their handshake completed: a handshake error, the
+        /// client gone, or `http.request_timeout` reached while handshaking.
+        pub tls_handshake_failures: u64,
         /// UDP datagrams dropped unanswered by the per-address rate limit.
         pub udp_rate_limited: u64,
         /// HTTP requests answered 429 by the per-address rate limit.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::values::{
-    bad, canonical, parse_bool, parse_key, parse_listen_addr, parse_livesync_addr,
+    bad, canonical, parse_addr_with_port, parse_bool, parse_key, parse_listen_addr, parse_livesync_addr,
     parse_memory_limit, parse_net, parse_number, parse_path, parse_port, parse_stats_path,
     parse_url, parse_user, Bounds, PortError,
 };
@@ -126,6 +126,15 @@ fn add_listen(c: &mut Config, v: &str, tcp: bool, udp: bool) -> Result<(), Confi
     Ok(())
 }
 
+fn add_tls_listen(c: &mut Config, v: &str) -> Result<(), ConfigErrorKind> {
+    let addr = parse_addr_with_port(v, super::DEFAULT_TLS_PORT)?;
+    c.listen.push(Listen {
+        proto: Proto::Tls,
+        addr,
+    });
+    Ok(())
+}
+
 /// `-w`/`-b`/`access.whitelist`/`access.blacklist`. A later one of the same mode replaces the
 /// path (as opentracker); the other mode is an error, since opentracker is compiled with one or
 /// the other and a config naming both was never honoured as written.
@@ -169,6 +178,7 @@ pub(super) static KEYS: &[Key] = &[
                 let key = match l.proto {
                     Proto::Tcp => "listen.tcp",
                     Proto::Udp => "listen.udp",
+                    Proto::Tls => "listen.tls",
                 };
                 out.push(format!("{key} {}", l.addr));
             }
@@ -188,6 +198,15 @@ pub(super) static KEYS: &[Key] = &[
         form: "ADDR",
         help: "listen for UDP, BEP 15 (repeatable)",
         set: |c, v| add_listen(c, v, false, true),
+        show: |_, _| {},
+        number: None,
+    },
+    Key {
+        name: "listen.tls",
+        form: "ADDR",
+        help: "listen for HTTPS: HTTP over TLS with tls.certificate and tls.private_key \
+               (port 443 when ADDR has none; repeatable; not in opentracker)",
+        set: add_tls_listen,
         show: |_, _| {},
         number: None,
     },
@@ -441,6 +460,13 @@ pub(super) static KEYS: &[Key] = &[
     },
     number!("livesync.flush_delay" "SECS" [1, HOUR] livesync.flush_delay,
         "longest wait before a partly filled packet is sent"),
+    file!("tls.certificate" "FILE" tls.certificate,
+        "PEM certificate chain for listen.tls, end-entity certificate first; read before \
+         the privilege drop, re-read by the same path (inside tracker.rootdir) on SIGHUP or \
+         when it changes"),
+    file!("tls.private_key" "FILE" tls.private_key,
+        "PEM private key of tls.certificate (RSA, ECDSA P-256/P-384 or Ed25519; unencrypted); \
+         read as tls.certificate is"),
 ];
 
 const UDP_WORKERS: Bounds = Bounds::new("listen.udp.workers", 0, 1024);

@@ -55,6 +55,8 @@ pub enum Proto {
     Tcp,
     /// BEP 15 announces and scrapes.
     Udp,
+    /// HTTP announces and scrapes over TLS (`listen.tls`, with the [`TlsConfig`] pair).
+    Tls,
 }
 
 /// One socket to bind.
@@ -82,6 +84,18 @@ pub struct Config {
     pub stats: StatsConfig,
     pub statedump: StatedumpConfig,
     pub livesync: LiveSyncConfig,
+    pub tls: TlsConfig,
+}
+
+/// The certificate and key the `listen.tls` sockets present. Both files are read before the
+/// privilege drop (so a key only root may read works) and again, by the same path, from
+/// inside `process.rootdir` when they are reloaded (SIGHUP, or a change on disk).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, end-entity certificate first.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key of the end-entity certificate.
+    pub private_key: Option<PathBuf>,
 }
 
 /// The process: threads, root directory, user.
@@ -324,6 +338,41 @@ impl Config {
             }
         }
         self.livesync.validate()?;
+        self.validate_tls()
+    }
+
+    /// `listen.tls` needs both files, and the files need a `listen.tls`.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let listens = self.listen.iter().any(|l| l.proto == Proto::Tls);
+        let t = &self.tls;
+        if listens {
+            for (key, file) in [
+                ("tls.certificate", &t.certificate),
+                ("tls.private_key", &t.private_key),
+            ] {
+                if file.is_none() {
+                    return Err(ConfigError::general(
+                        key,
+                        values::bad(
+                            "listen.tls needs a certificate and its private key: set \
+                             tls.certificate and tls.private_key"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
+        } else if let Some(key) = [
+            ("tls.certificate", &t.certificate),
+            ("tls.private_key", &t.private_key),
+        ]
+        .iter()
+        .find_map(|(key, file)| file.is_some().then_some(*key))
+        {
+            return Err(ConfigError::general(
+                key,
+                values::bad("no listen.tls to serve it on: add a listen.tls address".into()),
+            ));
+        }
         Ok(())
     }
 }
@@ -339,6 +388,9 @@ fn join(a: &Nets, b: &Nets) -> Nets {
 
 /// Port for listens without one, and for the default listens.
 pub const DEFAULT_PORT: u16 = 6969;
+
+/// Port for `listen.tls` addresses without one.
+pub const DEFAULT_TLS_PORT: u16 = 443;
 
 /// The `-i` address before any `-i`: all interfaces, IPv4 and IPv6.
 pub const DEFAULT_IP: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);

@@ -644,7 +644,9 @@ fn print_config_reads_back_as_the_same_config() {
         tracker.statedump_interval 0\ntracker.statedump_peers on\n\
         livesync.cluster.listen 10.0.0.1:9000\nlivesync.cluster.node_ip 10.0.0.0/24\n\
         livesync.cluster.send_port 9001\nlivesync.cluster.peer 10.0.0.2\n\
-        livesync.cluster.key 00112233445566778899aabbccddeeff\nlivesync.flush_delay 3\n";
+        livesync.cluster.key 00112233445566778899aabbccddeeff\nlivesync.flush_delay 3\n\
+        listen.tls [::1]:8443\nlisten.tls 127.0.0.1\ntls.certificate /etc/tracker/cert.pem\n\
+        tls.private_key /etc/tracker/key.pem\n";
     let cfg = text(file).unwrap();
     // Every key was set away from its default, so a key the printer forgot would show.
     let printed = print(&cfg);
@@ -685,4 +687,37 @@ fn print_and_check_config_flags() {
 
 fn args_of(line: &str) -> Vec<OsString> {
     line.split_whitespace().map(OsString::from).collect()
+}
+
+#[test]
+fn tls_listens_default_to_port_443_and_need_both_files() {
+    let pair = "tls.certificate c.pem\ntls.private_key k.pem\n";
+    let cfg = text(&format!("listen.tls 127.0.0.1\nlisten.tls [::1]:8443\n{pair}")).unwrap();
+    assert_eq!(
+        cfg.listen,
+        vec![
+            Listen {
+                proto: Proto::Tls,
+                addr: "127.0.0.1:443".parse().unwrap()
+            },
+            Listen {
+                proto: Proto::Tls,
+                addr: "[::1]:8443".parse().unwrap()
+            },
+        ]
+    );
+    assert_eq!(cfg.validate(), Ok(()));
+    assert_eq!(cfg.tls.certificate.as_deref(), Some(Path::new("c.pem")));
+    assert_eq!(cfg.tls.private_key.as_deref(), Some(Path::new("k.pem")));
+    for (conf, key) in [
+        ("listen.tls ::1\ntls.certificate c.pem\n", "tls.private_key"),
+        ("listen.tls ::1\ntls.private_key k.pem\n", "tls.certificate"),
+        ("listen.tls ::1\n", "tls.certificate"),
+        (pair, "tls.certificate"),
+        ("listen.tcp ::1\ntls.private_key k.pem\n", "tls.private_key"),
+    ] {
+        let e = text(conf).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, key, "{conf}");
+    }
+    assert!(text("listen.tls 127.0.0.1:70000").is_err());
 }

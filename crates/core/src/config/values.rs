@@ -12,9 +12,17 @@ use crate::nets::Net;
 /// `[v6].port`; the port defaults to 6969. A bare v6 address ending in `:digits` is an address
 /// (`::1:80` is `[::1:80]:6969`), as in opentracker; write `[::1]:80` for a port.
 pub(super) fn parse_listen_addr(text: &str) -> Result<SocketAddr, ConfigErrorKind> {
+    parse_addr_with_port(text, DEFAULT_PORT)
+}
+
+/// As [`parse_listen_addr`], with `default_port` where `text` has no port.
+pub(super) fn parse_addr_with_port(
+    text: &str,
+    default_port: u16,
+) -> Result<SocketAddr, ConfigErrorKind> {
     let bad_addr = |why: &str| bad(format!("bad address `{text}`: {why}"));
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+        return Ok(SocketAddr::new(ip, default_port));
     }
     let (host, port, bracketed) = if let Some(inner) = text.strip_prefix('[') {
         let (host, after) = inner
@@ -44,7 +52,7 @@ pub(super) fn parse_listen_addr(text: &str) -> Result<SocketAddr, ConfigErrorKin
         return Err(bad_addr("brackets are for IPv6 addresses"));
     }
     let port = match port {
-        None => DEFAULT_PORT,
+        None => default_port,
         Some(port) => parse_port(port).map_err(|why| match why {
             PortError::NotANumber => bad_addr("bad port"),
             PortError::OutOfRange => bad_addr("port out of range"),

@@ -115,6 +115,12 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         ],
     );
     family(
+        "ferrotracker_tls_handshake_failures_total",
+        "counter",
+        "TLS connections closed before their handshake completed (a handshake error, the client gone, or http.request_timeout reached).",
+        &[("", c.tls_handshake_failures)],
+    );
+    family(
         "ferrotracker_accept_errors_total",
         "counter",
         "Failed accept calls (e.g. EMFILE: out of file descriptors).",
