@@ -62,6 +62,7 @@ pub fn proto_name(p: Proto) -> &'static str {
     match p {
         Proto::Tcp => "tcp",
         Proto::Udp => "udp",
+        Proto::Tls => "tls",
     }
 }
 
@@ -79,7 +80,7 @@ fn no_ipv6(e: &io::Error) -> bool {
 fn bind_one(proto: Proto, addr: SocketAddr) -> io::Result<Socket> {
     let domain = Domain::for_address(addr);
     let (ty, p) = match proto {
-        Proto::Tcp => (Type::STREAM, Protocol::TCP),
+        Proto::Tcp | Proto::Tls => (Type::STREAM, Protocol::TCP),
         Proto::Udp => (Type::DGRAM, Protocol::UDP),
     };
     let s = Socket::new(domain, ty, Some(p))?;
@@ -95,7 +96,7 @@ fn bind_one(proto: Proto, addr: SocketAddr) -> io::Result<Socket> {
         let _ = s.set_send_buffer_size(8 << 20);
     }
     s.bind(&addr.into())?;
-    if proto == Proto::Tcp {
+    if proto != Proto::Udp {
         s.set_nodelay(true)?;
         s.listen(4096)?;
     }

@@ -12,6 +12,7 @@ use ferrotracker_core::config::Config;
 use nix::unistd::{Uid, User};
 
 use crate::accessfifo;
+use ferrotracker::tls::{self, CertFiles};
 
 /// Checks `cfg`, prints the verdict, and gives the exit code.
 pub fn run(cfg: &Config) -> ExitCode {
@@ -139,7 +140,46 @@ fn check(cfg: &Config) -> (Vec<String>, Vec<String>) {
             ));
         }
     }
+    if let (Some(certificate), Some(private_key)) = (&cfg.tls.certificate, &cfg.tls.private_key) {
+        check_tls(certificate, private_key, |p| at(p), &mut problems, &mut notes);
+    }
     (problems, notes)
+}
+
+/// The TLS pair is read as given before the privilege drop (as the start reads it), and again
+/// by the same path from inside the new root on reload: a pair the reload can't see is a note.
+fn check_tls(
+    certificate: &Path,
+    private_key: &Path,
+    at: impl Fn(&Path) -> PathBuf,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    let files = CertFiles {
+        certificate: certificate.to_path_buf(),
+        private_key: private_key.to_path_buf(),
+    };
+    match tls::load(&files) {
+        Ok(key) => notes.push(format!(
+            "tls.certificate {}: SHA-256 {}",
+            certificate.display(),
+            key.end_entity_cert()
+                .map(tls::fingerprint)
+                .unwrap_or_default()
+        )),
+        Err(e) => problems.push(format!("tls: {e}")),
+    }
+    for p in [certificate, private_key] {
+        let later = at(p);
+        if later != p && !later.exists() {
+            notes.push(format!(
+                "{}: not at {} inside tracker.rootdir: the start reads it, but a reload \
+                 (SIGHUP, a change on disk) won't find it",
+                p.display(),
+                later.display()
+            ));
+        }
+    }
 }
 
 /// Where the start opens `p`: inside the chroot when started as root with a `rootdir`, else

@@ -22,7 +22,9 @@ use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
 use ferrotracker_core::Tracker;
 use mio::{Poll, Waker};
 
-use crate::worker::{Shared, WAKER};
+use ferrotracker::tls::{self, CertFiles, CertResolver};
+
+use crate::worker::{Listener, Shared, WAKER};
 
 fn main() -> ExitCode {
     let cfg = match config::parse_args(std::env::args_os().skip(1)) {
@@ -84,6 +86,9 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
     let (max_memory, memory_from) = memory_ceiling(cfg.store.max_memory);
     cfg.store.max_memory = max_memory;
     tracing::info!("swarm memory ceiling: {memory_from}");
+    // Before the privilege drop, so that a key only root may read works; a pair that does not
+    // load stops the start, naming the file.
+    let certs = load_certificates(&cfg)?;
     let bound = bind::bind_all(&cfg.listen, workers)?;
     let sync_sockets = livesync::bind(&cfg)?;
     // Bind first (ports below 1024 too), then give up root, then open the files the config
@@ -130,6 +135,10 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         per_ip: AddressCounts::new(cfg.http.max_connections_per_ip, limits_key),
         ratelimit: (cfg.ratelimit.per_second > 0)
             .then(|| RateLimiter::new(cfg.ratelimit, limits_key)),
+        tls: match &certs {
+            Some(r) => Some(tls::server_config(Arc::clone(r)).context("setting up TLS")?),
+            None => None,
+        },
     });
 
     if let Some(path) = &cfg.statedump.load {
@@ -146,14 +155,15 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
     }
 
     // Hand each worker its copy of every socket.
-    let mut per_worker: Vec<(Vec<mio::net::TcpListener>, Vec<mio::net::UdpSocket>)> =
+    let mut per_worker: Vec<(Vec<Listener>, Vec<mio::net::UdpSocket>)> =
         (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
     for b in bound {
         for (i, s) in b.sockets.into_iter().enumerate() {
             match b.proto {
-                Proto::Tcp => per_worker[i]
-                    .0
-                    .push(mio::net::TcpListener::from_std(s.into())),
+                Proto::Tcp | Proto::Tls => per_worker[i].0.push(Listener {
+                    socket: mio::net::TcpListener::from_std(s.into()),
+                    tls: b.proto == Proto::Tls,
+                }),
                 Proto::Udp => per_worker[i]
                     .1
                     .push(mio::net::UdpSocket::from_std(s.into())),
@@ -186,10 +196,10 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
     };
 
     let sweeper = {
-        let shared = Arc::clone(&shared);
+        let (shared, certs) = (Arc::clone(&shared), certs.clone());
         std::thread::Builder::new()
             .name("sweeper".into())
-            .spawn(move || sweep_loop(&shared))?
+            .spawn(move || sweep_loop(&shared, certs.as_deref()))?
     };
 
     let dumper = match (&cfg.statedump.file, cfg.statedump.interval) {
@@ -212,9 +222,14 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    wait_for_signal(signals, || match &reloader {
-        Some(r) => r.reload(),
-        None => tracing::info!("SIGHUP: no access list to reload"),
+    wait_for_signal(signals, || {
+        match &reloader {
+            Some(r) => r.reload(),
+            None => tracing::info!("SIGHUP: no access list to reload"),
+        }
+        if let Some(c) = &certs {
+            report_reload(c, c.reload(), "SIGHUP");
+        }
     })?;
     if let Some(r) = reloader {
         r.stop();
@@ -412,15 +427,61 @@ fn cgroup_memory_limit() -> Option<(u64, std::path::PathBuf)> {
     best
 }
 
-/// Expires peers and torrents, one shard at a time, every `sweep_interval_secs`.
-fn sweep_loop(shared: &Shared) {
+/// Reads `tls.certificate` and `tls.private_key` when a `listen.tls` needs them.
+fn load_certificates(cfg: &Config) -> anyhow::Result<Option<Arc<CertResolver>>> {
+    let (Some(certificate), Some(private_key)) = (&cfg.tls.certificate, &cfg.tls.private_key)
+    else {
+        return Ok(None);
+    };
+    let files = CertFiles {
+        certificate: certificate.clone(),
+        private_key: private_key.clone(),
+    };
+    let resolver = CertResolver::new(files).context("loading the TLS certificate")?;
+    tracing::info!("TLS certificate {}", describe(&resolver));
+    Ok(Some(Arc::new(resolver)))
+}
+
+/// The file and fingerprint of the certificate in force, for log lines.
+fn describe(r: &CertResolver) -> String {
+    let key = r.current();
+    let fp = key.end_entity_cert().map(tls::fingerprint).unwrap_or_default();
+    format!("{} (SHA-256 {fp})", r.files().certificate.display())
+}
+
+/// Logs what a certificate reload (`why`: SIGHUP, or a file that changed) did.
+fn report_reload(r: &CertResolver, result: Result<(), tls::TlsError>, why: &str) {
+    match result {
+        Ok(()) => tracing::info!("{why}: TLS certificate reloaded: {}", describe(r)),
+        Err(e) => tracing::warn!(
+            "{why}: TLS certificate not reloaded, keeping {}: {e}",
+            describe(r)
+        ),
+    }
+}
+
+/// How often the sweeper looks whether the TLS certificate or key file changed (two `stat`s).
+const CERT_POLL: Duration = Duration::from_secs(1);
+
+/// Expires peers and torrents, one shard at a time, every `sweep_interval_secs`; picks up a
+/// changed TLS certificate or key file.
+fn sweep_loop(shared: &Shared, certs: Option<&CertResolver>) {
     let store = &shared.tracker.store;
     let every = Duration::from_secs(u64::from(store.sweep_interval_secs()));
     let mut last = Instant::now();
+    let mut last_cert_poll = Instant::now();
     let mut limits = LimitWatch::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
         let now = Instant::now();
         limits.check(shared, now);
+        if let Some(c) = certs {
+            if now.duration_since(last_cert_poll) >= CERT_POLL {
+                last_cert_poll = now;
+                if let Some(result) = c.reload_if_changed() {
+                    report_reload(c, result, "changed on disk");
+                }
+            }
+        }
         if !wait_turn(&mut last, now, every) {
             continue;
         }

@@ -1,6 +1,7 @@
-//! Accepting HTTP connections: this worker's copies of the listening sockets, the connection
-//! limits checked at accept (a refused client gets a whole 503), and retrying a listener whose
-//! `accept` failed (EMFILE and friends) on the worker's tick.
+//! Accepting HTTP connections: this worker's copies of the listening sockets (plain and TLS),
+//! the connection limits checked at accept (a refused plain client gets a whole 503, a TLS
+//! client a close), and retrying a listener whose `accept` failed (EMFILE and friends) on the
+//! worker's tick.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -12,14 +13,22 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Poll, Token};
 
 use super::conns::Conns;
+use super::transport::Transport;
 use super::{Refusal, Shared, BUSY, BUSY_ADDRESS};
 
 /// A worker logs a failing `accept` at most this often.
 const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
 
+/// A listening socket, and whether its connections speak TLS.
+pub struct Listener {
+    pub socket: TcpListener,
+    /// `listen.tls`: connections get a TLS session from [`Shared::tls`].
+    pub tls: bool,
+}
+
 /// The listeners (tokens `0..len`) and what accepting needs besides.
 pub(super) struct Acceptor {
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     /// The listener's last `accept` failed: retried on the tick, not per event.
     blocked: Vec<bool>,
     /// The 503 replies for [`Refusal::Total`] and [`Refusal::PerAddress`], made once.
@@ -29,9 +38,10 @@ pub(super) struct Acceptor {
 
 impl Acceptor {
     /// Registers the listeners with tokens `0..listeners.len()`.
-    pub(super) fn new(poll: &Poll, mut listeners: Vec<TcpListener>) -> io::Result<Self> {
+    pub(super) fn new(poll: &Poll, mut listeners: Vec<Listener>) -> io::Result<Self> {
         for (i, l) in listeners.iter_mut().enumerate() {
-            poll.registry().register(l, Token(i), Interest::READABLE)?;
+            poll.registry()
+                .register(&mut l.socket, Token(i), Interest::READABLE)?;
         }
         let busy = [BUSY, BUSY_ADDRESS].map(|reason| {
             let mut v = Vec::new();
@@ -83,7 +93,7 @@ impl Acceptor {
     /// Shutdown: stops accepting.
     pub(super) fn close(self, poll: &Poll) {
         for mut l in self.listeners {
-            let _ = poll.registry().deregister(&mut l);
+            let _ = poll.registry().deregister(&mut l.socket);
         }
     }
 }
@@ -93,14 +103,14 @@ impl Acceptor {
 /// spinning or logging per event).
 fn accept_all(
     shared: &Shared,
-    listener: &TcpListener,
+    listener: &Listener,
     conns: &mut Conns,
     counters: &LiveCounters,
     busy: &[Vec<u8>; 2],
     log: &mut Throttle,
 ) -> bool {
     loop {
-        match listener.accept() {
+        match listener.socket.accept() {
             Ok((stream, addr)) => {
                 counters.tcp_accepts.inc();
                 let ip = addr.ip().to_canonical();
@@ -115,10 +125,30 @@ fn accept_all(
                             &busy[1]
                         }
                     };
-                    refuse(stream, reply);
+                    if !listener.tls {
+                        refuse(stream, reply);
+                    }
+                    // A TLS client can't read a plain 503: it sees the close (the counters
+                    // say why).
                     continue;
                 }
-                conns.insert(shared, stream, ip);
+                let transport = match (&shared.tls, listener.tls) {
+                    (_, false) => Transport::Plain,
+                    (Some(config), true) => match rustls::ServerConnection::new(config.clone()) {
+                        Ok(tls) => Transport::Tls(Box::new(tls)),
+                        Err(_) => {
+                            counters.tls_handshake_failures.inc();
+                            shared.release(ip);
+                            continue;
+                        }
+                    },
+                    // Not reached: TLS listeners are bound only with a TLS configuration.
+                    (None, true) => {
+                        shared.release(ip);
+                        continue;
+                    }
+                };
+                conns.insert(shared, stream, ip, transport);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -2,7 +2,7 @@
 //! serving one (read, answer every buffered request, write, make a streamed reply's next
 //! chunks) then closing it unless it is to be kept.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
@@ -15,6 +15,7 @@ use slab::Slab;
 
 use super::proxy_header::{self, Expect, Step};
 use super::stream::{Budget, Streams};
+use super::transport::Transport;
 use super::{Shared, BUSY_ADDRESS, CONN_BASE, RATE_LIMITED};
 
 /// Stop reading from a connection while this much reply data is still unsent.
@@ -62,8 +63,15 @@ impl Conns {
     }
 
     /// Adds an accepted connection, counted against the limits already ([`Shared::admit`]); it
-    /// is served by the next [`Conns::serve_fresh`].
-    pub(super) fn insert(&mut self, shared: &Shared, stream: TcpStream, ip: IpAddr) {
+    /// is served by the next [`Conns::serve_fresh`]. A TLS connection's handshake is answered
+    /// as its requests are, under the same request deadline.
+    pub(super) fn insert(
+        &mut self,
+        shared: &Shared,
+        stream: TcpStream,
+        ip: IpAddr,
+        transport: Transport,
+    ) {
         // TCP_NODELAY comes from the listener (Linux copies it to accepted sockets).
         // Registered with epoll only if the first read leaves it waiting (serve_conn).
         let entry = self.slab.vacant_entry();
@@ -75,6 +83,7 @@ impl Conns {
         entry.insert(Conn {
             expect: Expect::at_accept(shared, ip),
             stream,
+            transport,
             ip,
             buf,
             filled: 0,
@@ -138,10 +147,10 @@ impl Conns {
         }
         let mut keep = serve_conn(shared, w, poll, key, c, &mut self.streams);
         if why == Why::Draining {
-            keep = keep && !(c.filled == 0 && c.out_pos >= c.out.len() && c.body.is_none());
+            keep = keep && !(c.filled == 0 && !c.unsent() && c.body.is_none());
         }
         if !keep {
-            self.close(shared, key);
+            self.close(shared, w, key);
         }
     }
 
@@ -165,13 +174,18 @@ impl Conns {
                     w.counters.http_idle_timeouts.inc();
                 }
             }
-            self.close(shared, k);
+            self.close(shared, w, k);
         }
     }
 
-    pub(super) fn close(&mut self, shared: &Shared, key: usize) {
-        if let Some(c) = self.slab.try_remove(key) {
+    pub(super) fn close(&mut self, shared: &Shared, w: &Worker, key: usize) {
+        if let Some(mut c) = self.slab.try_remove(key) {
             shared.release(c.ip);
+            // A connection the PROXY stage closed was counted there.
+            if c.transport.handshaking() && c.expect == Expect::Nothing {
+                w.counters.tls_handshake_failures.inc();
+            }
+            c.transport.close(&mut c.stream);
             // Closing the socket (dropping `c`) takes it out of epoll too: no deregister or
             // shutdown call, two system calls less per connection.
             if self.pool.len() < POOL_MAX {
@@ -183,6 +197,8 @@ impl Conns {
 
 struct Conn {
     stream: TcpStream,
+    /// Plain, or TLS over `stream`: `buf` and `out` hold plaintext either way.
+    transport: Transport,
     /// The client: the socket's peer, or the one a trusted proxy's PROXY header named.
     ip: IpAddr,
     /// What the first bytes must be before HTTP (`http.proxy_protocol`).
@@ -213,6 +229,13 @@ struct Conn {
     registered: bool,
 }
 
+impl Conn {
+    /// Reply bytes not yet taken by the socket: in `out`, or in the transport (TLS records).
+    fn unsent(&self) -> bool {
+        self.out_pos < self.out.len() || self.transport.wants_write()
+    }
+}
+
 /// Reads, answers and writes until the socket would block. Returns false to close.
 ///
 /// A streamed reply makes at most a [`Budget`] of chunks per call; if the socket still takes
@@ -233,7 +256,7 @@ fn serve_conn(
         if c.filled == c.buf.len() {
             return true;
         }
-        return match c.stream.read(&mut c.buf[c.filled..]) {
+        return match c.transport.read(&mut c.stream, &mut c.buf[c.filled..]) {
             Ok(0) => false,
             Ok(n) => {
                 c.filled += n;
@@ -253,7 +276,7 @@ fn serve_conn(
         if !flush(c) {
             return false;
         }
-        if c.out_pos >= c.out.len() {
+        if !c.unsent() {
             if let Some(mut body) = c.body.take() {
                 if budget.spent() {
                     c.body = Some(body);
@@ -277,7 +300,7 @@ fn serve_conn(
                 continue;
             }
         }
-        if c.out_pos < c.out.len() {
+        if c.unsent() {
             // Still sending: wait for writability before reading more (backpressure).
             if !c.wants_write {
                 c.wants_write = true;
@@ -304,13 +327,24 @@ fn serve_conn(
             return c.registered || set_interest(poll, key, c, Interest::READABLE);
         }
         let space = c.buf.len() - c.filled;
-        match c.stream.read(&mut c.buf[c.filled..]) {
+        let read = if c.expect != Expect::Nothing {
+            // A PROXY header comes before the TLS bytes too.
+            c.transport.read_raw(&mut c.stream, &mut c.buf[c.filled..])
+        } else {
+            c.transport.read(&mut c.stream, &mut c.buf[c.filled..])
+        };
+        match read {
             Ok(0) => return false,
             Ok(n) => {
                 c.filled += n;
-                drained = n < space;
+                drained = n < space && c.transport.short_read_drains();
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if c.transport.wants_write() {
+                    // A TLS handshake reply the socket could not take yet.
+                    c.wants_write = true;
+                    return set_interest(poll, key, c, Interest::READABLE | Interest::WRITABLE);
+                }
                 return c.registered || set_interest(poll, key, c, Interest::READABLE);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -339,6 +373,7 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
     if c.expect != Expect::Nothing && !take_proxy_header(shared, w, c) {
         return;
     }
+
     // Requests behind a streamed reply wait for it to end.
     while !c.close_after_write && c.body.is_none() && c.out.len() < MAX_PENDING_OUT {
         if c.skip > 0 {
@@ -412,6 +447,15 @@ fn take_proxy_header(shared: &Shared, w: &Worker, c: &mut Conn) -> bool {
             consume(c, consumed);
             c.ip = client;
             c.expect = Expect::Nothing;
+            if c.transport.is_tls() {
+                // What was read past the header is the start of the TLS handshake.
+                let fed = c.transport.feed(&mut c.stream, &c.buf[..c.filled]);
+                c.filled = 0;
+                if fed.is_err() {
+                    c.close_after_write = true;
+                    return false;
+                }
+            }
             true
         }
         Step::Close => {
@@ -434,13 +478,16 @@ fn consume(c: &mut Conn, n: usize) {
 /// Writes pending output; false on a broken connection.
 fn flush(c: &mut Conn) -> bool {
     while c.out_pos < c.out.len() {
-        match c.stream.write(&c.out[c.out_pos..]) {
+        match c.transport.write(&mut c.stream, &c.out[c.out_pos..]) {
             Ok(0) => return false,
             Ok(n) => c.out_pos += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return false,
         }
+    }
+    if c.transport.flush(&mut c.stream).is_err() {
+        return false;
     }
     c.out.clear();
     c.out_pos = 0;

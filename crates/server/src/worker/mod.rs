@@ -8,12 +8,14 @@
 //! This module owns what the workers share ([`Shared`]) and the loop, which dispatches each
 //! event to the module that owns the socket: [`accept`] (listeners and connection limits),
 //! [`conns`] (HTTP connections), [`udp`] (datagram batches); [`proxy_header`] is the PROXY
-//! protocol stage in front of HTTP; [`stream`] bounds the time streamed replies take from the loop.
+//! protocol stage in front of HTTP; [`stream`] bounds the time streamed replies take from the
+//! loop, and [`transport`] carries a connection's bytes in plain or over TLS.
 
 mod accept;
 mod conns;
 mod proxy_header;
 mod stream;
+mod transport;
 mod udp;
 
 use std::io;
@@ -25,9 +27,10 @@ use std::time::{Duration, Instant};
 use ferrotracker_core::config::HttpConfig;
 use ferrotracker_core::ratelimit::{AddressCounts, RateLimiter};
 use ferrotracker_core::{Tracker, Worker};
-use mio::net::{TcpListener, UdpSocket};
+use mio::net::UdpSocket;
 use mio::{Events, Poll, Token};
 
+pub use accept::Listener;
 use accept::Acceptor;
 use conns::{Conns, Why};
 use udp::Udp;
@@ -48,6 +51,9 @@ pub struct Shared {
     /// The per-address rate limit, when `ratelimit.requests_per_second` is set; its config
     /// says which protocols it applies to.
     pub ratelimit: Option<RateLimiter>,
+    /// What `listen.tls` connections start their session with (its certificate resolver
+    /// follows reloads), when there are any.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -120,7 +126,7 @@ pub fn run(
     index: usize,
     shared: Arc<Shared>,
     mut poll: Poll,
-    tcp: Vec<TcpListener>,
+    tcp: Vec<Listener>,
     udp: Vec<UdpSocket>,
     seed: u64,
 ) -> io::Result<()> {
@@ -222,6 +228,6 @@ fn drain(shared: &Shared, w: &mut Worker, poll: &mut Poll, events: &mut Events, 
         }
     }
     for key in conns.keys() {
-        conns.close(shared, key);
+        conns.close(shared, w, key);
     }
 }
