@@ -153,6 +153,19 @@ impl<S: Read + Write> Http<S> {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        if chunked {
+            self.buf.drain(..head_end);
+            let body = self.read_chunks()?;
+            return Ok(HttpResponse {
+                status_line,
+                status,
+                headers,
+                body,
+            });
+        }
         let len: usize = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -171,6 +184,35 @@ impl<S: Read + Write> Http<S> {
             headers,
             body,
         })
+    }
+
+    /// A chunked body (no trailers), its chunks joined.
+    fn read_chunks(&mut self) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(p) = find(&self.buf, b"\r\n") {
+                    break p;
+                }
+                self.fill()?;
+            };
+            let size = std::str::from_utf8(&self.buf[..line_end])
+                .ok()
+                .and_then(|l| usize::from_str_radix(l.split(';').next()?.trim(), 16).ok())
+                .ok_or_else(|| format!("bad chunk size line {:?}", lossy(&self.buf[..line_end])))?;
+            let start = line_end + 2;
+            while self.buf.len() < start + size + 2 {
+                self.fill()?;
+            }
+            if &self.buf[start + size..start + size + 2] != b"\r\n" {
+                return Err("chunk not followed by CRLF".into());
+            }
+            body.extend_from_slice(&self.buf[start..start + size]);
+            self.buf.drain(..start + size + 2);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 
     fn fill(&mut self) -> Result<(), String> {

@@ -108,6 +108,8 @@ pub struct Tracker {
     child: Option<Child>,
     pub tcp: Vec<SocketAddr>,
     pub udp: Vec<SocketAddr>,
+    /// `listen.tls` sockets.
+    pub tls: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
     _dir: Option<TempDir>,
     pub config_path: Option<PathBuf>,
@@ -188,18 +190,20 @@ impl Tracker {
             child: Some(child),
             tcp: Vec::new(),
             udp: Vec::new(),
+            tls: Vec::new(),
             log,
             _dir: dir,
             config_path,
         };
         let end = Instant::now() + START_DEADLINE;
-        while t.tcp.len() + t.udp.len() < expected {
+        while t.tcp.len() + t.udp.len() + t.tls.len() < expected {
             let left = end.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some((proto, addr)) = parse_listening(&line) {
                         match proto {
                             "tcp" => t.tcp.push(addr),
+                            "tls" => t.tls.push(addr),
                             _ => t.udp.push(addr),
                         }
                     }
@@ -207,7 +211,7 @@ impl Tracker {
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!(
                     "ferrotracker {argv:?} logged {} of {expected} listening lines within \
                      {START_DEADLINE:?}; stderr:\n{}",
-                    t.tcp.len() + t.udp.len(),
+                    t.tcp.len() + t.udp.len() + t.tls.len(),
                     t.stderr()
                 ),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -220,7 +224,7 @@ impl Tracker {
                 }
             }
         }
-        for a in t.tcp.iter().chain(&t.udp) {
+        for a in t.tcp.iter().chain(&t.udp).chain(&t.tls) {
             assert_ne!(a.port(), 0, "tracker logged port 0: {a}");
         }
         t
@@ -253,6 +257,12 @@ impl Tracker {
     }
     pub fn udp6(&self) -> SocketAddr {
         Self::find(&self.udp, true, "IPv6 UDP")
+    }
+    pub fn https4(&self) -> SocketAddr {
+        Self::find(&self.tls, false, "IPv4 TLS")
+    }
+    pub fn https6(&self) -> SocketAddr {
+        Self::find(&self.tls, true, "IPv6 TLS")
     }
 
     /// Sends `sig` and waits for the exit status (killing the process after `deadline`).
@@ -306,6 +316,7 @@ pub fn parse_listening(line: &str) -> Option<(&'static str, SocketAddr)> {
     let proto = match words.next()? {
         "tcp" => "tcp",
         "udp" => "udp",
+        "tls" => "tls",
         _ => return None,
     };
     let addr = words.next()?.parse().ok()?;
