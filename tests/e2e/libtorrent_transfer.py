@@ -3,7 +3,9 @@
 
 Usage: /usr/bin/python3 tests/e2e/libtorrent_transfer.py ANNOUNCE_URL [--timeout SECS]
 
-ANNOUNCE_URL is http://127.0.0.1:PORT/announce or udp://127.0.0.1:PORT/announce.
+ANNOUNCE_URL is http://, https:// or udp://127.0.0.1:PORT/announce. For https, libtorrent
+checks the tracker's certificate against OpenSSL's default trust store: point SSL_CERT_FILE at
+the CA that issued it.
 A random 2-4 MiB file is made into a private torrent announcing only to that URL. A seeder
 session (with the data) and a leecher session (empty) listen on 127.0.0.1 with DHT, LSD,
 UPnP, NAT-PMP and PEX off (private torrent, no default plugins), so the only way for the
@@ -119,7 +121,7 @@ def main():
                          "for the seeder's tracker reply (negative control with a dead tracker)")
     args = ap.parse_args()
     url = args.announce_url
-    if not (url.startswith("http://127.0.0.1:") or url.startswith("udp://127.0.0.1:")):
+    if not url.startswith(("http://127.0.0.1:", "https://127.0.0.1:", "udp://127.0.0.1:")):
         print(f"FAIL: announce URL must be on 127.0.0.1: {url}", file=sys.stderr)
         return 2
 

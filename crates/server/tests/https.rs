@@ -369,4 +369,16 @@ fn idle_connection_memory() {
         "RSS {before} kB -> {after} kB with {N} more idle TLS connections: {} bytes each",
         (after - before) * 1024 / N as u64
     );
+    // The same number of plain keep-alive connections, for comparison.
+    let mut plain = Vec::new();
+    for _ in 0..N {
+        let mut c = Http::connect(t.http4());
+        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
+        plain.push(c);
+    }
+    let last = rss();
+    println!(
+        "RSS {after} kB -> {last} kB with {N} more idle plain connections: {} bytes each",
+        (last - after) * 1024 / N as u64
+    );
 }

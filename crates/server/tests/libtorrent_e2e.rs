@@ -56,9 +56,15 @@ struct Outcome {
 
 /// Runs the script, killing it if it outlives the deadline.
 fn run_script(args: &[&str]) -> Outcome {
+    run_script_with(args, &[])
+}
+
+/// As [`run_script`], with `env` added to the script's environment.
+fn run_script_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Outcome {
     let mut child = Command::new(PYTHON)
         .arg(script())
         .args(args)
+        .envs(env.iter().copied())
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -115,8 +121,13 @@ fn transfer(url_of: impl Fn(&Tracker) -> String) {
         return;
     }
     let t = Tracker::v4();
-    let url = url_of(&t);
-    let o = run_script(&[&url, "--timeout", &TRANSFER_SECS.to_string()]);
+    check_transfer(&t, &url_of(&t), &[]);
+}
+
+/// Runs the transfer through `url` on `t` and checks both sides' story.
+fn check_transfer(t: &Tracker, url: &str, env: &[(&str, &std::ffi::OsStr)]) {
+    let url = url.to_string();
+    let o = run_script_with(&[&url, "--timeout", &TRANSFER_SECS.to_string()], env);
     assert_eq!(
         o.code,
         Some(0),
@@ -147,6 +158,30 @@ fn transfer(url_of: impl Fn(&Tracker) -> String) {
 #[test]
 fn libtorrent_transfer_over_http_announces() {
     transfer(|t| format!("http://{}/announce", t.http4()));
+}
+
+/// Through the tracker's own TLS listener: libtorrent checks the certificate against OpenSSL's
+/// default trust store, which `SSL_CERT_FILE` points at the test CA.
+#[test]
+fn libtorrent_transfer_over_https_announces() {
+    if !have_libtorrent() {
+        return;
+    }
+    let pki = common::tls::TestPki::new();
+    let cert = pki.issue("server", common::tls::KeyType::EcdsaP256);
+    let conf = format!(
+        "listen.tcp 127.0.0.1:0\nlisten.udp 127.0.0.1:0\nlisten.tls 127.0.0.1:0\n\
+         tls.certificate {}\ntls.private_key {}\n",
+        cert.certificate.display(),
+        cert.private_key.display()
+    );
+    let t = Tracker::start_expecting(&[], Some(&conf), 3);
+    let url = format!("https://{}/announce", t.https4());
+    check_transfer(
+        &t,
+        &url,
+        &[("SSL_CERT_FILE", pki.ca_certificate.as_os_str())],
+    );
 }
 
 #[test]
