@@ -141,7 +141,13 @@ fn check(cfg: &Config) -> (Vec<String>, Vec<String>) {
         }
     }
     if let (Some(certificate), Some(private_key)) = (&cfg.tls.certificate, &cfg.tls.private_key) {
-        check_tls(certificate, private_key, |p| at(p), &mut problems, &mut notes);
+        check_tls(
+            certificate,
+            private_key,
+            |p| at(p),
+            &mut problems,
+            &mut notes,
+        );
     }
     (problems, notes)
 }

@@ -445,7 +445,10 @@ fn load_certificates(cfg: &Config) -> anyhow::Result<Option<Arc<CertResolver>>> 
 /// The file and fingerprint of the certificate in force, for log lines.
 fn describe(r: &CertResolver) -> String {
     let key = r.current();
-    let fp = key.end_entity_cert().map(tls::fingerprint).unwrap_or_default();
+    let fp = key
+        .end_entity_cert()
+        .map(tls::fingerprint)
+        .unwrap_or_default();
     format!("{} (SHA-256 {fp})", r.files().certificate.display())
 }
 

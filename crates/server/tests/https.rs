@@ -79,7 +79,11 @@ fn curl() -> Option<()> {
         .stderr(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run curl ({e})"))
-        .and_then(|s| s.success().then_some(()).ok_or("curl --version failed".into()));
+        .and_then(|s| {
+            s.success()
+                .then_some(())
+                .ok_or("curl --version failed".into())
+        });
     require_or_skip("curl", ok)
 }
 
@@ -296,7 +300,9 @@ fn a_bad_pair_stops_the_start_and_fails_check_config_naming_the_file() {
 
 /// The first bytes of a TLS handshake record announcing a ClientHello longer than what
 /// follows: the server waits for the rest.
-const PARTIAL_HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+const PARTIAL_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
 
 #[test]
 fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
@@ -318,7 +324,9 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
         .collect();
     // The honest client is served while they wait (every call is bounded by IO_TIMEOUT).
     for addr in [t.https4(), t.https6()] {
-        let (r, n) = pki.client().get(addr, &announce_target(&hash(44), 9, 1, ""));
+        let (r, n) = pki
+            .client()
+            .get(addr, &announce_target(&hash(44), 9, 1, ""));
         assert_eq!(r.status, 200);
         assert_eq!(n.fingerprint, cert.fingerprint);
     }
@@ -330,7 +338,10 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
     let s = slow.pop().expect("one");
     let mut c = Http::over(s);
     assert!(c.stream.set_read_timeout(Some(IO_TIMEOUT)).is_ok());
-    assert!(c.try_read_response().is_err(), "a reply to a stalled handshake");
+    assert!(
+        c.try_read_response().is_err(),
+        "a reply to a stalled handshake"
+    );
 }
 
 /// An idle kept-alive TLS connection holds its request buffer and rustls' state, not 16 KiB
@@ -380,5 +391,87 @@ fn idle_connection_memory() {
     println!(
         "RSS {after} kB -> {last} kB with {N} more idle plain connections: {} bytes each",
         (last - after) * 1024 / N as u64
+    );
+}
+
+/// A leecher's torrent for one 16 KiB file that no one has, announcing to `url`.
+fn torrent(url: &str) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(format!("d8:announce{}:{url}4:info", url.len()).as_bytes());
+    t.extend_from_slice(b"d6:lengthi16384e4:name8:data.bin12:piece lengthi16384e6:pieces20:");
+    t.extend_from_slice(&[0x5a; 20]);
+    t.extend_from_slice(b"ee");
+    t
+}
+
+fn aria2c() -> Option<()> {
+    let ok = Command::new("aria2c")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run aria2c ({e})"))
+        .and_then(|s| {
+            s.success()
+                .then_some(())
+                .ok_or("aria2c --version failed".into())
+        });
+    require_or_skip("aria2c", ok)
+}
+
+/// aria2c, trusting the test CA, announces over https: the tracker then lists it as a leecher.
+#[test]
+fn aria2c_announces_over_https() {
+    if aria2c().is_none() {
+        return;
+    }
+    let pki = TestPki::new();
+    let cert = pki.issue("server", KeyType::EcdsaP256);
+    let t = start(&Live::new(&pki, &cert), "");
+    let dir = TempDir::new("aria2c");
+    let url = format!("https://{}/announce", t.https4());
+    let file = dir.path().join("t.torrent");
+    std::fs::write(&file, torrent(&url)).expect("write torrent");
+    let info_hash = {
+        let t = torrent(&url);
+        let start = t.windows(5).position(|w| w == b"4:inf").expect("info") + 6;
+        ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &t[start..t.len() - 1],
+        )
+    };
+    let mut h = [0u8; 20];
+    h.copy_from_slice(info_hash.as_ref());
+    let mut child = Command::new("aria2c")
+        .arg(format!("--ca-certificate={}", pki.ca_certificate.display()))
+        .arg(format!("--dir={}", dir.path().display()))
+        .args([
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--bt-stop-timeout=60",
+            "--summary-interval=0",
+            "--console-log-level=warn",
+        ])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn aria2c");
+    let listed = poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let s = http_get(t.http4(), &scrape_target(&[h])).scrape();
+        (s.first().map(|e| e.1.incomplete) == Some(1)).then_some(())
+    });
+    // By PID: the test's own child.
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("aria2c output");
+    assert!(
+        listed.is_some(),
+        "aria2c's announce did not reach the tracker over https:\n{}{}\ntracker:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        t.stderr()
     );
 }

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::values::{
-    bad, canonical, parse_addr_with_port, parse_bool, parse_key, parse_listen_addr, parse_livesync_addr,
-    parse_memory_limit, parse_net, parse_number, parse_path, parse_port, parse_stats_path,
-    parse_url, parse_user, Bounds, PortError,
+    bad, canonical, parse_addr_with_port, parse_bool, parse_key, parse_listen_addr,
+    parse_livesync_addr, parse_memory_limit, parse_net, parse_number, parse_path, parse_port,
+    parse_stats_path, parse_url, parse_user, Bounds, PortError,
 };
 use super::{
     AccessFile, Config, ConfigError, ConfigErrorKind, Listen, MemoryLimit, Proto, ProxyHeader,

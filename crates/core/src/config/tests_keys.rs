@@ -692,7 +692,10 @@ fn args_of(line: &str) -> Vec<OsString> {
 #[test]
 fn tls_listens_default_to_port_443_and_need_both_files() {
     let pair = "tls.certificate c.pem\ntls.private_key k.pem\n";
-    let cfg = text(&format!("listen.tls 127.0.0.1\nlisten.tls [::1]:8443\n{pair}")).unwrap();
+    let cfg = text(&format!(
+        "listen.tls 127.0.0.1\nlisten.tls [::1]:8443\n{pair}"
+    ))
+    .unwrap();
     assert_eq!(
         cfg.listen,
         vec![

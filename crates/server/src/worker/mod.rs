@@ -30,8 +30,8 @@ use ferrotracker_core::{Tracker, Worker};
 use mio::net::UdpSocket;
 use mio::{Events, Poll, Token};
 
-pub use accept::Listener;
 use accept::Acceptor;
+pub use accept::Listener;
 use conns::{Conns, Why};
 use udp::Udp;
 
