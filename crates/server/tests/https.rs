@@ -475,3 +475,50 @@ fn aria2c_announces_over_https() {
         t.stderr()
     );
 }
+
+/// With `http.proxy_protocol`, a trusted proxy's PROXY header comes before the TLS handshake on
+/// a TLS listener, and the announce is recorded for the client it names.
+#[test]
+fn a_proxy_header_before_the_handshake_names_the_client() {
+    let pki = TestPki::new();
+    let cert = pki.issue("server", KeyType::EcdsaP256);
+    let t = start(
+        &Live::new(&pki, &cert),
+        "http.proxy_protocol on\naccess.proxy 127.0.0.2\n",
+    );
+    let h = hash(45);
+    let proxy: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    for (source, port) in [("192.0.2.7", 6881), ("2001:db8::7", 6882)] {
+        let family = if source.contains(':') { "TCP6" } else { "TCP4" };
+        let dest = if source.contains(':') {
+            "::1"
+        } else {
+            "127.0.0.1"
+        };
+        let header = format!("PROXY {family} {source} {dest} 5555 443\r\n");
+        let mut tcp = Http::connect_from(proxy, t.https4()).stream;
+        tcp.write_all(header.as_bytes()).expect("header");
+        let mut c = pki.client().handshake(tcp, t.https4()).expect("handshake");
+        assert_eq!(c.negotiated().fingerprint, cert.fingerprint);
+        assert_eq!(c.get(&announce_target(&h, port, 1, "")).status, 200);
+    }
+    // From 127.0.0.1, not a proxy: TLS from the first byte.
+    let r = pki
+        .client()
+        .get(t.https4(), &announce_target(&h, 7000, 1, "&numwant=50"))
+        .0
+        .announce();
+    let peers4 = r.peers4();
+    assert!(
+        peers4.contains(&"192.0.2.7:6881".parse().unwrap()),
+        "{peers4:?}"
+    );
+    assert!(
+        peers4.iter().all(|p| p.ip().octets() != [127, 0, 0, 2]),
+        "{peers4:?}"
+    );
+    assert_eq!(r.peers6(), vec!["[2001:db8::7]:6882".parse().unwrap()]);
+    // A TLS connection from the trusted proxy without a header is closed, not served.
+    let tcp = Http::connect_from(proxy, t.https4()).stream;
+    assert!(pki.client().handshake(tcp, t.https4()).is_err());
+}

@@ -274,6 +274,12 @@ impl TlsClient {
             t.map_err(|e| format!("timeout: {e}"))?;
         }
         tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+        self.handshake(tcp, addr)
+    }
+
+    /// Completes a TLS handshake on `tcp`, connected to `addr` (whose bytes before the
+    /// handshake, a PROXY header, have been sent already).
+    pub fn handshake(&self, tcp: TcpStream, addr: SocketAddr) -> Result<Https, String> {
         let conn = ClientConnection::new(Arc::clone(&self.config), ServerName::from(addr.ip()))
             .map_err(|e| format!("client: {e}"))?;
         let mut stream = StreamOwned::new(conn, tcp);
