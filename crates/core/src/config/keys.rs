@@ -467,6 +467,21 @@ pub(super) static KEYS: &[Key] = &[
     file!("tls.private_key" "FILE" tls.private_key,
         "PEM private key of tls.certificate (RSA, ECDSA P-256/P-384 or Ed25519; unencrypted); \
          read as tls.certificate is"),
+    switch!("webtorrent" webtorrent.enabled,
+        "serve WebTorrent trackers: WebSocket announces at ws://HOST:PORT/announce on the \
+         HTTP listens (wss:// on TLS ones)"),
+    number!("webtorrent.interval" "SECS" [1, HOUR] webtorrent.interval,
+        "announce interval sent to WebSocket clients"),
+    number!("webtorrent.idle_timeout" "SECS" [10, DAY] webtorrent.idle_timeout,
+        "close a WebSocket connection that sent no message for this long (must be more than \
+         webtorrent.interval plus 10%)"),
+    number!("webtorrent.max_offers" "N" [0, 50] webtorrent.max_offers,
+        "WebRTC offers of one announce relayed to other peers; later ones are ignored"),
+    number!("webtorrent.max_message" "BYTES" [1024, 1 << 20] webtorrent.max_message,
+        "largest WebSocket message; a larger one is refused"),
+    number!("webtorrent.max_swarms_per_connection" "N" [1, 4096]
+        webtorrent.max_swarms_per_connection,
+        "torrents one WebSocket connection may announce in; one more is refused"),
 ];
 
 const UDP_WORKERS: Bounds = Bounds::new("listen.udp.workers", 0, 1024);

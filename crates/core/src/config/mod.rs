@@ -84,6 +84,7 @@ pub struct Config {
     pub stats: StatsConfig,
     pub statedump: StatedumpConfig,
     pub livesync: LiveSyncConfig,
+    pub webtorrent: WebTorrentConfig,
     pub tls: TlsConfig,
 }
 
@@ -230,6 +231,52 @@ impl Default for StatsConfig {
     }
 }
 
+/// WebTorrent trackers: browsers announcing over a WebSocket (`ws://HOST:PORT/announce`, and
+/// `wss://` on TLS listens), whose WebRTC offers and answers the tracker relays
+/// ([`crate::webtorrent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebTorrentConfig {
+    /// Accept WebSocket upgrades on the HTTP listens.
+    pub enabled: bool,
+    /// Announce interval sent to WebSocket clients, in seconds (jittered by ±10% as HTTP's).
+    /// Shorter than `tracker.interval`: a browser meets new peers only through the offers of
+    /// announces, its own and others' (the reference server sends a fifth of its HTTP interval,
+    /// 2 minutes).
+    pub interval: u32,
+    /// Seconds without a message from the client after which the server closes a WebSocket
+    /// connection (control frames do not count). A live client announces every `interval`,
+    /// so it must be longer than the longest jittered interval ([`Config::validate`]).
+    pub idle_timeout: u32,
+    /// Offers of one announce relayed to other peers; later ones are ignored.
+    pub max_offers: usize,
+    /// Largest message accepted, in bytes; a larger one is refused with an error.
+    pub max_message: usize,
+    /// Torrents one connection may announce in (the reference client shares one connection per
+    /// tracker among all its torrents); one more is refused. Bounds each connection's state
+    /// and the peers it can hold in the store.
+    pub max_swarms_per_connection: usize,
+}
+
+impl Default for WebTorrentConfig {
+    fn default() -> Self {
+        WebTorrentConfig {
+            enabled: true,
+            interval: 120,
+            idle_timeout: 300,
+            max_offers: 10,
+            max_message: 64 * 1024,
+            max_swarms_per_connection: 64,
+        }
+    }
+}
+
+impl WebTorrentConfig {
+    /// The longest interval a reply may carry (the base plus its 10% jitter).
+    pub fn longest_interval(&self) -> u32 {
+        self.interval.saturating_add(self.interval / 10)
+    }
+}
+
 /// Who may read the stats pages, as the request handlers check it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatsReaders {
@@ -338,7 +385,26 @@ impl Config {
             }
         }
         self.livesync.validate()?;
+        self.validate_webtorrent()?;
         self.validate_tls()
+    }
+
+    /// The idle timeout must outlast the longest announce interval, or live clients are cut.
+    fn validate_webtorrent(&self) -> Result<(), ConfigError> {
+        let ws = &self.webtorrent;
+        if ws.idle_timeout <= ws.longest_interval() {
+            return Err(ConfigError::general(
+                "webtorrent.idle_timeout",
+                values::bad(format!(
+                    "{} would close live clients: it must be more than webtorrent.interval \
+                     ({}) and its 10% jitter, {} s",
+                    ws.idle_timeout,
+                    ws.interval,
+                    ws.longest_interval()
+                )),
+            ));
+        }
+        Ok(())
     }
 
     /// `listen.tls` needs both files, and the files need a `listen.tls`.

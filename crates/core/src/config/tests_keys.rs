@@ -483,7 +483,8 @@ fn every_numeric_key_is_bounded_at_parse_and_validate() {
         // checked against each other: start from the widest pair).
         for n in [b.min, b.max] {
             let line = format!(
-                "tracker.numwant 0\ntracker.numwant_max 10000\n{} {n}",
+                "tracker.numwant 0\ntracker.numwant_max 10000\nwebtorrent.interval 1\n\
+                 webtorrent.idle_timeout 86400\n{} {n}",
                 b.key
             );
             let cfg = text(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -508,7 +509,7 @@ fn every_numeric_key_is_bounded_at_parse_and_validate() {
             assert!(shown.ends_with(&format!(", not {n}")), "{shown}");
         }
     }
-    assert_eq!(numbers().count(), 22);
+    assert_eq!(numbers().count(), 27);
 }
 
 #[test]
@@ -530,6 +531,42 @@ fn validate_repeats_the_maximums() {
         c
     };
     assert_eq!(cfg.validate().unwrap_err().key, "tracker.max_memory_mb");
+}
+
+#[test]
+fn webtorrent_keys() {
+    let d = Config::default().webtorrent;
+    assert!(d.enabled);
+    assert_eq!(
+        (d.interval, d.idle_timeout, d.max_offers, d.max_message),
+        (120, 300, 10, 65536)
+    );
+    assert_eq!(d.max_swarms_per_connection, 64);
+    let cfg =
+        text("webtorrent no\nwebtorrent.max_offers 0\nwebtorrent.max_swarms_per_connection 1")
+            .unwrap();
+    assert!(!cfg.webtorrent.enabled);
+    assert_eq!(cfg.webtorrent.max_offers, 0);
+    assert_eq!(cfg.webtorrent.max_swarms_per_connection, 1);
+    assert_eq!(
+        text_err("webtorrent.max_offers 51").key,
+        "webtorrent.max_offers"
+    );
+    // The idle timeout must outlast the longest jittered interval (132 s for 120).
+    let e = text("webtorrent.idle_timeout 132")
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert_eq!(e.key, "webtorrent.idle_timeout");
+    assert!(e.to_string().contains("132 s"), "{e}");
+    let cfg = text("webtorrent.idle_timeout 133").unwrap();
+    assert_eq!(cfg.validate(), Ok(()));
+    let cfg = text("webtorrent.interval 600").unwrap();
+    assert_eq!(
+        cfg.validate().unwrap_err().key,
+        "webtorrent.idle_timeout",
+        "a longer interval needs a longer idle timeout"
+    );
 }
 
 #[test]
@@ -646,7 +683,10 @@ fn print_config_reads_back_as_the_same_config() {
         livesync.cluster.send_port 9001\nlivesync.cluster.peer 10.0.0.2\n\
         livesync.cluster.key 00112233445566778899aabbccddeeff\nlivesync.flush_delay 3\n\
         listen.tls [::1]:8443\nlisten.tls 127.0.0.1\ntls.certificate /etc/tracker/cert.pem\n\
-        tls.private_key /etc/tracker/key.pem\n";
+        tls.private_key /etc/tracker/key.pem\n\
+        webtorrent off\nwebtorrent.interval 60\nwebtorrent.idle_timeout 90\n\
+        webtorrent.max_offers 4\nwebtorrent.max_message 2048\n\
+        webtorrent.max_swarms_per_connection 3\n";
     let cfg = text(file).unwrap();
     // Every key was set away from its default, so a key the printer forgot would show.
     let printed = print(&cfg);
