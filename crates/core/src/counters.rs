@@ -252,6 +252,20 @@ counter_set! {
         pub numwants: [u64; NUMWANT_BUCKETS],
         /// Re-announces of stored peers by the peer's age in minutes.
         pub renewed: [u64; RENEW_BUCKETS],
+        /// WebTorrent announces (offers and answers are counted apart) and scrapes.
+        pub ws_announces: u64,
+        pub ws_scrapes: u64,
+        /// WebRTC offers handed to other peers, and answers handed back to their offerers.
+        pub ws_offers_relayed: u64,
+        pub ws_answers_relayed: u64,
+        /// Answers refused: not to an offer this connection received in the last
+        /// [`crate::webtorrent::OFFER_WINDOW`] seconds from that peer in that torrent.
+        pub ws_answers_refused: u64,
+        /// Answers dropped because their offerer has left the torrent.
+        pub ws_answers_lost: u64,
+        /// WebTorrent messages answered with a failure reason (malformed, refused, over a
+        /// limit); the connection stays open.
+        pub ws_errors: u64,
         /// Live sync (the sync thread's own slot, and workers' hand-off drops).
         pub sync: SyncCounters,
     }

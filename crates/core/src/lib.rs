@@ -1,5 +1,5 @@
 //! ferrotracker-core: everything between bytes in and bytes out, without sockets: the
-//! request handlers, configuration, connection ids and counters.
+//! request handlers (HTTP, UDP, WebTorrent), configuration, connection ids and counters.
 
 #![forbid(unsafe_code)]
 // Untrusted bytes must never panic; tests may.
@@ -26,6 +26,8 @@ pub mod ratelimit;
 pub mod statedump;
 pub mod stats;
 pub mod tracker;
+pub mod webtorrent;
 
 pub use counters::Counters;
 pub use tracker::{After, Tracker, Worker};
+pub use webtorrent::{Relay, Relays, WsConn};

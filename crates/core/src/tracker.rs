@@ -69,6 +69,8 @@ pub struct Tracker {
     streams: StreamLimit,
     /// When each address last had a full scrape (`tracker.full_scrape_interval`).
     full_scrape_times: Option<Intervals>,
+    /// The WebTorrent handlers' settings, message limits and offer-mark key.
+    pub(crate) ws: crate::webtorrent::Settings,
 }
 
 /// What one worker owns: its random generator, reusable buffers and counters.
@@ -163,6 +165,7 @@ impl Tracker {
             counter_slots: Mutex::new(Vec::new()),
             tracker_id,
             sync_handoff: Handoff::default(),
+            ws: crate::webtorrent::Settings::new(&cfg.webtorrent, &conn_id_key),
         }
     }
 
@@ -318,9 +321,7 @@ impl Tracker {
     }
 
     fn interval(&self, rng: &mut Rng) -> u32 {
-        let base = self.cfg.interval.max(1);
-        let spread = (base / 5).max(1);
-        (base - base / 10).saturating_add(rng.below(u64::from(spread)) as u32)
+        jittered(self.cfg.interval, rng)
     }
 
     // ---------------------------------------------------------------- HTTP
@@ -756,6 +757,14 @@ impl Tracker {
         udp::write_error(out, tid, udp::CONNECTION_ID_MISMATCH);
         out.truncate(request_len);
     }
+}
+
+/// An announce interval of `base` seconds jittered by ±10%, as opentracker's, so that clients
+/// that started together drift apart.
+pub(crate) fn jittered(base: u32, rng: &mut Rng) -> u32 {
+    let base = base.max(1);
+    let spread = (base / 5).max(1);
+    (base - base / 10).saturating_add(rng.below(u64::from(spread)) as u32)
 }
 
 /// A store's counts as reply bodies name them.

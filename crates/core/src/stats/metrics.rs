@@ -31,6 +31,8 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
             (r#"proto="udp",kind="connect""#, c.udp_connects),
             (r#"proto="udp",kind="announce""#, c.udp_announces),
             (r#"proto="udp",kind="scrape""#, c.udp_scrapes),
+            (r#"proto="websocket",kind="announce""#, c.ws_announces),
+            (r#"proto="websocket",kind="scrape""#, c.ws_scrapes),
         ],
     );
     family(
@@ -51,6 +53,7 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
                 c.udp_bad_connection_id,
             ),
             (r#"proto="udp",reason="bad_packet""#, c.udp_bad_packets),
+            (r#"proto="websocket",reason="failure""#, c.ws_errors),
         ],
     );
     family(
@@ -159,10 +162,35 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_peers",
         "gauge",
-        "Peers in the store, by address family.",
+        "Peers in the store: UDP/HTTP peers by address family, and WebTorrent peers (announced over a WebSocket, reached through it, no address handed out).",
         &[
             (r#"family="ipv4""#, t.peers4),
             (r#"family="ipv6""#, t.peers6),
+            (r#"family="webtorrent""#, t.peers_ws),
+        ],
+    );
+    family(
+        "ferrotracker_webtorrent_seeders",
+        "gauge",
+        "Seeding WebTorrent peers in the store (within ferrotracker_seeders).",
+        &[("", t.seeders_ws)],
+    );
+    family(
+        "ferrotracker_webtorrent_relayed_total",
+        "counter",
+        "WebRTC signals relayed between WebTorrent peers: offers handed to other peers of a torrent, answers handed back to their offerers.",
+        &[
+            (r#"kind="offer""#, c.ws_offers_relayed),
+            (r#"kind="answer""#, c.ws_answers_relayed),
+        ],
+    );
+    family(
+        "ferrotracker_webtorrent_answers_dropped_total",
+        "counter",
+        "WebRTC answers not relayed: not to an offer the connection received in the last 120 s from that peer in that torrent (refused, with a failure reason), or whose offerer had left (offerer_gone).",
+        &[
+            (r#"reason="refused""#, c.ws_answers_refused),
+            (r#"reason="offerer_gone""#, c.ws_answers_lost),
         ],
     );
     family(
@@ -283,6 +311,28 @@ mod tests {
             &mut open,
         );
         assert!(!open.contains("access_list"), "no list, no gauge");
+        assert!(
+            out.contains("ferrotracker_requests_total{proto=\"websocket\",kind=\"announce\"} 30\n")
+        );
+        assert!(out.contains("ferrotracker_webtorrent_relayed_total{kind=\"offer\"} 50\n"));
+        assert!(
+            out.contains("ferrotracker_webtorrent_answers_dropped_total{reason=\"refused\"} 2\n")
+        );
+        assert!(
+            out.contains("ferrotracker_errors_total{proto=\"websocket\",reason=\"failure\"} 4\n")
+        );
+        // WebTorrent peers: a family of their own, and within the seeders and leechers.
+        let mut ws = snap();
+        ws.totals.peers_ws = 3;
+        ws.totals.seeders_ws = 1;
+        ws.totals.seeders += 1;
+        let mut out_ws = String::new();
+        render_metrics(&ws, &mut out_ws);
+        assert!(out_ws.contains("ferrotracker_peers{family=\"ipv4\"} 10\n"));
+        assert!(out_ws.contains("ferrotracker_peers{family=\"webtorrent\"} 3\n"));
+        assert!(out_ws.contains("ferrotracker_webtorrent_seeders 1\n"));
+        assert!(out_ws.contains("ferrotracker_seeders 5\n"));
+        assert!(out_ws.contains("ferrotracker_leechers 10\n"));
         for line in out.lines() {
             if line.starts_with('#') {
                 assert!(line.starts_with("# HELP ") || line.starts_with("# TYPE "));

@@ -197,6 +197,10 @@ mod tests {
             udp_scrapes: 20,
             udp_bad_connection_id: 3,
             completed: 14,
+            ws_announces: 30,
+            ws_offers_relayed: 50,
+            ws_answers_refused: 2,
+            ws_errors: 4,
             ..Counters::default()
         };
         c.numwants[50] = 9;

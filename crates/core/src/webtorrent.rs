@@ -1,0 +1,470 @@
+//! WebTorrent tracker requests, with no sockets: one WebSocket text message in, the reply to
+//! its sender and the messages to relay to other connections out.
+//!
+//! Browsers cannot accept connections, so a WebTorrent tracker introduces peers by relaying
+//! WebRTC signalling (the protocol is described in [`ferrotracker_proto::webtorrent`]): an
+//! announce's offers go to other peers of the torrent, each peer's answer back to the offerer.
+//! The server owns a [`WsConn`] per WebSocket connection and calls:
+//!
+//! - [`Tracker::handle_ws`] for each text message: the reply (if any) goes back on the same
+//!   connection, and each entry of [`Relays`] to the connection [`Relay::to`] names;
+//! - [`Tracker::ws_relayed`] as it delivers a relay to its connection: that records an offer,
+//!   so that the receiver's answer to it is later accepted;
+//! - [`Tracker::ws_closed`] when the connection ends: its peers leave every torrent.
+//!
+//! # What a client can make the tracker hold
+//! A connection holds one peer per torrent (announcing a new peer_id in a torrent replaces its
+//! previous one) in at most `webtorrent.max_swarms_per_connection` torrents, and a ring of the
+//! last [`RECENT_OFFERS`] offers relayed to it. An answer is relayed only if it answers one of
+//! those, received less than [`OFFER_WINDOW`] seconds ago, from that offerer on that offerer's
+//! connection, in that torrent, and only once: a client cannot aim answers at peers that never
+//! offered it anything. The ring keeps a 64-bit mark of each offer (a SipHash of the torrent,
+//! offer id, offerer and its connection, keyed with the tracker's secret) rather than the 68
+//! bytes it names, so that the ring is 1 KiB per connection; a forged answer would have to
+//! guess a secret-keyed 64-bit value.
+//!
+//! Nothing here allocates per message once a worker's buffers have grown to their working
+//! size: offers and answers are copied from the received message into the relay buffer as
+//! they came, a connection's state grows only when it joins a torrent, up to its bound.
+
+use std::hash::Hasher as _;
+
+use ferrotracker_proto::webtorrent::{
+    self as wt, Action, Announce, Limits, OfferId, Request, Scrape,
+};
+use ferrotracker_proto::{Event, InfoHash, PeerId};
+use ferrotracker_swarm::{AnnouncedWs, Refused};
+use siphasher::sip::SipHasher13;
+
+use crate::config::WebTorrentConfig;
+use crate::tracker::{jittered, NOT_AUTHORIZED};
+use crate::{Tracker, Worker};
+
+/// Seconds during which an offer relayed to a connection may be answered. The reference client
+/// drops an offer it got no answer to after 50 s.
+pub const OFFER_WINDOW: u32 = 120;
+
+/// Offers remembered per connection (a ring: the oldest is forgotten first). A client answers
+/// within the few seconds WebRTC takes to gather its candidates; in that time a connection
+/// receives a handful of offers per torrent (each announce of a swarm's N peers sends its
+/// offers to random peers: 5 to 10 per peer and interval on average).
+pub const RECENT_OFFERS: usize = 64;
+
+/// Failure reasons of the handlers (the parser's are in [`wt::ErrorKind::reason`]).
+pub const TOO_MANY_SWARMS: &str =
+    "too many torrents on one connection (webtorrent.max_swarms_per_connection)";
+pub const NO_SUCH_OFFER: &str = "answer to an offer this connection did not receive";
+pub const FULL_SCRAPE_REFUSED: &str =
+    "scrape without info_hash: full scrapes are served over HTTP only";
+
+/// What a delivered relay is: an offer (recorded by the receiver, whose answer it makes
+/// acceptable) or an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relay {
+    /// The connection it goes to ([`WsConn::conn`] of the receiver).
+    pub to: u64,
+    /// For an offer, its mark, which [`Tracker::ws_relayed`] records; `None` for an answer.
+    pub offer: Option<OfferMark>,
+}
+
+/// An offer's fingerprint (see the module doc); opaque, carried with the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfferMark(pub u64);
+
+/// The messages one [`Tracker::handle_ws`] call relays: their bytes in one buffer, each with
+/// its [`Relay`]. The server keeps one per worker and reuses it.
+#[derive(Debug, Default)]
+pub struct Relays {
+    bytes: Vec<u8>,
+    items: Vec<(Relay, usize, usize)>,
+    /// The peers an announce's offers go to (a reused buffer).
+    picks: Vec<(u64, PeerId)>,
+}
+
+impl Relays {
+    /// Buffers sized for one announce's offers.
+    pub fn new() -> Self {
+        Relays {
+            bytes: Vec::with_capacity(16 * 1024),
+            items: Vec::with_capacity(16),
+            picks: Vec::with_capacity(16),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+        self.picks.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Each relay with its message.
+    pub fn iter(&self) -> impl Iterator<Item = (Relay, &[u8])> + '_ {
+        self.items
+            .iter()
+            .map(|&(r, start, end)| (r, self.bytes.get(start..end).unwrap_or_default()))
+    }
+
+    /// The buffers' capacities (bytes, relays, picks), for tests of allocation.
+    pub fn capacities(&self) -> (usize, usize, usize) {
+        (
+            self.bytes.capacity(),
+            self.items.capacity(),
+            self.picks.capacity(),
+        )
+    }
+
+    fn push(&mut self, relay: Relay, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.items.push((relay, start, self.bytes.len()));
+    }
+}
+
+/// One WebSocket connection's state, owned by the server and handed to the handlers.
+#[derive(Debug)]
+pub struct WsConn {
+    conn: u64,
+    /// The torrents it announced in, with its peer_id in each.
+    swarms: Vec<(InfoHash, PeerId)>,
+    max_swarms: usize,
+    /// Offers relayed to it: (mark, time), a ring; mark 0 is an empty slot.
+    offers: Box<[(u64, u32)]>,
+    next: usize,
+}
+
+impl WsConn {
+    /// The state of a new connection with the server's key `conn` (unique among open
+    /// connections; the store and relays address the connection by it).
+    pub fn new(conn: u64, cfg: &WebTorrentConfig) -> Self {
+        let max_swarms = cfg.max_swarms_per_connection.max(1);
+        WsConn {
+            conn,
+            swarms: Vec::with_capacity(max_swarms.min(4)),
+            max_swarms,
+            offers: vec![(0, 0); RECENT_OFFERS].into_boxed_slice(),
+            next: 0,
+        }
+    }
+
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
+
+    /// The torrents it announced in, with its peer_id in each.
+    pub fn swarms(&self) -> &[(InfoHash, PeerId)] {
+        &self.swarms
+    }
+
+    /// Heap bytes it holds (for memory accounting and tests of allocation).
+    pub fn heap_bytes(&self) -> usize {
+        self.swarms.capacity() * std::mem::size_of::<(InfoHash, PeerId)>()
+            + std::mem::size_of_val(&*self.offers)
+    }
+
+    fn record_offer(&mut self, mark: OfferMark, now: u32) {
+        if let Some(slot) = self.offers.get_mut(self.next) {
+            *slot = (mark.0, now);
+        }
+        self.next = (self.next + 1) % self.offers.len().max(1);
+    }
+
+    /// Takes the offer `mark` if it was received within [`OFFER_WINDOW`] (an offer is
+    /// answered once).
+    fn take_offer(&mut self, mark: OfferMark, now: u32) -> bool {
+        let found = self
+            .offers
+            .iter_mut()
+            .find(|(m, at)| *m == mark.0 && now.saturating_sub(*at) <= OFFER_WINDOW);
+        match found {
+            Some(slot) => {
+                *slot = (0, 0);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn peer_in(&self, info_hash: &InfoHash) -> Option<usize> {
+        self.swarms.iter().position(|(h, _)| h == info_hash)
+    }
+}
+
+/// The tracker's WebTorrent settings, as the handlers use them.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub cfg: WebTorrentConfig,
+    limits: Limits,
+    mark_key: [u8; 16],
+}
+
+impl Settings {
+    pub(crate) fn new(cfg: &WebTorrentConfig, secret: &[u8; 16]) -> Self {
+        let mut mark_key = [0u8; 16];
+        for (i, half) in mark_key.chunks_mut(8).enumerate() {
+            let mut h = SipHasher13::new_with_key(secret);
+            h.write(b"ferrotracker webtorrent offer mark");
+            h.write_u8(i as u8);
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
+        Settings {
+            cfg: cfg.clone(),
+            limits: Limits {
+                max_message: cfg.max_message,
+                max_offers: cfg.max_offers,
+                ..Limits::default()
+            },
+            mark_key,
+        }
+    }
+
+    fn mark(
+        &self,
+        info_hash: &InfoHash,
+        offer_id: &OfferId,
+        from: &PeerId,
+        conn: u64,
+    ) -> OfferMark {
+        let mut h = SipHasher13::new_with_key(&self.mark_key);
+        h.write(&info_hash.0);
+        h.write(&offer_id.0);
+        h.write(&from.0);
+        h.write_u64(conn);
+        // 0 marks an empty slot.
+        OfferMark(h.finish().max(1))
+    }
+}
+
+impl Tracker {
+    /// The WebTorrent settings in force (`webtorrent.*`).
+    pub fn webtorrent(&self) -> &WebTorrentConfig {
+        &self.ws.cfg
+    }
+
+    /// The state of a new WebSocket connection keyed `conn` (see [`WsConn::new`]).
+    pub fn ws_conn(&self, conn: u64) -> WsConn {
+        WsConn::new(conn, &self.ws.cfg)
+    }
+
+    /// Answers one WebSocket text message of connection `c`: `out` (cleared first) gets the
+    /// reply to send back on `c`, or stays empty (an answer gets none, as from the reference
+    /// server); `relays` (cleared first) gets the messages for other connections. A bad or
+    /// refused message gets a failure reason with its action and, when readable, its
+    /// info_hash; the connection stays open. Rate limits are the server's.
+    pub fn handle_ws(
+        &self,
+        w: &mut Worker,
+        c: &mut WsConn,
+        msg: &[u8],
+        now: u32,
+        out: &mut Vec<u8>,
+        relays: &mut Relays,
+    ) {
+        out.clear();
+        relays.clear();
+        match wt::parse_request(msg, &self.ws.limits) {
+            Ok(Request::Announce(a)) => match a.answer {
+                Some(_) => self.ws_answer(w, c, &a, now, out, relays),
+                None => self.ws_announce(w, c, &a, now, out, relays),
+            },
+            Ok(Request::Scrape(s)) => self.ws_scrape(w, &s, out),
+            Err(e) => {
+                match e.action {
+                    Some(Action::Scrape) => w.counters.ws_scrapes.inc(),
+                    _ => w.counters.ws_announces.inc(),
+                }
+                let action = e.action.unwrap_or(Action::Announce);
+                fail(w, out, action, e.info_hash.as_ref(), e.reason());
+            }
+        }
+    }
+
+    /// Delivers a relay to its connection `c`: records an offer in `c`'s recent offers, so
+    /// that `c`'s answer to it is accepted, and returns the message to send. `None` when `c`
+    /// is not the relay's connection (the server's key was reused: drop the message).
+    pub fn ws_relayed<'a>(
+        &self,
+        c: &mut WsConn,
+        relay: Relay,
+        msg: &'a [u8],
+        now: u32,
+    ) -> Option<&'a [u8]> {
+        if relay.to != c.conn {
+            return None;
+        }
+        if let Some(mark) = relay.offer {
+            c.record_offer(mark, now);
+        }
+        Some(msg)
+    }
+
+    /// Connection `c` closed: its peers leave every torrent it announced in (as if stopped).
+    /// Returns how many peers went.
+    pub fn ws_closed(&self, c: &WsConn) -> u32 {
+        c.swarms
+            .iter()
+            .map(|(h, _)| self.store.remove_ws_conn(h, c.conn))
+            .sum()
+    }
+
+    fn ws_announce(
+        &self,
+        w: &mut Worker,
+        c: &mut WsConn,
+        a: &Announce<'_>,
+        now: u32,
+        out: &mut Vec<u8>,
+        relays: &mut Relays,
+    ) {
+        w.counters.ws_announces.inc();
+        let h = &a.info_hash;
+        // As over HTTP and UDP, `stopped` is not checked: a peer can always leave.
+        if a.event != Event::Stopped && !self.access.allows(h) {
+            return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
+        }
+        let slot = c.peer_in(h);
+        if slot.is_none() && a.event != Event::Stopped && c.swarms.len() >= c.max_swarms {
+            return fail(w, out, Action::Announce, Some(h), TOO_MANY_SWARMS);
+        }
+        let seeder = a.left == Some(0);
+        let done = match self
+            .store
+            .announce_ws(h, &a.peer_id, c.conn, seeder, a.event, now)
+        {
+            Ok(done) => done,
+            Err(refused) => {
+                count_refused(w, refused);
+                return fail(w, out, Action::Announce, Some(h), refused.reason());
+            }
+        };
+        self.count_announce(w, &done, a.event);
+        let mut counts = done.counts;
+        match (slot, a.event) {
+            (Some(i), Event::Stopped) => {
+                if c.swarms.get(i).is_some_and(|(_, p)| *p == a.peer_id) {
+                    c.swarms.swap_remove(i);
+                }
+            }
+            (None, Event::Stopped) => {}
+            (Some(i), _) => {
+                if let Some(entry) = c.swarms.get_mut(i) {
+                    let old = std::mem::replace(&mut entry.1, a.peer_id);
+                    if old != a.peer_id {
+                        // One peer per torrent and connection: the previous one leaves.
+                        let stop =
+                            self.store
+                                .announce_ws(h, &old, c.conn, false, Event::Stopped, now);
+                        if let Ok(stopped) = stop {
+                            counts = stopped.counts;
+                        }
+                    }
+                }
+            }
+            (None, _) => c.swarms.push((*h, a.peer_id)),
+        }
+        let interval = jittered(self.ws.cfg.interval, &mut w.rng);
+        wt::write_announce_reply(out, h, counts.into(), interval);
+        if a.event == Event::Stopped || a.offers.is_empty() {
+            return;
+        }
+        relays.picks.clear();
+        let mut picks = std::mem::take(&mut relays.picks);
+        self.store
+            .pick_ws(h, a.offers.len(), c.conn, &mut w.rng, &mut picks);
+        for (&(to, _), offer) in picks.iter().zip(a.offers.iter()) {
+            let mark = self.ws.mark(h, &offer.offer_id, &a.peer_id, c.conn);
+            let relay = Relay {
+                to,
+                offer: Some(mark),
+            };
+            relays.push(relay, |b| wt::write_offer(b, h, &a.peer_id, &offer));
+        }
+        w.counters.ws_offers_relayed.add(picks.len() as u64);
+        relays.picks = picks;
+    }
+
+    fn ws_answer(
+        &self,
+        w: &mut Worker,
+        c: &mut WsConn,
+        a: &Announce<'_>,
+        now: u32,
+        out: &mut Vec<u8>,
+        relays: &mut Relays,
+    ) {
+        let Some(ans) = &a.answer else { return };
+        let h = &a.info_hash;
+        if !self.access.allows(h) {
+            return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
+        }
+        // Offers reach a connection's own peer only: the answer comes from it.
+        let own = c
+            .peer_in(h)
+            .and_then(|i| c.swarms.get(i))
+            .is_some_and(|(_, p)| *p == a.peer_id);
+        if !own {
+            w.counters.ws_answers_refused.inc();
+            return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);
+        }
+        let Some(to) = self.store.find_ws(h, &ans.to_peer_id) else {
+            // The offerer left; the answerer's client gives up on it by itself.
+            w.counters.ws_answers_lost.inc();
+            return;
+        };
+        let mark = self.ws.mark(h, &ans.offer_id, &ans.to_peer_id, to);
+        if !c.take_offer(mark, now) {
+            w.counters.ws_answers_refused.inc();
+            return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);
+        }
+        relays.push(Relay { to, offer: None }, |b| {
+            wt::write_answer(b, h, &a.peer_id, &ans.offer_id, ans.answer)
+        });
+        w.counters.ws_answers_relayed.inc();
+    }
+
+    fn ws_scrape(&self, w: &mut Worker, s: &Scrape<'_>, out: &mut Vec<u8>) {
+        w.counters.ws_scrapes.inc();
+        let Some(hashes) = &s.info_hashes else {
+            // The reference server scrapes every torrent here: a full scrape per message,
+            // which any page could ask for in a loop.
+            return fail(w, out, Action::Scrape, None, FULL_SCRAPE_REFUSED);
+        };
+        // Every hash asked for, known or not (the reference server answers zeros).
+        let files = hashes
+            .iter()
+            .map(|h| (h, self.store.scrape(&h).unwrap_or_default().into()));
+        wt::write_scrape_reply(out, files);
+    }
+
+    fn count_announce(&self, w: &mut Worker, done: &AnnouncedWs, event: Event) {
+        if done.completed {
+            w.counters.completed.inc();
+        }
+        w.counters
+            .peers_not_stored
+            .add(u64::from(!done.stored && event != Event::Stopped));
+        if let Some(age) = done.renewed_after {
+            w.counters.renew(age);
+        }
+    }
+}
+
+fn count_refused(w: &mut Worker, refused: Refused) {
+    match refused {
+        Refused::PeerIdTaken => {}
+        r if r.is_full() => w.counters.refused_full.inc(),
+        _ => w.counters.refused_address.inc(),
+    }
+}
+
+fn fail(w: &mut Worker, out: &mut Vec<u8>, action: Action, h: Option<&InfoHash>, reason: &str) {
+    w.counters.ws_errors.inc();
+    wt::write_error(out, action, h, reason);
+}
