@@ -309,7 +309,7 @@ mod tests {
     fn accept_key_matches_rfc_6455_example() {
         assert_eq!(
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaYFxZAGjHOj+xYE10="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
