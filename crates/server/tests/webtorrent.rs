@@ -150,9 +150,10 @@ fn upgrade_bytes_pipelined_after_the_request_belong_to_the_websocket() {
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     // The upgrade request and a masked text frame (a scrape) in one write.
     let msg = format!(r#"{{"action":"scrape","info_hash":"{}"}}"#, id("hash-p", 1));
-    let mut raw = b"GET /announce HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    let mut raw =
+        b"GET /announce HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        .to_vec();
+            .to_vec();
     let mask = [1u8, 2, 3, 4];
     raw.push(0x81);
     raw.push(0x80 | msg.len() as u8);
@@ -298,7 +299,10 @@ fn a_closed_connection_leaves_its_torrents_and_http_scrape_counts_webtorrent_pee
     b.announce(&h, &id("peer-b", 0), r#","left":0"#);
     // An HTTP peer of the same torrent.
     let hq = h.as_bytes();
-    let r = http_get(t.http4(), &announce_target(hq.try_into().unwrap(), 7001, 5, ""));
+    let r = http_get(
+        t.http4(),
+        &announce_target(hq.try_into().unwrap(), 7001, 5, ""),
+    );
     assert_eq!(r.status, 200);
     let http_scrape = |t: &Tracker| {
         let r = http_get(t.http4(), &format!("/scrape?info_hash={h}"));
@@ -323,7 +327,10 @@ fn a_closed_connection_leaves_its_torrents_and_http_scrape_counts_webtorrent_pee
     assert!(gone.is_some(), "{:?}", http_scrape(&t));
     assert_eq!(metric(&t, "ferrotracker_webtorrent_connections"), 0);
     assert_eq!(
-        metric(&t, "ferrotracker_webtorrent_connections_total{event=\"closed\"}"),
+        metric(
+            &t,
+            "ferrotracker_webtorrent_connections_total{event=\"closed\"}"
+        ),
         2
     );
 }
@@ -334,10 +341,16 @@ fn bad_json_gets_an_error_with_action_and_the_connection_survives() {
     let mut a = connect(t.http4(), "/announce");
     a.send("{not json");
     let r = a.recv();
-    assert!(r.contains("failure reason") && r.contains(r#""action":"#), "{r}");
+    assert!(
+        r.contains("failure reason") && r.contains(r#""action":"#),
+        "{r}"
+    );
     a.send(r#"{"action":"scrape","info_hash":5}"#);
     let r = a.recv();
-    assert!(r.contains(r#""action":"scrape""#) && r.contains("failure reason"), "{r}");
+    assert!(
+        r.contains(r#""action":"scrape""#) && r.contains("failure reason"),
+        "{r}"
+    );
     let h = id("hash-j", 1);
     assert_eq!(a.scrape(&h), (0, 0));
 }
@@ -349,10 +362,16 @@ fn a_binary_frame_closes_with_1003_and_an_oversize_message_with_1009() {
     a.ws.send(Message::binary(vec![1u8, 2, 3])).unwrap();
     assert_eq!(a.close_code(), Some(CloseCode::Unsupported));
     let mut b = connect(t.http4(), "/announce");
-    b.send(&format!(r#"{{"action":"scrape","x":"{}"}}"#, "y".repeat(5000)));
+    b.send(&format!(
+        r#"{{"action":"scrape","x":"{}"}}"#,
+        "y".repeat(5000)
+    ));
     assert_eq!(b.close_code(), Some(CloseCode::Size));
     assert_eq!(
-        metric(&t, "ferrotracker_webtorrent_closed_total{reason=\"protocol_error\"}"),
+        metric(
+            &t,
+            "ferrotracker_webtorrent_closed_total{reason=\"protocol_error\"}"
+        ),
         2
     );
 }

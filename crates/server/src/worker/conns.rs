@@ -16,8 +16,8 @@ use mio::{Interest, Poll, Token};
 use slab::Slab;
 
 use super::proxy_header::{self, Expect, Step};
-use super::stream::{Budget, Streams};
 use super::relay::{self, Batch, Inbox};
+use super::stream::{Budget, Streams};
 use super::transport::Transport;
 use super::ws::{Input, Ws};
 use super::{Shared, BUSY_ADDRESS, CONN_BASE, RATE_LIMITED};
@@ -187,7 +187,12 @@ impl Conns {
             self.generation = self.generation.wrapping_add(1);
             let conn = relay::conn_key(self.index, key, self.generation);
             let Some(buf) = c.buf.0.take() else { return };
-            c.ws = Some(Ws::new(shared, conn, buf.get(..c.filled).unwrap_or_default(), shared.now()));
+            c.ws = Some(Ws::new(
+                shared,
+                conn,
+                buf.get(..c.filled).unwrap_or_default(),
+                shared.now(),
+            ));
             c.filled = 0;
             w.counters.ws_opened.inc();
             if self.pool.len() < POOL_MAX {
@@ -225,7 +230,10 @@ impl Conns {
             if worker == self.index {
                 self.deliver_here(shared, w, poll, key, r, msg);
             } else {
-                let sent = shared.inboxes.get(worker).is_some_and(|b: &Inbox| b.send(r, msg));
+                let sent = shared
+                    .inboxes
+                    .get(worker)
+                    .is_some_and(|b: &Inbox| b.send(r, msg));
                 if !sent {
                     w.counters.ws_relays_dropped.inc();
                 }
@@ -242,13 +250,18 @@ impl Conns {
         r: ferrotracker_core::Relay,
         msg: &[u8],
     ) {
-        let Some(c) = self.slab.get_mut(key) else { return };
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
         let Some(ws) = c.ws.as_mut() else { return };
         if c.out.len() - c.out_pos >= MAX_RELAY_BACKLOG {
             w.counters.ws_relays_dropped.inc();
             return;
         }
-        let Some(msg) = shared.tracker.ws_relayed(&mut ws.state, r, msg, shared.now()) else {
+        let Some(msg) = shared
+            .tracker
+            .ws_relayed(&mut ws.state, r, msg, shared.now())
+        else {
             return;
         };
         ws.send_text(&mut c.out, msg);

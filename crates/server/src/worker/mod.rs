@@ -36,8 +36,8 @@ use mio::{Events, Poll, Token};
 
 use accept::Acceptor;
 pub use accept::Listener;
-pub use relay::Inbox;
 use conns::{Conns, Why};
+pub use relay::Inbox;
 use udp::Udp;
 
 /// What every worker shares.

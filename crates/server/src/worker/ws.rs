@@ -174,9 +174,7 @@ impl Ws {
             }
             let msg = match self.ctx.read(&mut io) {
                 Ok(m) => m,
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    break Input::Drained
-                }
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break Input::Drained,
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_)) => {
                     return Input::Gone
@@ -204,7 +202,9 @@ impl Ws {
                     if let Some(rl) = shared.http_limiter() {
                         if !rl.allow(ip, shared.now_ms()) {
                             w.counters.ws_rate_limited.inc();
-                            let _ = self.ctx.close(&mut io, Some(close_frame(CloseCode::Policy)));
+                            let _ = self
+                                .ctx
+                                .close(&mut io, Some(close_frame(CloseCode::Policy)));
                             break Input::Closing;
                         }
                     }
@@ -297,7 +297,13 @@ mod tests {
 
     #[test]
     fn text_frames_have_the_right_length_forms() {
-        for (len, head) in [(5usize, 2usize), (125, 2), (126, 4), (65_535, 4), (65_536, 10)] {
+        for (len, head) in [
+            (5usize, 2usize),
+            (125, 2),
+            (126, 4),
+            (65_535, 4),
+            (65_536, 10),
+        ] {
             let mut out = Vec::new();
             push_text(&mut out, &vec![b'a'; len]);
             assert_eq!(out.len(), head + len, "{len}");
