@@ -266,6 +266,20 @@ counter_set! {
         /// WebTorrent messages answered with a failure reason (malformed, refused, over a
         /// limit); the connection stays open.
         pub ws_errors: u64,
+        /// WebSocket connections opened (upgrades answered 101) and closed, for whatever
+        /// reason; open ones are the difference.
+        pub ws_opened: u64,
+        pub ws_closed: u64,
+        /// WebSocket connections closed after `webtorrent.idle_timeout` without a message.
+        pub ws_idle_timeouts: u64,
+        /// WebSocket connections closed with an error code: a binary or oversize message, bad
+        /// UTF-8, a framing error.
+        pub ws_protocol_errors: u64,
+        /// WebSocket connections closed (1008) by the per-address rate limit.
+        pub ws_rate_limited: u64,
+        /// Relayed messages dropped: the receiving connection had too much unsent, or its
+        /// worker's inbox was full.
+        pub ws_relays_dropped: u64,
         /// Live sync (the sync thread's own slot, and workers' hand-off drops).
         pub sync: SyncCounters,
     }

@@ -125,6 +125,14 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         cfg.access.fifo_delete.as_deref(),
         &access,
     )?;
+    // Each worker's epoll instance, and its waker (shutdown, relays from other workers).
+    let mut polls = Vec::with_capacity(workers);
+    let mut inboxes = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let poll = Poll::new().context("creating epoll instance")?;
+        inboxes.push(worker::Inbox::new(Waker::new(poll.registry(), WAKER)?));
+        polls.push(poll);
+    }
     let shared = Arc::new(Shared {
         tracker: Tracker::new(&cfg, Arc::clone(&access), start_unix, key),
         start: Instant::now(),
@@ -139,6 +147,7 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
             Some(r) => Some(tls::server_config(Arc::clone(r)).context("setting up TLS")?),
             None => None,
         },
+        inboxes,
     });
 
     if let Some(path) = &cfg.statedump.load {
@@ -171,11 +180,8 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         }
     }
 
-    let mut wakers = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
-    for (i, (tcp, udp)) in per_worker.into_iter().enumerate() {
-        let poll = Poll::new().context("creating epoll instance")?;
-        wakers.push(Waker::new(poll.registry(), WAKER)?);
+    for (i, ((tcp, udp), poll)) in per_worker.into_iter().zip(polls).enumerate() {
         let mut seed = [0u8; 8];
         getrandom::getrandom(&mut seed)?;
         let shared = Arc::clone(&shared);
@@ -236,8 +242,8 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
     }
     fifos.stop();
     shared.shutdown.store(true, Ordering::SeqCst);
-    for w in &wakers {
-        let _ = w.wake();
+    for inbox in &shared.inboxes {
+        inbox.wake();
     }
     for h in handles {
         match h.join() {

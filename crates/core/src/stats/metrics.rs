@@ -185,6 +185,37 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         ],
     );
     family(
+        "ferrotracker_webtorrent_connections",
+        "gauge",
+        "Open WebSocket (WebTorrent) connections.",
+        &[("", c.ws_opened.saturating_sub(c.ws_closed))],
+    );
+    family(
+        "ferrotracker_webtorrent_connections_total",
+        "counter",
+        "WebSocket connections opened and closed.",
+        &[
+            (r#"event="opened""#, c.ws_opened),
+            (r#"event="closed""#, c.ws_closed),
+        ],
+    );
+    family(
+        "ferrotracker_webtorrent_closed_total",
+        "counter",
+        "WebSocket connections the tracker closed: idle for webtorrent.idle_timeout, a protocol error (binary, oversize or malformed message), or the rate limit.",
+        &[
+            (r#"reason="idle""#, c.ws_idle_timeouts),
+            (r#"reason="protocol_error""#, c.ws_protocol_errors),
+            (r#"reason="rate_limited""#, c.ws_rate_limited),
+        ],
+    );
+    family(
+        "ferrotracker_webtorrent_relays_dropped_total",
+        "counter",
+        "Relayed offers and answers dropped: the receiving connection had too much unsent, or its worker's inbox was full.",
+        &[("", c.ws_relays_dropped)],
+    );
+    family(
         "ferrotracker_webtorrent_answers_dropped_total",
         "counter",
         "WebRTC answers not relayed: not to an offer the connection received in the last 120 s from that peer in that torrent (refused, with a failure reason), or whose offerer had left (offerer_gone).",

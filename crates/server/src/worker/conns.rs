@@ -1,27 +1,34 @@
 //! The worker's HTTP connections: their state, the pool their request buffers come from, and
 //! serving one (read, answer every buffered request, write, make a streamed reply's next
-//! chunks) then closing it unless it is to be kept.
+//! chunks) then closing it unless it is to be kept. A connection upgraded to a WebSocket is
+//! served by [`super::ws`] from then on, and its relays delivered here: to a connection of this
+//! worker directly, to another worker's through that worker's [`Inbox`].
 
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use ferrotracker_core::fullscrape::{FullScrape, Progress};
-use ferrotracker_core::{After, Worker};
-use ferrotracker_proto::http::{self, Parsed, MAX_REQUEST_BYTES};
+use ferrotracker_core::{After, Relays, Worker};
+use ferrotracker_proto::http::{self, Parsed, Route, MAX_REQUEST_BYTES};
 use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 use slab::Slab;
 
 use super::proxy_header::{self, Expect, Step};
+use super::relay::{self, Batch, Inbox};
 use super::stream::{Budget, Streams};
 use super::transport::Transport;
+use super::ws::{Input, Ws};
 use super::{Shared, BUSY_ADDRESS, CONN_BASE, RATE_LIMITED};
 
 /// Stop reading from a connection while this much reply data is still unsent.
 const MAX_PENDING_OUT: usize = 64 * 1024;
 /// Request buffers kept for reuse, at most.
 const POOL_MAX: usize = 1024;
+/// A relay to a WebSocket connection with this much unsent is dropped (counted): a client
+/// that does not read cannot make the tracker queue for it without bound.
+const MAX_RELAY_BACKLOG: usize = 4 * MAX_PENDING_OUT;
 
 /// Why a connection is served: [`Conns::serve`] differs only in what it checks first.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,12 +50,28 @@ pub(super) struct Conns {
     pub(super) streams: Streams,
     /// Connections accepted and not yet served.
     fresh: Vec<usize>,
+    /// This worker's index (in WebSocket connection keys).
+    index: usize,
+    /// WebSocket connections opened here so far: the generation in their keys.
+    generation: u32,
+    /// The handlers' relays for one message, ...
+    relays: Relays,
+    /// ... those of the connection being served, delivered once it is, ...
+    pending: Batch,
+    /// ... and those from other workers' (swapped with this worker's inbox).
+    inbound: Batch,
+    /// A WebSocket reply, before it is framed.
+    scratch: Vec<u8>,
 }
 
 impl Conns {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(index: usize) -> Self {
         Conns {
             fresh: Vec::with_capacity(64),
+            index,
+            relays: Relays::new(),
+            pending: Batch::with_capacity(16 * 1024, 16),
+            inbound: Batch::with_capacity(64 * 1024, 256),
             ..Conns::default()
         }
     }
@@ -76,10 +99,11 @@ impl Conns {
         // Registered with epoll only if the first read leaves it waiting (serve_conn).
         let entry = self.slab.vacant_entry();
         let key = entry.key();
-        let buf = self
-            .pool
-            .pop()
-            .unwrap_or_else(|| Box::new([0u8; MAX_REQUEST_BYTES]));
+        let buf = ReqBuf(Some(
+            self.pool
+                .pop()
+                .unwrap_or_else(|| Box::new([0u8; MAX_REQUEST_BYTES])),
+        ));
         entry.insert(Conn {
             expect: Expect::at_accept(shared, ip),
             stream,
@@ -102,6 +126,8 @@ impl Conns {
             body_keep_alive: false,
             queued: false,
             registered: false,
+            upgrade: false,
+            ws: None,
         });
         self.fresh.push(key);
     }
@@ -145,17 +171,122 @@ impl Conns {
             Why::Queued => return,
             Why::Draining => c.queued = false,
         }
-        let mut keep = serve_conn(shared, w, poll, key, c, &mut self.streams);
-        if why == Why::Draining {
-            keep = keep && !(c.filled == 0 && !c.unsent() && c.body.is_none());
+        if c.ws.is_none() {
+            let mut keep = serve_conn(shared, w, poll, key, c, &mut self.streams);
+            if why == Why::Draining {
+                keep = keep && !(c.filled == 0 && !c.unsent() && c.body.is_none());
+            }
+            if !keep || !c.upgrade {
+                if !keep {
+                    self.close(shared, w, key);
+                }
+                return;
+            }
+            // The 101 is in `out`: from here on a WebSocket.
+            c.upgrade = false;
+            self.generation = self.generation.wrapping_add(1);
+            let conn = relay::conn_key(self.index, key, self.generation);
+            let Some(buf) = c.buf.0.take() else { return };
+            c.ws = Some(Ws::new(
+                shared,
+                conn,
+                buf.get(..c.filled).unwrap_or_default(),
+                shared.now(),
+            ));
+            c.filled = 0;
+            w.counters.ws_opened.inc();
+            if self.pool.len() < POOL_MAX {
+                self.pool.push(buf);
+            }
         }
+        let keep = serve_ws(
+            shared,
+            w,
+            poll,
+            key,
+            c,
+            why,
+            &mut self.scratch,
+            &mut self.relays,
+            &mut self.pending,
+        );
         if !keep {
+            self.close(shared, w, key);
+        }
+        if !self.pending.is_empty() {
+            let mut pending = std::mem::take(&mut self.pending);
+            self.deliver(shared, w, poll, &pending);
+            pending.clear();
+            self.pending = pending;
+        }
+    }
+
+    /// Delivers relays: to connections of this worker directly, to other workers' through
+    /// their inboxes.
+    fn deliver(&mut self, shared: &Shared, w: &Worker, poll: &Poll, batch: &Batch) {
+        for i in 0..batch.len() {
+            let Some((r, msg)) = batch.get(i) else { break };
+            let (worker, key) = relay::split_key(r.to);
+            if worker == self.index {
+                self.deliver_here(shared, w, poll, key, r, msg);
+            } else {
+                let sent = shared
+                    .inboxes
+                    .get(worker)
+                    .is_some_and(|b: &Inbox| b.send(r, msg));
+                if !sent {
+                    w.counters.ws_relays_dropped.inc();
+                }
+            }
+        }
+    }
+
+    fn deliver_here(
+        &mut self,
+        shared: &Shared,
+        w: &Worker,
+        poll: &Poll,
+        key: usize,
+        r: ferrotracker_core::Relay,
+        msg: &[u8],
+    ) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        let Some(ws) = c.ws.as_mut() else { return };
+        if c.out.len() - c.out_pos >= MAX_RELAY_BACKLOG {
+            w.counters.ws_relays_dropped.inc();
+            return;
+        }
+        let Some(msg) = shared
+            .tracker
+            .ws_relayed(&mut ws.state, r, msg, shared.now())
+        else {
+            return;
+        };
+        ws.send_text(&mut c.out, msg);
+        if !write_ws(poll, key, c) {
             self.close(shared, w, key);
         }
     }
 
-    /// Closes the connections whose deadline has passed, counting which timeout closed each.
-    pub(super) fn expire(&mut self, shared: &Shared, w: &Worker) {
+    /// Delivers the relays other workers queued for this one.
+    pub(super) fn drain_inbox(&mut self, shared: &Shared, w: &Worker, poll: &Poll) {
+        let Some(inbox) = shared.inboxes.get(self.index) else {
+            return;
+        };
+        let mut inbound = std::mem::take(&mut self.inbound);
+        inbox.take(&mut inbound);
+        if !inbound.is_empty() {
+            self.deliver(shared, w, poll, &inbound);
+            inbound.clear();
+        }
+        self.inbound = inbound;
+    }
+
+    /// Closes the connections whose deadline has passed, counting which timeout closed each;
+    /// pings WebSocket connections that have been quiet.
+    pub(super) fn expire(&mut self, shared: &Shared, w: &Worker, poll: &Poll) {
         let now = shared.now();
         let expired: Vec<usize> = self
             .slab
@@ -164,7 +295,22 @@ impl Conns {
             .map(|(k, _)| k)
             .collect();
         for k in expired {
-            if let Some(c) = self.slab.get(k) {
+            if let Some(c) = self.slab.get_mut(k) {
+                if let Some(ws) = c.ws.as_mut() {
+                    let alive = ws.tick(shared, now, &mut c.transport, &mut c.stream, &mut c.out);
+                    c.deadline = ws.deadline(shared);
+                    if alive {
+                        if !write_ws(poll, k, c) {
+                            self.close(shared, w, k);
+                        }
+                        continue;
+                    }
+                    w.counters.ws_idle_timeouts.inc();
+                    // The close frame, as far as the socket takes it now.
+                    let _ = flush(c);
+                    self.close(shared, w, k);
+                    continue;
+                }
                 if c.expect == Expect::Header {
                     proxy_header::timed_out(&w.counters);
                 }
@@ -181,6 +327,10 @@ impl Conns {
     pub(super) fn close(&mut self, shared: &Shared, w: &Worker, key: usize) {
         if let Some(mut c) = self.slab.try_remove(key) {
             shared.release(c.ip);
+            if let Some(ws) = &c.ws {
+                shared.tracker.ws_closed(&ws.state);
+                w.counters.ws_closed.inc();
+            }
             // A connection the PROXY stage closed was counted there.
             if c.transport.handshaking() && c.expect == Expect::Nothing {
                 w.counters.tls_handshake_failures.inc();
@@ -188,10 +338,27 @@ impl Conns {
             c.transport.close(&mut c.stream);
             // Closing the socket (dropping `c`) takes it out of epoll too: no deregister or
             // shutdown call, two system calls less per connection.
-            if self.pool.len() < POOL_MAX {
-                self.pool.push(c.buf);
+            if let (Some(buf), true) = (c.buf.0.take(), self.pool.len() < POOL_MAX) {
+                self.pool.push(buf);
             }
         }
+    }
+}
+
+/// A connection's request buffer, from the pool; given back when the connection becomes a
+/// WebSocket (whose framing has its own buffer), after which it reads as empty.
+struct ReqBuf(Option<Box<[u8; MAX_REQUEST_BYTES]>>);
+
+impl std::ops::Deref for ReqBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], |b| &b[..])
+    }
+}
+
+impl std::ops::DerefMut for ReqBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_deref_mut().map_or(&mut [], |b| &mut b[..])
     }
 }
 
@@ -203,7 +370,7 @@ struct Conn {
     ip: IpAddr,
     /// What the first bytes must be before HTTP (`http.proxy_protocol`).
     expect: Expect,
-    buf: Box<[u8; MAX_REQUEST_BYTES]>,
+    buf: ReqBuf,
     filled: usize,
     /// Request body bytes still to discard.
     skip: usize,
@@ -227,6 +394,11 @@ struct Conn {
     /// and one answered and closed on that first read (most clients) never is: two system
     /// calls (EPOLL_CTL_ADD, and the removal at close) less per connection.
     registered: bool,
+    /// The last request was a WebSocket upgrade, answered 101: the connection becomes a
+    /// WebSocket once served.
+    upgrade: bool,
+    /// A WebSocket connection.
+    ws: Option<Box<Ws>>,
 }
 
 impl Conn {
@@ -273,6 +445,10 @@ fn serve_conn(
     loop {
         // Requests already buffered (pipelined behind a reply that had to wait) come first.
         answer_buffered(shared, w, c);
+        if c.upgrade {
+            // The caller makes it a WebSocket (the 101 goes out with its first flush).
+            return true;
+        }
         if !flush(c) {
             return false;
         }
@@ -375,7 +551,7 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
     }
 
     // Requests behind a streamed reply wait for it to end.
-    while !c.close_after_write && c.body.is_none() && c.out.len() < MAX_PENDING_OUT {
+    while !c.close_after_write && !c.upgrade && c.body.is_none() && c.out.len() < MAX_PENDING_OUT {
         if c.skip > 0 {
             let d = c.skip.min(c.filled);
             consume(c, d);
@@ -409,6 +585,12 @@ fn answer_buffered(shared: &Shared, w: &mut Worker, c: &mut Conn) {
                         c.close_after_write = true;
                         return;
                     }
+                }
+                if let Some(key) = upgrade_key(shared, &req) {
+                    http::write_switching_protocols(&mut c.out, ws_accept(key).as_bytes());
+                    consume(c, head.min(c.filled));
+                    c.upgrade = true;
+                    return;
                 }
                 let after = shared.tracker.handle_http(w, &req, c.ip, now, &mut c.out);
                 match after {
@@ -493,6 +675,109 @@ fn flush(c: &mut Conn) -> bool {
     c.out_pos = 0;
     if c.out.capacity() > 4 * MAX_PENDING_OUT {
         c.out.shrink_to(MAX_PENDING_OUT);
+    }
+    true
+}
+
+/// The key of a WebSocket upgrade to accept: `GET /announce` (any path routed as an announce)
+/// or `GET /`, when `webtorrent` is on. Any other request, upgrade or not, is HTTP.
+fn upgrade_key<'a>(shared: &Shared, req: &http::Request<'a>) -> Option<&'a [u8]> {
+    let key = req.websocket_key?;
+    if !shared.tracker.webtorrent().enabled || req.body_len != 0 {
+        return None;
+    }
+    let route = http::route(req, shared.tracker.stats_path().as_bytes());
+    matches!(route, Route::Announce | Route::Root).then_some(key)
+}
+
+fn ws_accept(key: &[u8]) -> String {
+    super::ws::accept_key(key)
+}
+
+/// Serves a WebSocket connection: reads and answers its messages (see [`Ws::serve`]) and
+/// sends `out`, stopping reads while much is unsent. False to close it.
+#[allow(clippy::too_many_arguments)]
+fn serve_ws(
+    shared: &Shared,
+    w: &mut Worker,
+    poll: &Poll,
+    key: usize,
+    c: &mut Conn,
+    why: Why,
+    scratch: &mut Vec<u8>,
+    relays: &mut Relays,
+    pending: &mut Batch,
+) -> bool {
+    let Some(ws) = c.ws.as_mut() else {
+        return false;
+    };
+    if why == Why::Draining && !c.close_after_write {
+        ws.going_away(&mut c.transport, &mut c.stream, &mut c.out);
+        c.close_after_write = true;
+    }
+    loop {
+        if !flush(c) {
+            return false;
+        }
+        if c.close_after_write {
+            if c.unsent() {
+                return write_ws(poll, key, c);
+            }
+            return false;
+        }
+        let Some(ws) = c.ws.as_mut() else {
+            return false;
+        };
+        let input = ws.serve(
+            shared,
+            w,
+            c.ip,
+            &mut c.transport,
+            &mut c.stream,
+            &mut c.out,
+            c.out_pos + MAX_PENDING_OUT,
+            scratch,
+            relays,
+            pending,
+        );
+        c.deadline = ws.deadline(shared);
+        match input {
+            Input::Gone => return false,
+            Input::Closing => c.close_after_write = true,
+            Input::Full => {
+                // Wait for the socket to take `out` before reading more (backpressure).
+                if !flush(c) {
+                    return false;
+                }
+                if c.unsent() {
+                    return write_ws(poll, key, c);
+                }
+            }
+            Input::Drained => {
+                if !flush(c) {
+                    return false;
+                }
+                return write_ws(poll, key, c);
+            }
+        }
+    }
+}
+
+/// Sends what a WebSocket connection has in `out` as far as the socket takes it, and sets
+/// its epoll interest: writable too while something is left. False on a broken connection.
+fn write_ws(poll: &Poll, key: usize, c: &mut Conn) -> bool {
+    if !flush(c) {
+        return false;
+    }
+    let wants = c.unsent();
+    if wants != c.wants_write || !c.registered {
+        c.wants_write = wants;
+        let interest = if wants {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        return set_interest(poll, key, c, interest);
     }
     true
 }

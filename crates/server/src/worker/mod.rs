@@ -9,14 +9,18 @@
 //! event to the module that owns the socket: [`accept`] (listeners and connection limits),
 //! [`conns`] (HTTP connections), [`udp`] (datagram batches); [`proxy_header`] is the PROXY
 //! protocol stage in front of HTTP; [`stream`] bounds the time streamed replies take from the
-//! loop, and [`transport`] carries a connection's bytes in plain or over TLS.
+//! loop, and [`transport`] carries a connection's bytes in plain or over TLS. [`ws`] serves
+//! the connections upgraded to WebSockets (WebTorrent), and [`relay`] carries their relays
+//! between workers: a worker's waker token says its inbox has some.
 
 mod accept;
 mod conns;
 mod proxy_header;
+mod relay;
 mod stream;
 mod transport;
 mod udp;
+mod ws;
 
 use std::io;
 use std::net::IpAddr;
@@ -33,6 +37,7 @@ use mio::{Events, Poll, Token};
 use accept::Acceptor;
 pub use accept::Listener;
 use conns::{Conns, Why};
+pub use relay::Inbox;
 use udp::Udp;
 
 /// What every worker shares.
@@ -54,6 +59,9 @@ pub struct Shared {
     /// What `listen.tls` connections start their session with (its certificate resolver
     /// follows reloads), when there are any.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Each worker's inbox of WebTorrent relays from the others (by worker index); its waker
+    /// also wakes the worker for shutdown.
+    pub inboxes: Vec<Inbox>,
 }
 
 impl Shared {
@@ -134,7 +142,7 @@ pub fn run(
     w.index = index;
     let mut acceptor = Acceptor::new(&poll, tcp)?;
     let mut udp = Udp::new(&poll, udp, acceptor.len())?;
-    let mut conns = Conns::new();
+    let mut conns = Conns::new(index);
     let mut events = Events::with_capacity(1024);
     let mut last_tick = Instant::now();
 
@@ -153,7 +161,7 @@ pub fn run(
         for ev in events.iter() {
             let t = ev.token().0;
             if ev.token() == WAKER {
-                continue;
+                conns.drain_inbox(&shared, &w, &poll);
             } else if t < acceptor.len() {
                 acceptor.on_event(t, &shared, &mut conns, &w.counters);
                 conns.serve_fresh(&shared, &mut w, &poll);
@@ -168,7 +176,7 @@ pub fn run(
         shared.tracker.hand_off_sync(&mut w);
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            conns.expire(&shared, &w);
+            conns.expire(&shared, &w, &poll);
             acceptor.retry_blocked(&shared, &mut conns, &w.counters);
             // Not registered yet: served (and registered if they must wait) now.
             conns.serve_fresh(&shared, &mut w, &poll);

@@ -1,0 +1,454 @@
+//! WebTorrent over real sockets: WebSocket clients (tungstenite over a std `TcpStream`, and over
+//! the TLS test client for wss://) upgrade on the HTTP and TLS listeners and announce, scrape,
+//! relay offers and answers (within a worker and across workers), and get errors and close
+//! codes; UDP/HTTP and WebTorrent peers of one torrent scrape together.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ferrotracker_proto::Event;
+
+use common::tls::TestPki;
+use common::*;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+/// A WebSocket client of the tracker.
+struct Client<S: Read + Write> {
+    ws: WebSocket<S>,
+}
+
+fn connect(addr: SocketAddr, path: &str) -> Client<TcpStream> {
+    let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+    tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    tcp.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let url = format!("ws://{addr}{path}");
+    let (ws, resp) = tungstenite::client::client(url.as_str(), tcp)
+        .unwrap_or_else(|e| panic!("WebSocket handshake with {url}: {e}"));
+    assert_eq!(resp.status(), 101);
+    Client { ws }
+}
+
+impl<S: Read + Write> Client<S> {
+    fn send(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    /// The next text message.
+    fn recv(&mut self) -> String {
+        loop {
+            match self.ws.read().expect("read") {
+                Message::Text(t) => return t.as_str().to_owned(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                m => panic!("unexpected message {m:?}"),
+            }
+        }
+    }
+
+    /// The close code the tracker closed with.
+    fn close_code(&mut self) -> Option<CloseCode> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(f)) => return f.map(|f| f.code),
+                Ok(_) => {}
+                Err(e) => panic!("no close frame: {e}"),
+            }
+        }
+    }
+
+    fn announce(&mut self, h: &str, peer: &str, extra: &str) -> String {
+        self.send(&format!(
+            r#"{{"action":"announce","info_hash":"{h}","peer_id":"{peer}","left":1,"event":"started","numwant":5{extra}}}"#
+        ));
+        self.recv()
+    }
+
+    fn scrape(&mut self, h: &str) -> (u64, u64) {
+        self.send(&format!(r#"{{"action":"scrape","info_hash":"{h}"}}"#));
+        let r = self.recv();
+        (num(&r, "complete"), num(&r, "incomplete"))
+    }
+}
+
+/// A number member of a JSON reply.
+fn num(json: &str, key: &str) -> u64 {
+    let pat = format!("\"{key}\":");
+    let at = json
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + pat.len();
+    json[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("bad {key} in {json}"))
+}
+
+/// A string member of a JSON reply.
+fn string<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":\"");
+    let at = json.find(&pat)? + pat.len();
+    json[at..].split('"').next()
+}
+
+/// 20-character ids (one byte per char, as the reference client's binary strings).
+fn id(prefix: &str, n: usize) -> String {
+    format!("{prefix}{n:0>width$}", width = 20 - prefix.len())
+}
+
+fn offers(n: usize, tag: &str) -> String {
+    let list: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"offer":{{"type":"offer","sdp":"sdp-{tag}-{i}"}},"offer_id":"{}"}}"#,
+                id(&format!("o{tag}"), i)
+            )
+        })
+        .collect();
+    format!(r#","offers":[{}]"#, list.join(","))
+}
+
+fn tracker(extra: &str) -> Tracker {
+    Tracker::v4_with_config(&format!(
+        "listen.tcp 127.0.0.1:0\nlisten.udp 127.0.0.1:0\n{extra}"
+    ))
+}
+
+fn metric(t: &Tracker, series: &str) -> u64 {
+    let body = http_get(t.http4(), "/metrics").body_str();
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{body}"))
+}
+
+#[test]
+fn announce_is_answered_on_announce_and_root_paths() {
+    let t = tracker("");
+    let h = id("hash-a", 1);
+    let mut a = connect(t.http4(), "/announce");
+    let r = a.announce(&h, &id("peer-a", 1), "");
+    assert!(r.contains(r#""action":"announce""#), "{r}");
+    assert_eq!(string(&r, "info_hash"), Some(h.as_str()));
+    assert_eq!((num(&r, "complete"), num(&r, "incomplete")), (0, 1));
+    assert!(num(&r, "interval") > 0);
+    let mut b = connect(t.http4(), "/");
+    let r = b.announce(&h, &id("peer-b", 1), r#","left":0"#);
+    assert_eq!((num(&r, "complete"), num(&r, "incomplete")), (1, 1));
+    assert_eq!(a.scrape(&h), (1, 1));
+    assert_eq!(metric(&t, "ferrotracker_webtorrent_connections"), 2);
+}
+
+#[test]
+fn upgrade_bytes_pipelined_after_the_request_belong_to_the_websocket() {
+    let t = tracker("");
+    let mut s = TcpStream::connect(t.http4()).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    // The upgrade request and a masked text frame (a scrape) in one write.
+    let msg = format!(r#"{{"action":"scrape","info_hash":"{}"}}"#, id("hash-p", 1));
+    let mut raw =
+        b"GET /announce HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            .to_vec();
+    let mask = [1u8, 2, 3, 4];
+    raw.push(0x81);
+    raw.push(0x80 | msg.len() as u8);
+    raw.extend_from_slice(&mask);
+    raw.extend(msg.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&raw).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"files\"") {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+    assert!(
+        text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn upgrade_is_plain_http_when_webtorrent_is_off() {
+    let t = tracker("webtorrent off\n");
+    let url = format!("ws://{}/announce", t.http4());
+    let tcp = TcpStream::connect(t.http4()).unwrap();
+    tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    match tungstenite::client::client(url.as_str(), tcp) {
+        // What HTTP routing answers a GET /announce without a query: a failure reason.
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            assert_eq!(r.status(), 200);
+            let body = String::from_utf8_lossy(r.body().as_deref().unwrap_or_default());
+            assert!(body.contains("failure reason"), "{body}");
+        }
+        Err(e) => panic!("expected an HTTP error reply, got {e}"),
+        Ok(_) => panic!("upgraded with webtorrent off"),
+    }
+}
+
+#[test]
+fn offers_go_to_other_peers_only_at_most_max_offers() {
+    let t = tracker("webtorrent.max_offers 2\n");
+    let h = id("hash-o", 1);
+    let mut peers: Vec<_> = (0..4).map(|_| connect(t.http4(), "/announce")).collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.announce(&h, &id("peer-o", i), "");
+    }
+    let r = peers[0].announce(&h, &id("peer-o", 0), &offers(5, "a"));
+    assert_eq!(num(&r, "incomplete"), 4);
+    // The offerer's own next message is its scrape's reply: no offer came back to it.
+    peers[0].send(&format!(r#"{{"action":"scrape","info_hash":"{h}"}}"#));
+    assert!(peers[0].recv().contains("\"files\""));
+    // Two of the three others get one offer each, from peer 0.
+    let mut got = 0;
+    for p in &mut peers[1..] {
+        p.send(&format!(r#"{{"action":"scrape","info_hash":"{h}"}}"#));
+        loop {
+            let m = p.recv();
+            if m.contains("\"files\"") {
+                break;
+            }
+            assert!(m.contains("\"offer\""), "{m}");
+            assert_eq!(string(&m, "peer_id"), Some(id("peer-o", 0).as_str()));
+            got += 1;
+        }
+    }
+    assert_eq!(got, 2);
+    assert_eq!(
+        metric(&t, "ferrotracker_webtorrent_relayed_total{kind=\"offer\"}"),
+        2
+    );
+}
+
+/// Reads messages until an offer comes; returns it.
+fn next_offer<S: Read + Write>(c: &mut Client<S>) -> String {
+    loop {
+        let m = c.recv();
+        if m.contains("\"offer\":") {
+            return m;
+        }
+    }
+}
+
+#[test]
+fn answer_goes_to_the_offerer_only_and_only_for_an_offer_received() {
+    let t = tracker("");
+    let h = id("hash-n", 1);
+    let mut a = connect(t.http4(), "/announce");
+    let mut b = connect(t.http4(), "/announce");
+    let mut c = connect(t.http4(), "/announce");
+    b.announce(&h, &id("peer-b", 0), "");
+    a.announce(&h, &id("peer-a", 0), "");
+    // A's one offer goes to B (the only other peer).
+    a.announce(&h, &id("peer-a", 0), &offers(1, "n"));
+    let offer = next_offer(&mut b);
+    let offer_id = string(&offer, "offer_id").unwrap().to_owned();
+    // C joins after the offer and answers it anyway: refused, nothing reaches A.
+    c.announce(&h, &id("peer-c", 0), "");
+    let answer = |me: &str, offer_id: &str| {
+        format!(
+            r#"{{"action":"announce","info_hash":"{h}","peer_id":"{me}","to_peer_id":"{}","answer":{{"type":"answer","sdp":"x"}},"offer_id":"{offer_id}"}}"#,
+            id("peer-a", 0)
+        )
+    };
+    c.send(&answer(&id("peer-c", 0), &offer_id));
+    let r = c.recv();
+    assert!(r.contains("failure reason"), "{r}");
+    assert!(r.contains(r#""action":"announce""#), "{r}");
+    // B's answer reaches A, with B as its peer.
+    b.send(&answer(&id("peer-b", 0), &offer_id));
+    let got = loop {
+        let m = a.recv();
+        if m.contains("\"answer\"") {
+            break m;
+        }
+    };
+    assert_eq!(string(&got, "peer_id"), Some(id("peer-b", 0).as_str()));
+    assert_eq!(string(&got, "offer_id"), Some(offer_id.as_str()));
+    // Answered once only.
+    b.send(&answer(&id("peer-b", 0), &offer_id));
+    assert!(b.recv().contains("failure reason"));
+}
+
+#[test]
+fn a_peer_id_taken_on_another_connection_is_refused() {
+    let t = tracker("");
+    let h = id("hash-h", 1);
+    let mut a = connect(t.http4(), "/announce");
+    let mut b = connect(t.http4(), "/announce");
+    a.announce(&h, &id("victim", 0), "");
+    let r = b.announce(&h, &id("victim", 0), "");
+    assert!(r.contains("failure reason"), "{r}");
+    assert_eq!(a.scrape(&h), (0, 1));
+}
+
+#[test]
+fn a_closed_connection_leaves_its_torrents_and_http_scrape_counts_webtorrent_peers() {
+    let t = tracker("");
+    let h = id("hash-c", 1);
+    let mut a = connect(t.http4(), "/announce");
+    let mut b = connect(t.http4(), "/announce");
+    a.announce(&h, &id("peer-a", 0), "");
+    b.announce(&h, &id("peer-b", 0), r#","left":0"#);
+    // An HTTP peer of the same torrent.
+    let hq = h.as_bytes();
+    let r = http_get(
+        t.http4(),
+        &announce_target(hq.try_into().unwrap(), 7001, 5, ""),
+    );
+    assert_eq!(r.status, 200);
+    let http_scrape = |t: &Tracker| {
+        let r = http_get(t.http4(), &format!("/scrape?info_hash={h}"));
+        let e = r.scrape();
+        assert_eq!(e.len(), 1, "{}", r.body_str());
+        (e[0].1.complete, e[0].1.incomplete)
+    };
+    assert_eq!(http_scrape(&t), (1, 2));
+    assert_eq!(a.scrape(&h), (1, 2));
+    b.ws.close(None).unwrap();
+    let _ = b.ws.flush();
+    let dropped = poll_until(IO_TIMEOUT, Duration::from_millis(20), || {
+        (http_scrape(&t) == (0, 2)).then_some(())
+    });
+    assert!(dropped.is_some(), "{:?}", http_scrape(&t));
+    assert_eq!(a.scrape(&h), (0, 2));
+    // A connection that just goes (no close frame) leaves too.
+    drop(a);
+    let gone = poll_until(IO_TIMEOUT, Duration::from_millis(20), || {
+        (http_scrape(&t) == (0, 1)).then_some(())
+    });
+    assert!(gone.is_some(), "{:?}", http_scrape(&t));
+    assert_eq!(metric(&t, "ferrotracker_webtorrent_connections"), 0);
+    assert_eq!(
+        metric(
+            &t,
+            "ferrotracker_webtorrent_connections_total{event=\"closed\"}"
+        ),
+        2
+    );
+}
+
+#[test]
+fn bad_json_gets_an_error_with_action_and_the_connection_survives() {
+    let t = tracker("");
+    let mut a = connect(t.http4(), "/announce");
+    a.send("{not json");
+    let r = a.recv();
+    assert!(
+        r.contains("failure reason") && r.contains(r#""action":"#),
+        "{r}"
+    );
+    a.send(r#"{"action":"scrape","info_hash":5}"#);
+    let r = a.recv();
+    assert!(
+        r.contains(r#""action":"scrape""#) && r.contains("failure reason"),
+        "{r}"
+    );
+    let h = id("hash-j", 1);
+    assert_eq!(a.scrape(&h), (0, 0));
+}
+
+#[test]
+fn a_binary_frame_closes_with_1003_and_an_oversize_message_with_1009() {
+    let t = tracker("webtorrent.max_message 4096\n");
+    let mut a = connect(t.http4(), "/announce");
+    a.ws.send(Message::binary(vec![1u8, 2, 3])).unwrap();
+    assert_eq!(a.close_code(), Some(CloseCode::Unsupported));
+    let mut b = connect(t.http4(), "/announce");
+    b.send(&format!(
+        r#"{{"action":"scrape","x":"{}"}}"#,
+        "y".repeat(5000)
+    ));
+    assert_eq!(b.close_code(), Some(CloseCode::Size));
+    assert_eq!(
+        metric(
+            &t,
+            "ferrotracker_webtorrent_closed_total{reason=\"protocol_error\"}"
+        ),
+        2
+    );
+}
+
+#[test]
+fn relays_cross_workers() {
+    let t = tracker("tracker.workers 4\nwebtorrent.max_offers 15\n");
+    let h = id("hash-w", 1);
+    // Sixteen connections: with four workers sharing the listener, they land on several.
+    let mut peers: Vec<_> = (0..16).map(|_| connect(t.http4(), "/announce")).collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.announce(&h, &id("peer-w", i), "");
+    }
+    let r = peers[0].announce(&h, &id("peer-w", 0), &offers(15, "w"));
+    assert_eq!(num(&r, "incomplete"), 16);
+    // Every other peer gets one offer and answers it; all answers reach peer 0.
+    for (i, p) in peers.iter_mut().enumerate().skip(1) {
+        let offer = next_offer(p);
+        let offer_id = string(&offer, "offer_id").unwrap().to_owned();
+        p.send(&format!(
+            r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","to_peer_id":"{}","answer":{{"type":"answer","sdp":"x"}},"offer_id":"{offer_id}"}}"#,
+            id("peer-w", i),
+            id("peer-w", 0)
+        ));
+    }
+    let mut answered = std::collections::HashSet::new();
+    while answered.len() < 15 {
+        let m = peers[0].recv();
+        if m.contains("\"answer\"") {
+            answered.insert(string(&m, "peer_id").unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        metric(&t, "ferrotracker_webtorrent_relayed_total{kind=\"answer\"}"),
+        15
+    );
+}
+
+#[test]
+fn wss_on_the_tls_listener() {
+    let pki = TestPki::new();
+    let cert = pki.issue("server", common::tls::KeyType::EcdsaP256);
+    let t = Tracker::start_expecting(
+        &[],
+        Some(&format!(
+            "listen.tcp 127.0.0.1:0\nlisten.tls 127.0.0.1:0\ntls.certificate {}\ntls.private_key {}\n",
+            cert.certificate.display(),
+            cert.private_key.display()
+        )),
+        2,
+    );
+    let addr = t.https4();
+    let stream = pki.client().connect(addr).stream;
+    let url = format!("wss://{addr}/announce");
+    let (ws, resp) = tungstenite::client::client(url.as_str(), stream).expect("wss handshake");
+    assert_eq!(resp.status(), 101);
+    let mut c = Client { ws };
+    let h = id("hash-s", 1);
+    let r = c.announce(&h, &id("peer-s", 0), "");
+    assert_eq!(num(&r, "incomplete"), 1);
+    // A plain ws:// peer of the same torrent sees it.
+    let mut p = connect(t.http4(), "/announce");
+    assert_eq!(p.scrape(&h), (0, 1));
+}
+
+#[test]
+fn udp_http_and_webtorrent_peers_scrape_together() {
+    let t = tracker("");
+    let h = id("hash-u", 1);
+    let hb: [u8; 20] = h.as_bytes().try_into().unwrap();
+    let mut ws = connect(t.http4(), "/announce");
+    ws.announce(&h, &id("peer-u", 0), "");
+    http_get(t.http4(), &announce_target(&hb, 7002, 0, ""));
+    let mut udp = Udp::new(t.udp4());
+    udp.announce(&hb, 7003, 5, Event::Started, 10);
+    assert_eq!(ws.scrape(&h), (1, 2));
+    let r = http_get(t.http4(), &format!("/scrape?info_hash={h}"));
+    let e = r.scrape();
+    assert_eq!((e[0].1.complete, e[0].1.incomplete), (1, 2));
+}
