@@ -32,7 +32,7 @@ const CONNS: usize = 4;
 fuzz_target!(|data: &[u8]| {
     let mut cfg = Config::default();
     cfg.webtorrent.max_offers = 3;
-    cfg.webtorrent.max_swarms_per_connection = 2;
+    cfg.webtorrent.max_peers_per_connection = 2;
     cfg.webtorrent.max_message = 4096;
     let t = Tracker::new(&cfg, Arc::new(Access::open()), START, [9; 16]);
     let mut w = t.worker(1);

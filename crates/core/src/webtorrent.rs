@@ -13,8 +13,8 @@
 //! - [`Tracker::ws_closed`] when the connection ends: its peers leave every torrent.
 //!
 //! # What a client can make the tracker hold
-//! A connection holds one peer per torrent (announcing a new peer_id in a torrent replaces its
-//! previous one) in at most `webtorrent.max_swarms_per_connection` torrents, and a ring of the
+//! A connection holds at most `webtorrent.max_peers_per_connection` peers (a torrent and a
+//! peer_id each: the clients of one process share one connection), and a ring of the
 //! last [`RECENT_OFFERS`] offers relayed to it. An answer is relayed only if it answers one of
 //! those, received less than [`OFFER_WINDOW`] seconds ago, from that offerer on that offerer's
 //! connection, in that torrent, and only once: a client cannot aim answers at peers that never
@@ -51,8 +51,8 @@ pub const OFFER_WINDOW: u32 = 120;
 pub const RECENT_OFFERS: usize = 64;
 
 /// Failure reasons of the handlers (the parser's are in [`wt::ErrorKind::reason`]).
-pub const TOO_MANY_SWARMS: &str =
-    "too many torrents on one connection (webtorrent.max_swarms_per_connection)";
+pub const TOO_MANY_PEERS: &str =
+    "too many peers on one connection (webtorrent.max_peers_per_connection)";
 pub const NO_SUCH_OFFER: &str = "answer to an offer this connection did not receive";
 pub const FULL_SCRAPE_REFUSED: &str =
     "scrape without info_hash: full scrapes are served over HTTP only";
@@ -132,9 +132,9 @@ impl Relays {
 #[derive(Debug)]
 pub struct WsConn {
     conn: u64,
-    /// The torrents it announced in, with its peer_id in each.
+    /// Its peers: the torrents it announced in, with each peer_id it announced there.
     swarms: Vec<(InfoHash, PeerId)>,
-    max_swarms: usize,
+    max_peers: usize,
     /// Offers relayed to it: (mark, time), a ring; mark 0 is an empty slot.
     offers: Box<[(u64, u32)]>,
     next: usize,
@@ -144,11 +144,11 @@ impl WsConn {
     /// The state of a new connection with the server's key `conn` (unique among open
     /// connections; the store and relays address the connection by it).
     pub fn new(conn: u64, cfg: &WebTorrentConfig) -> Self {
-        let max_swarms = cfg.max_swarms_per_connection.max(1);
+        let max_peers = cfg.max_peers_per_connection.max(1);
         WsConn {
             conn,
-            swarms: Vec::with_capacity(max_swarms.min(4)),
-            max_swarms,
+            swarms: Vec::with_capacity(max_peers.min(4)),
+            max_peers,
             offers: vec![(0, 0); RECENT_OFFERS].into_boxed_slice(),
             next: 0,
         }
@@ -158,7 +158,7 @@ impl WsConn {
         self.conn
     }
 
-    /// The torrents it announced in, with its peer_id in each.
+    /// Its peers: each torrent it announced in with the peer_id it announced there.
     pub fn swarms(&self) -> &[(InfoHash, PeerId)] {
         &self.swarms
     }
@@ -192,8 +192,10 @@ impl WsConn {
         }
     }
 
-    fn peer_in(&self, info_hash: &InfoHash) -> Option<usize> {
-        self.swarms.iter().position(|(h, _)| h == info_hash)
+    fn peer_in(&self, info_hash: &InfoHash, peer_id: &PeerId) -> Option<usize> {
+        self.swarms
+            .iter()
+            .position(|(h, p)| h == info_hash && p == peer_id)
     }
 }
 
@@ -329,9 +331,9 @@ impl Tracker {
         if a.event != Event::Stopped && !self.access.allows(h) {
             return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
         }
-        let slot = c.peer_in(h);
-        if slot.is_none() && a.event != Event::Stopped && c.swarms.len() >= c.max_swarms {
-            return fail(w, out, Action::Announce, Some(h), TOO_MANY_SWARMS);
+        let slot = c.peer_in(h, &a.peer_id);
+        if slot.is_none() && a.event != Event::Stopped && c.swarms.len() >= c.max_peers {
+            return fail(w, out, Action::Announce, Some(h), TOO_MANY_PEERS);
         }
         let seeder = a.left == Some(0);
         let done = match self
@@ -345,28 +347,12 @@ impl Tracker {
             }
         };
         self.count_announce(w, &done, a.event);
-        let mut counts = done.counts;
+        let counts = done.counts;
         match (slot, a.event) {
             (Some(i), Event::Stopped) => {
-                if c.swarms.get(i).is_some_and(|(_, p)| *p == a.peer_id) {
-                    c.swarms.swap_remove(i);
-                }
+                c.swarms.swap_remove(i);
             }
-            (None, Event::Stopped) => {}
-            (Some(i), _) => {
-                if let Some(entry) = c.swarms.get_mut(i) {
-                    let old = std::mem::replace(&mut entry.1, a.peer_id);
-                    if old != a.peer_id {
-                        // One peer per torrent and connection: the previous one leaves.
-                        let stop =
-                            self.store
-                                .announce_ws(h, &old, c.conn, false, Event::Stopped, now);
-                        if let Ok(stopped) = stop {
-                            counts = stopped.counts;
-                        }
-                    }
-                }
-            }
+            (None, Event::Stopped) | (Some(_), _) => {}
             (None, _) => c.swarms.push((*h, a.peer_id)),
         }
         let interval = jittered(self.ws.cfg.interval, &mut w.rng);
@@ -377,7 +363,7 @@ impl Tracker {
         relays.picks.clear();
         let mut picks = std::mem::take(&mut relays.picks);
         self.store
-            .pick_ws(h, a.offers.len(), c.conn, &mut w.rng, &mut picks);
+            .pick_ws(h, a.offers.len(), &a.peer_id, &mut w.rng, &mut picks);
         for (&(to, _), offer) in picks.iter().zip(a.offers.iter()) {
             let mark = self.ws.mark(h, &offer.offer_id, &a.peer_id, c.conn);
             let relay = Relay {
@@ -404,11 +390,8 @@ impl Tracker {
         if !self.access.allows(h) {
             return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
         }
-        // Offers reach a connection's own peer only: the answer comes from it.
-        let own = c
-            .peer_in(h)
-            .and_then(|i| c.swarms.get(i))
-            .is_some_and(|(_, p)| *p == a.peer_id);
+        // The answer comes from one of the connection's own peers in the torrent.
+        let own = c.peer_in(h, &a.peer_id).is_some();
         if !own {
             w.counters.ws_answers_refused.inc();
             return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);

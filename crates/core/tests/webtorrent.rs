@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ferrotracker_core::access::{Access, HashList, Mode};
 use ferrotracker_core::webtorrent::{
-    FULL_SCRAPE_REFUSED, NO_SUCH_OFFER, OFFER_WINDOW, TOO_MANY_SWARMS,
+    FULL_SCRAPE_REFUSED, NO_SUCH_OFFER, OFFER_WINDOW, TOO_MANY_PEERS,
 };
 use ferrotracker_core::{Relay, Relays, WsConn};
 use ferrotracker_proto::webtorrent::{
@@ -472,15 +472,29 @@ fn a_peer_id_stays_with_its_connection() {
     }
     assert!(b.swarms().is_empty());
     assert_eq!(h.scrape(&[x]), [(x, 0, 0, 1)]);
-    // A new peer_id on the same connection replaces the old one: one peer per torrent.
+    // A second peer_id on the same connection is a second peer (the clients of one process
+    // share one connection), up to webtorrent.max_peers_per_connection.
     let out = send(
         &mut h,
         &mut a,
         &announce(&x, &pid(8), Event::None, Some(5), &[]),
     );
-    assert_eq!(out.counts(&x).1, 1);
+    assert_eq!(out.counts(&x).1, 2);
+    assert_eq!(a.swarms(), [(x, pid(1)), (x, pid(8))]);
+    // Its offers may go to the other peer on the same connection, never to itself.
+    let out = send(
+        &mut h,
+        &mut a,
+        &announce(&x, &pid(8), Event::None, Some(5), &offers(3)),
+    );
+    assert_eq!(out.relays.len(), 1, "only pid(1) to offer to");
+    // pid(1) stops: free again, for b.
+    send(
+        &mut h,
+        &mut a,
+        &announce(&x, &pid(1), Event::Stopped, Some(5), &[]),
+    );
     assert_eq!(a.swarms(), [(x, pid(8))]);
-    // pid(1) is free again.
     let out = send(
         &mut h,
         &mut b,
@@ -607,8 +621,8 @@ fn refusals_and_bad_messages_carry_their_action_and_keep_the_connection() {
 }
 
 #[test]
-fn a_connection_joins_at_most_max_swarms() {
-    let mut h = Harness::with(|c| c.webtorrent.max_swarms_per_connection = 2);
+fn a_connection_joins_at_most_max_peers() {
+    let mut h = Harness::with(|c| c.webtorrent.max_peers_per_connection = 2);
     let mut c = h.t.ws_conn(1);
     let (x, y, z) = (hash(13), hash(14), hash(15));
     send(
@@ -630,7 +644,7 @@ fn a_connection_joins_at_most_max_swarms() {
     );
     assert_eq!(
         out.failure(),
-        (TOO_MANY_SWARMS.to_string(), Some(Action::Announce), Some(z))
+        (TOO_MANY_PEERS.to_string(), Some(Action::Announce), Some(z))
     );
     assert!(h.scrape(&[z]).is_empty(), "no torrent was made");
     // Re-announcing in a joined torrent is fine; leaving one makes room.

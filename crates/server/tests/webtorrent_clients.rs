@@ -130,7 +130,6 @@ fn transfer_args(url: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "two Node clients in one process share one WebSocket (bittorrent-tracker pools sockets per URL), and core keeps one peer per torrent and connection: the second replaces the first, so no offer is relayed"]
 fn webtorrent_clients_transfer_over_ws() {
     if !have_node() {
         return;
@@ -144,7 +143,6 @@ fn webtorrent_clients_transfer_over_ws() {
 }
 
 #[test]
-#[ignore = "two Node clients in one process share one WebSocket (bittorrent-tracker pools sockets per URL), and core keeps one peer per torrent and connection: the second replaces the first, so no offer is relayed"]
 fn webtorrent_clients_transfer_over_wss_trusting_the_test_ca() {
     if !have_node() {
         return;

@@ -479,9 +479,9 @@ pub(super) static KEYS: &[Key] = &[
         "WebRTC offers of one announce relayed to other peers; later ones are ignored"),
     number!("webtorrent.max_message" "BYTES" [1024, 1 << 20] webtorrent.max_message,
         "largest WebSocket message; a larger one is refused"),
-    number!("webtorrent.max_swarms_per_connection" "N" [1, 4096]
-        webtorrent.max_swarms_per_connection,
-        "torrents one WebSocket connection may announce in; one more is refused"),
+    number!("webtorrent.max_peers_per_connection" "N" [1, 4096]
+        webtorrent.max_peers_per_connection,
+        "peers (torrent and peer_id) one WebSocket connection may hold; one more is refused"),
 ];
 
 const UDP_WORKERS: Bounds = Bounds::new("listen.udp.workers", 0, 1024);

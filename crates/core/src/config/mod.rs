@@ -251,10 +251,10 @@ pub struct WebTorrentConfig {
     pub max_offers: usize,
     /// Largest message accepted, in bytes; a larger one is refused with an error.
     pub max_message: usize,
-    /// Torrents one connection may announce in (the reference client shares one connection per
-    /// tracker among all its torrents); one more is refused. Bounds each connection's state
-    /// and the peers it can hold in the store.
-    pub max_swarms_per_connection: usize,
+    /// Peers (a torrent and a peer_id) one connection may hold: the reference client shares one
+    /// connection per tracker among all its torrents, and among the clients of one process;
+    /// one more is refused. Bounds each connection's state and what it can hold in the store.
+    pub max_peers_per_connection: usize,
 }
 
 impl Default for WebTorrentConfig {
@@ -265,7 +265,7 @@ impl Default for WebTorrentConfig {
             idle_timeout: 300,
             max_offers: 10,
             max_message: 64 * 1024,
-            max_swarms_per_connection: 64,
+            max_peers_per_connection: 64,
         }
     }
 }

@@ -541,13 +541,12 @@ fn webtorrent_keys() {
         (d.interval, d.idle_timeout, d.max_offers, d.max_message),
         (120, 300, 10, 65536)
     );
-    assert_eq!(d.max_swarms_per_connection, 64);
-    let cfg =
-        text("webtorrent no\nwebtorrent.max_offers 0\nwebtorrent.max_swarms_per_connection 1")
-            .unwrap();
+    assert_eq!(d.max_peers_per_connection, 64);
+    let cfg = text("webtorrent no\nwebtorrent.max_offers 0\nwebtorrent.max_peers_per_connection 1")
+        .unwrap();
     assert!(!cfg.webtorrent.enabled);
     assert_eq!(cfg.webtorrent.max_offers, 0);
-    assert_eq!(cfg.webtorrent.max_swarms_per_connection, 1);
+    assert_eq!(cfg.webtorrent.max_peers_per_connection, 1);
     assert_eq!(
         text_err("webtorrent.max_offers 51").key,
         "webtorrent.max_offers"
@@ -686,7 +685,7 @@ fn print_config_reads_back_as_the_same_config() {
         tls.private_key /etc/tracker/key.pem\n\
         webtorrent off\nwebtorrent.interval 60\nwebtorrent.idle_timeout 90\n\
         webtorrent.max_offers 4\nwebtorrent.max_message 2048\n\
-        webtorrent.max_swarms_per_connection 3\n";
+        webtorrent.max_peers_per_connection 3\n";
     let cfg = text(file).unwrap();
     // Every key was set away from its default, so a key the printer forgot would show.
     let printed = print(&cfg);

@@ -124,15 +124,15 @@ impl Store {
     }
 
     /// Appends to `out` up to `n` distinct WebTorrent peers of the torrent, picked at random,
-    /// none of connection `exclude_conn` (the sender of the offers): the peers an announce's
-    /// offers go to. Allocates nothing but what `out` grows by. Picks `n + 1` peers and drops
-    /// the sender's, so a sender holding several peer_ids in the swarm may get fewer than `n`
-    /// while more exist.
+    /// other than `exclude` (the sender of the offers): the peers an announce's offers go to.
+    /// Another peer on the sender's own connection may be picked: clients in one process
+    /// share one WebSocket per tracker (bittorrent-tracker's socket pool), and the reference
+    /// server relays between them too. Allocates nothing but what `out` grows by.
     pub fn pick_ws(
         &self,
         info_hash: &InfoHash,
         n: usize,
-        exclude_conn: u64,
+        exclude: &PeerId,
         rng: &mut Rng,
         out: &mut Vec<(u64, PeerId)>,
     ) {
@@ -150,7 +150,7 @@ impl Store {
         };
         let end = out.len().saturating_add(n);
         ws.pick_with(n.saturating_add(1), rng, |p| {
-            if p.conn() != exclude_conn && out.len() < end {
+            if p.peer_id() != exclude.0 && out.len() < end {
                 out.push((p.conn(), PeerId(p.peer_id())));
             }
         });

@@ -148,7 +148,7 @@ fn pick_excludes_the_sender_and_gives_distinct_peers_at_most_n() {
     let s = Store::new(cfg());
     let mut rng = Rng::new(5);
     let mut out = Vec::new();
-    s.pick_ws(&hash(1), 5, 1, &mut rng, &mut out);
+    s.pick_ws(&hash(1), 5, &id(1), &mut rng, &mut out);
     assert!(out.is_empty(), "unknown torrent");
     for peer in 1..=10u8 {
         ws(
@@ -165,7 +165,7 @@ fn pick_excludes_the_sender_and_gives_distinct_peers_at_most_n() {
         for _ in 0..20 {
             out.clear();
             out.push((99, id(99)));
-            s.pick_ws(&hash(1), n, 4, &mut rng, &mut out);
+            s.pick_ws(&hash(1), n, &id(4), &mut rng, &mut out);
             assert_eq!(
                 out.first(),
                 Some(&(99, id(99))),
@@ -184,7 +184,7 @@ fn pick_excludes_the_sender_and_gives_distinct_peers_at_most_n() {
     let mut seen = [false; 11];
     for _ in 0..200 {
         out.clear();
-        s.pick_ws(&hash(1), 2, 4, &mut rng, &mut out);
+        s.pick_ws(&hash(1), 2, &id(4), &mut rng, &mut out);
         for &(c, _) in &out {
             seen[c as usize] = true;
         }
@@ -208,7 +208,7 @@ fn pick_excludes_the_sender_and_gives_distinct_peers_at_most_n() {
     )
     .unwrap();
     out.clear();
-    s.pick_ws(&hash(2), 5, 0, &mut rng, &mut out);
+    s.pick_ws(&hash(2), 5, &id(0), &mut rng, &mut out);
     assert!(out.is_empty());
 }
 
