@@ -8,8 +8,8 @@
 #   close      a new TLS 1.3 connection (full handshake) per announce, CONNECTIONS at a time
 #   idle       RSS of every serving process with IDLE kept-alive connections open (each served
 #              one announce, then quiet) minus their RSS before: memory per idle connection
-# Every announce is a random port on a random torrent of 10,000 (bench/hashes.py loadgen 10000
-# 7, also opentracker's whitelist), as http.sh's. The serving processes (the tracker; nginx's
+# Every announce is a random port on a random torrent of TORRENTS (10,000 unless --torrents says;
+# bench/hashes.py loadgen TORRENTS 7, also opentracker's whitelist), as http.sh's. The serving processes (the tracker; nginx's
 # master and worker and opentracker) are pinned to one CPU and, in the rate modes, share a
 # cgroup CPU quota of --cap percent of a core, so that they, not the load generator, are the
 # bottleneck; their CPU time is summed over every process that serves a request. The load
@@ -18,10 +18,11 @@
 #
 # usage: bench/https.sh [--rounds N] [--duration SECS] [--connections N] [--cap PCT]
 #                       [--modes keepalive,close,idle] [--trackers LIST] [--idle N]
-#                       [--tracker-cpus LIST] [--tester-cpus LIST]
+#                       [--tracker-cpus LIST] [--tester-cpus LIST] [--torrents N]
 #   defaults: 1 round of 10 s, 64 connections, cap 50 (0 = none), every mode, 10,000 idle
-#   connections, trackers ferrotracker,nginx+opentracker,aquatic_http (those installed;
-#   ferrotracker only when it accepts listen.tls), tracker on CPU 0, load generator on CPU 1.
+#   connections, 10,000 torrents, trackers ferrotracker,nginx+opentracker,aquatic_http (those
+#   installed; ferrotracker only when it accepts listen.tls), tracker on CPU 0, load generator
+#   on CPU 1.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -32,6 +33,7 @@ CAP=50
 MODES="keepalive,close,idle"
 TRACKERS=""
 IDLE=10000
+TORRENTS=10000
 TRACKER_CPUS=0
 TESTER_CPUS=1
 while [ $# -gt 0 ]; do
@@ -43,9 +45,10 @@ while [ $# -gt 0 ]; do
         --modes) MODES="$2"; shift 2 ;;
         --trackers) TRACKERS="$2"; shift 2 ;;
         --idle) IDLE="$2"; shift 2 ;;
+        --torrents) TORRENTS="$2"; shift 2 ;;
         --tracker-cpus) TRACKER_CPUS="$2"; shift 2 ;;
         --tester-cpus) TESTER_CPUS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -117,7 +120,8 @@ for m in "${MLIST[@]}"; do
     case "$m" in keepalive|close|idle) ;; *) die "unknown mode $m" ;; esac
 done
 [ "${#TLIST[@]}" -gt 0 ] || die "no tracker to measure"
-HASHES="$(whitelist_file loadgen 10000 7)"
+[ "$TORRENTS" -ge 1 ] 2>/dev/null || die "--torrents takes a count of at least 1"
+HASHES="$(whitelist_file loadgen "$TORRENTS" 7)"
 
 cap_setup "$CAP"
 
@@ -351,7 +355,7 @@ run_idle() { # tracker
 }
 
 echo "# https: $(machine_line)"
-echo "# ferrotracker-https-load (TLS 1.3, no resumption, ECDSA P-256 certificate), $CONNS connections, ${DURATION}s;"
+echo "# ferrotracker-https-load (TLS 1.3, no resumption, ECDSA P-256 certificate), $CONNS connections, ${DURATION}s, a random torrent of $TORRENTS per announce;"
 echo "# serving processes on CPU $TRACKER_CPUS, capped together at ${CAP}% of a core in the rate modes (0 = none); load generator on CPU $TESTER_CPUS"
 declare -A RATE PERCPU
 RATE_MODES=()

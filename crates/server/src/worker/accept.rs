@@ -135,7 +135,7 @@ fn accept_all(
                 let transport = match (&shared.tls, listener.tls) {
                     (_, false) => Transport::Plain,
                     (Some(config), true) => match rustls::ServerConnection::new(config.clone()) {
-                        Ok(tls) => Transport::Tls(Box::new(tls)),
+                        Ok(tls) => Transport::tls(tls),
                         Err(_) => {
                             counters.tls_handshake_failures.inc();
                             shared.release(ip);

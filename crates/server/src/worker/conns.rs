@@ -503,7 +503,8 @@ fn serve_conn(
             return c.registered || set_interest(poll, key, c, Interest::READABLE);
         }
         let space = c.buf.len() - c.filled;
-        let read = if c.expect != Expect::Nothing {
+        let raw = c.expect != Expect::Nothing;
+        let read = if raw {
             // A PROXY header comes before the TLS bytes too.
             c.transport.read_raw(&mut c.stream, &mut c.buf[c.filled..])
         } else {
@@ -513,7 +514,13 @@ fn serve_conn(
             Ok(0) => return false,
             Ok(n) => {
                 c.filled += n;
-                drained = n < space && c.transport.short_read_drains();
+                drained = if raw {
+                    // Under TLS the bytes after the header go to rustls first (feed), which
+                    // may hold records of them: read on.
+                    n < space && !c.transport.is_tls()
+                } else {
+                    c.transport.drained(n, space)
+                };
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if c.transport.wants_write() {
@@ -667,6 +674,10 @@ fn flush(c: &mut Conn) -> bool {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return false,
         }
+    }
+    if c.close_after_write && c.body.is_none() {
+        // The last reply is all in the transport: its end goes in the same write.
+        c.transport.end();
     }
     if c.transport.flush(&mut c.stream).is_err() {
         return false;
