@@ -99,8 +99,8 @@ fn dashboard_and_alerts_name_only_exposed_metrics() {
     }
 }
 
-/// A tracker with TCP, UDP and TLS listeners, the rate limit, an access list and unicast live
-/// sync to a loopback port nobody reads, after an announce and a scrape over each protocol.
+/// A tracker with TCP, UDP and TLS listeners, WebTorrent, the rate limit, an access list and
+/// unicast live sync to a loopback port nobody reads, after an announce and a scrape over each protocol.
 fn start_with_every_family() -> Tracker {
     let pki = TestPki::new();
     let cert = pki.issue("server", KeyType::EcdsaP256);
@@ -112,7 +112,7 @@ fn start_with_every_family() -> Tracker {
          tls.certificate {}\ntls.private_key {}\n\
          ratelimit.requests_per_second 1000\naccess.blacklist {}\n\
          livesync.cluster.listen 127.0.0.1:{sync}\nlivesync.cluster.peer 127.0.0.1:{}\n\
-         livesync.cluster.key 00112233445566778899aabbccddeeff\n",
+         livesync.cluster.key 00112233445566778899aabbccddeeff\nwebtorrent on\n",
         cert.certificate.display(),
         cert.private_key.display(),
         blacklist.display(),
