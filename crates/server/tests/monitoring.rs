@@ -64,7 +64,8 @@ fn alert_rules_pass_promtool() {
 
 /// Every `ferrotracker_*` name in the dashboard and the alert rules is a family that a
 /// tracker with every optional family enabled (an access list; TLS, rate limit and live sync
-/// on, though their families are always there) exposes on `/metrics`.
+/// on, though their families are always there) exposes on `/metrics`; and the dashboard
+/// queries every family exposed.
 #[test]
 fn dashboard_and_alerts_name_only_exposed_metrics() {
     let dashboard_text = read(&contrib("grafana/ferrotracker.json"));
@@ -97,6 +98,12 @@ fn dashboard_and_alerts_name_only_exposed_metrics() {
             "{file} names metrics that /metrics does not expose: {missing:?}\nexposed: {exposed:?}"
         );
     }
+    // And the other way: a family added to /metrics gets a panel.
+    let unseen: Vec<&String> = exposed.difference(&in_dashboard).collect();
+    assert!(
+        unseen.is_empty(),
+        "contrib/grafana/ferrotracker.json graphs no query of {unseen:?}: add a panel"
+    );
 }
 
 /// A tracker with TCP, UDP and TLS listeners, WebTorrent, the rate limit, an access list and
