@@ -4,7 +4,8 @@
 #   - apt-get (via sudo when not root): python3-libtorrent for /usr/bin/python3 (the end-to-end
 #     test; Debian's package imports only there), a C linker, iproute2 (the live-sync tests'
 #     network namespaces), openssl (the TLS tests' RSA keys), curl and aria2 (HTTP(S) clients
-#     for the tests that run other clients against the tracker);
+#     for the tests that run other clients against the tracker), prometheus for promtool (the
+#     monitoring test checks contrib/prometheus/alerts.yml with it);
 #   - rustup: the rustfmt and clippy components, and the toolchain of the workspace's
 #     rust-version (the MSRV check in .ci/run), minimal profile;
 #   - cargo install: cargo-fuzz (scripts/fuzz-smoke.sh);
@@ -27,6 +28,7 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v aria2c >/dev/null 2>&1 || missing+=(aria2)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -6,6 +6,7 @@ mod accessfile;
 mod bind;
 mod check;
 mod livesync;
+mod logging;
 mod persist;
 mod privs;
 mod worker;
@@ -48,14 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    logging::init(&cfg.log);
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,7 +12,8 @@ use super::values::{
     parse_stats_path, parse_url, parse_user, Bounds, PortError,
 };
 use super::{
-    AccessFile, Config, ConfigError, ConfigErrorKind, Listen, MemoryLimit, Proto, ProxyHeader,
+    AccessFile, Config, ConfigError, ConfigErrorKind, Listen, LogFormat, LogLevel, MemoryLimit,
+    Proto, ProxyHeader,
 };
 use crate::access::Mode;
 use crate::nets::Nets;
@@ -482,6 +483,35 @@ pub(super) static KEYS: &[Key] = &[
     number!("webtorrent.max_peers_per_connection" "N" [1, 4096]
         webtorrent.max_peers_per_connection,
         "peers (torrent and peer_id) one WebSocket connection may hold; one more is refused"),
+    Key {
+        name: "log.format",
+        form: "text|json",
+        help: "stderr log lines: text (no colours unless stderr is a terminal; no timestamp \
+               under systemd, whose journal adds its own) or json, one object per line",
+        set: |c, v| {
+            c.log.format = LogFormat::from_name(v)
+                .ok_or_else(|| bad(format!("unknown log format `{v}`: text or json")))?;
+            Ok(())
+        },
+        show: |c, out| out.push(format!("log.format {}", c.log.format.name())),
+        number: None,
+    },
+    Key {
+        name: "log.level",
+        form: "error|warn|info|debug|trace",
+        help: "least severe events logged (info: start, stop, reloads and summaries, nothing \
+               per request); RUST_LOG overrides it when set",
+        set: |c, v| {
+            c.log.level = LogLevel::from_name(v).ok_or_else(|| {
+                bad(format!(
+                    "unknown log level `{v}`: error, warn, info, debug or trace"
+                ))
+            })?;
+            Ok(())
+        },
+        show: |c, out| out.push(format!("log.level {}", c.log.level.name())),
+        number: None,
+    },
 ];
 
 const UDP_WORKERS: Bounds = Bounds::new("listen.udp.workers", 0, 1024);

@@ -86,6 +86,77 @@ pub struct Config {
     pub livesync: LiveSyncConfig,
     pub webtorrent: WebTorrentConfig,
     pub tls: TlsConfig,
+    pub log: LogConfig,
+}
+
+/// What the server writes to stderr. `RUST_LOG`, when set, overrides `level` (the server reads
+/// it; this module reads no environment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: LogLevel,
+}
+
+/// How each log line is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and the event's fields.
+    Json,
+}
+
+/// The least severe events that are logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    /// Start, stop, reloads and once-a-minute summaries; nothing per request.
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogFormat {
+    const ALL: [LogFormat; 2] = [LogFormat::Text, LogFormat::Json];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<LogFormat> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl LogLevel {
+    const ALL: [LogLevel; 5] = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Trace,
+    ];
+
+    /// As `RUST_LOG` and `tracing` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
 }
 
 /// The certificate and key the `listen.tls` sockets present. Both files are read before the

@@ -685,7 +685,7 @@ fn print_config_reads_back_as_the_same_config() {
         tls.private_key /etc/tracker/key.pem\n\
         webtorrent off\nwebtorrent.interval 60\nwebtorrent.idle_timeout 90\n\
         webtorrent.max_offers 4\nwebtorrent.max_message 2048\n\
-        webtorrent.max_peers_per_connection 3\n";
+        webtorrent.max_peers_per_connection 3\nlog.format json\nlog.level debug\n";
     let cfg = text(file).unwrap();
     // Every key was set away from its default, so a key the printer forgot would show.
     let printed = print(&cfg);
@@ -762,4 +762,37 @@ fn tls_listens_default_to_port_443_and_need_both_files() {
         assert_eq!(e.key, key, "{conf}");
     }
     assert!(text("listen.tls 127.0.0.1:70000").is_err());
+}
+
+#[test]
+fn log_keys() {
+    let d = text("").unwrap().log;
+    assert_eq!((d.format, d.level), (LogFormat::Text, LogLevel::Info));
+    let c = text("log.format json\nlog.level warn\n").unwrap().log;
+    assert_eq!((c.format, c.level), (LogFormat::Json, LogLevel::Warn));
+    for (level, want) in [
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+        ("trace", LogLevel::Trace),
+    ] {
+        let line = format!("log.level {level}");
+        assert_eq!(text(&line).unwrap().log.level, want);
+        assert_eq!(want.name(), level);
+    }
+    let e = text_err("log.format syslog");
+    assert_eq!(
+        (e.key.as_str(), e.kind),
+        (
+            "log.format",
+            bad("unknown log format `syslog`: text or json".into())
+        )
+    );
+    let e = text_err("log.level INFO");
+    assert_eq!(e.key, "log.level");
+    assert!(
+        e.to_string().contains("error, warn, info, debug or trace"),
+        "{e}"
+    );
 }

@@ -144,6 +144,18 @@ impl Tracker {
     }
 
     pub fn start_expecting(args: &[&str], config: Option<&str>, expected: usize) -> Tracker {
+        // Keep the log format predictable whatever the developer's environment says.
+        Tracker::start_with_env(args, config, expected, &[("RUST_LOG", Some("info"))])
+    }
+
+    /// As [`start_expecting`](Tracker::start_expecting), with `env` set (`None`: removed)
+    /// instead of `RUST_LOG=info`.
+    pub fn start_with_env(
+        args: &[&str],
+        config: Option<&str>,
+        expected: usize,
+        env: &[(&str, Option<&str>)],
+    ) -> Tracker {
         let mut argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let mut dir = None;
         let mut config_path = None;
@@ -155,15 +167,19 @@ impl Tracker {
             config_path = Some(p);
             dir = Some(d);
         }
-        let mut child = Command::new(bin())
+        let mut command = Command::new(bin());
+        command
             .args(&argv)
-            // Keep the log format predictable whatever the developer's environment says.
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ferrotracker");
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            match value {
+                Some(v) => command.env(name, v),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command.spawn().expect("spawn ferrotracker");
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel::<String>();
@@ -309,7 +325,8 @@ impl Drop for Tracker {
     }
 }
 
-/// Parses `... listening on tcp 127.0.0.1:41234` into ("tcp", addr).
+/// Parses `... listening on tcp 127.0.0.1:41234` into ("tcp", addr), in a text log line or a
+/// JSON one (`"message":"listening on tcp 127.0.0.1:41234",...`).
 pub fn parse_listening(line: &str) -> Option<(&'static str, SocketAddr)> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
     let mut words = rest.split_whitespace();
@@ -319,6 +336,6 @@ pub fn parse_listening(line: &str) -> Option<(&'static str, SocketAddr)> {
         "tls" => "tls",
         _ => return None,
     };
-    let addr = words.next()?.parse().ok()?;
+    let addr = words.next()?.split('"').next()?.parse().ok()?;
     Some((proto, addr))
 }
