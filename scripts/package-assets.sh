@@ -72,7 +72,7 @@ printf '%s\n' "$config" | awk -v version="$version" '
         print ".SH KEYS"
     }
     NR <= 3 && /^#/ { next }
-    /^# [a-z][a-z0-9_.]* [^ :]*: / {
+    /^# [a-z][a-z0-9_]*\.[a-z0-9_.]* [^ ]*: / {
         flush()
         line = substr($0, 3)
         split(line, w, " ")
