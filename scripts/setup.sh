@@ -32,6 +32,10 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The Debian package's tests (crates/server/tests/package.rs): systemd-analyze, and man for
+# `systemd-analyze verify`'s Documentation= check.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v man >/dev/null 2>&1 || missing+=(man-db)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
@@ -76,6 +80,11 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "setup: installing cargo-fuzz" >&2
     cargo install --locked cargo-fuzz
+fi
+
+if ! command -v cargo-deb >/dev/null 2>&1; then
+    echo "setup: installing cargo-deb" >&2
+    cargo install --locked cargo-deb
 fi
 
 bash tests/webtorrent/install.sh

@@ -7,6 +7,7 @@ mod bind;
 mod check;
 mod livesync;
 mod logging;
+mod notify;
 mod persist;
 mod privs;
 mod worker;
@@ -74,6 +75,8 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         signal_hook::consts::SIGHUP,
     ])?;
     raise_open_files_limit(cfg.http.max_connections);
+    // systemd notifications: connected now, before a chroot hides the socket's path.
+    let notifier = notify::Notifier::from_env();
     // Before the chroot: the path is as the command line gave it.
     warn_if_key_readable(cfg.livesync.key_file.as_deref());
     // Read before a chroot hides /proc and /sys.
@@ -142,6 +145,7 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
             None => None,
         },
         inboxes,
+        liveness: notify::Liveness::new(workers),
     });
 
     if let Some(path) = &cfg.statedump.load {
@@ -222,7 +226,10 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let watchdog = notifier.spawn_watchdog(Arc::clone(&shared))?;
+    notifier.ready(&format!("serving with {workers} workers"));
     wait_for_signal(signals, || {
+        notifier.reloading();
         match &reloader {
             Some(r) => r.reload(),
             None => tracing::info!("SIGHUP: no access list to reload"),
@@ -230,7 +237,9 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         if let Some(c) = &certs {
             report_reload(c, c.reload(), "SIGHUP");
         }
+        notifier.ready(&format!("serving with {workers} workers"));
     })?;
+    notifier.stopping();
     if let Some(r) = reloader {
         r.stop();
     }
@@ -250,6 +259,9 @@ fn run(mut cfg: Config) -> anyhow::Result<()> {
         s.stop();
     }
     let _ = sweeper.join();
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     if let Some(d) = dumper {
         let _ = d.join();
     }

@@ -62,6 +62,8 @@ pub struct Shared {
     /// Each worker's inbox of WebTorrent relays from the others (by worker index); its waker
     /// also wakes the worker for shutdown.
     pub inboxes: Vec<Inbox>,
+    /// Each worker's turns of its loop, read by the systemd watchdog (`notify`).
+    pub liveness: crate::notify::Liveness,
 }
 
 impl Shared {
@@ -147,6 +149,7 @@ pub fn run(
     let mut last_tick = Instant::now();
 
     while !shared.shutdown.load(Ordering::Relaxed) {
+        shared.liveness.beat(index);
         let wait = if udp.any_pending() || !conns.streams.is_empty() {
             Duration::ZERO
         } else {
