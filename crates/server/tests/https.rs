@@ -313,7 +313,8 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
         "http.request_timeout 2\nhttp.max_connections_per_ip 0\n",
     );
     assert_eq!(metric(&t, FAILURES), 0);
-    const SLOW: usize = 300;
+    const SLOW: usize = 3000;
+    raise_open_files_limit(SLOW as u64 + 256);
     let mut slow: Vec<TcpStream> = (0..SLOW)
         .map(|i| {
             let addr = if i % 2 == 0 { t.https4() } else { t.https6() };
@@ -342,6 +343,27 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
         c.try_read_response().is_err(),
         "a reply to a stalled handshake"
     );
+}
+
+/// Raises this process's soft open-files limit to at least `want` (up to the hard limit), so
+/// that the test can hold thousands of sockets; fails the test if the hard limit is lower.
+fn raise_open_files_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed in.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    assert!(
+        lim.rlim_max >= want,
+        "hard open-files limit {} < {want}",
+        lim.rlim_max
+    );
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    }
 }
 
 /// An idle kept-alive TLS connection holds its request buffer and rustls' state, not 16 KiB
