@@ -60,6 +60,12 @@ ft_ws_config() { # port tls(0|1)
     echo "tracker.max_peers_per_ip 0"
     echo "tracker.workers 1"
     echo "webtorrent on"
+    # As aquatic_ws's config below: connections held an hour. The load tester gives each
+    # connection one peer_id that announces into many of its 10,000 torrents: room for them.
+    echo "webtorrent.idle_timeout 3600"
+    echo "webtorrent.max_peers_per_connection 4096"
+    # Every connection comes from 127.0.0.1 (or a few loopback addresses).
+    echo "http.max_connections_per_ip 0"
     if [ "$2" = 1 ]; then
         echo "listen.tls 127.0.0.1:$1"
         echo "tls.certificate $RUN_DIR/cert.pem"
