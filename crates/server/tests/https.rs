@@ -441,7 +441,8 @@ fn aria2c() -> Option<()> {
     require_or_skip("aria2c", ok)
 }
 
-/// aria2c, trusting the test CA, announces over https: the tracker then lists it as a leecher.
+/// aria2c, trusting the test CA, announces over https://127.0.0.1 and https://[::1]: the
+/// tracker then lists it as a leecher.
 #[test]
 fn aria2c_announces_over_https() {
     if aria2c().is_none() {
@@ -450,8 +451,15 @@ fn aria2c_announces_over_https() {
     let pki = TestPki::new();
     let cert = pki.issue("server", KeyType::EcdsaP256);
     let t = start(&Live::new(&pki, &cert), "");
+    for addr in [t.https4(), t.https6()] {
+        aria2c_announces(&pki, &t, &format!("https://{addr}/announce"));
+    }
+}
+
+/// aria2c downloads a torrent whose tracker is `url` until the tracker lists it.
+fn aria2c_announces(pki: &TestPki, t: &Tracker, url: &str) {
     let dir = TempDir::new("aria2c");
-    let url = format!("https://{}/announce", t.https4());
+    let url = url.to_string();
     let file = dir.path().join("t.torrent");
     std::fs::write(&file, torrent(&url)).expect("write torrent");
     let info_hash = {
@@ -491,7 +499,7 @@ fn aria2c_announces_over_https() {
     let out = child.wait_with_output().expect("aria2c output");
     assert!(
         listed.is_some(),
-        "aria2c's announce did not reach the tracker over https:\n{}{}\ntracker:\n{}",
+        "aria2c's announce to {url} did not reach the tracker:\n{}{}\ntracker:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
         t.stderr()
