@@ -40,6 +40,20 @@ pub const FULL_SCRAPE_TOO_SOON: &str =
 pub const UDP_MAX_PEERS_V4: usize = 200;
 pub const UDP_MAX_PEERS_V6: usize = 66;
 
+/// A 16-byte key for one purpose (`label`) derived from the tracker's secret, so that each
+/// keyed map gets its own key and none reveals the secret.
+pub(crate) fn derive_key(secret: &[u8; 16], label: &[u8]) -> [u8; 16] {
+    use std::hash::Hasher;
+    let mut key = [0u8; 16];
+    for (i, half) in key.chunks_mut(8).enumerate() {
+        let mut h = siphasher::sip::SipHasher13::new_with_key(secret);
+        h.write(label);
+        h.write_u8(i as u8);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    key
+}
+
 /// State shared by every worker.
 pub struct Tracker {
     pub store: Store,
@@ -133,17 +147,7 @@ impl Tracker {
             h.finish() as u32
         };
         // Keys the full-scrape interval's map, so that no one can aim addresses at one shard.
-        let limits_key = {
-            use std::hash::Hasher;
-            let mut key = [0u8; 16];
-            for (i, half) in key.chunks_mut(8).enumerate() {
-                let mut h = siphasher::sip::SipHasher13::new_with_key(&conn_id_key);
-                h.write(b"ferrotracker full scrape interval");
-                h.write_u8(i as u8);
-                half.copy_from_slice(&h.finish().to_le_bytes());
-            }
-            key
-        };
+        let limits_key = derive_key(&conn_id_key, b"ferrotracker full scrape interval");
         Tracker {
             store,
             streams: StreamLimit::new(cfg.http.max_streams as usize),

@@ -37,7 +37,7 @@ use ferrotracker_swarm::{AnnouncedWs, Refused};
 use siphasher::sip::SipHasher13;
 
 use crate::config::WebTorrentConfig;
-use crate::tracker::{jittered, NOT_AUTHORIZED};
+use crate::tracker::{derive_key, jittered, NOT_AUTHORIZED};
 use crate::{Tracker, Worker};
 
 /// Seconds during which an offer relayed to a connection may be answered. The reference client
@@ -209,13 +209,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn new(cfg: &WebTorrentConfig, secret: &[u8; 16]) -> Self {
-        let mut mark_key = [0u8; 16];
-        for (i, half) in mark_key.chunks_mut(8).enumerate() {
-            let mut h = SipHasher13::new_with_key(secret);
-            h.write(b"ferrotracker webtorrent offer mark");
-            h.write_u8(i as u8);
-            half.copy_from_slice(&h.finish().to_le_bytes());
-        }
+        let mark_key = derive_key(secret, b"ferrotracker webtorrent offer mark");
         Settings {
             cfg: cfg.clone(),
             limits: Limits {
