@@ -70,6 +70,19 @@ pub struct Parsed {
     pub first_ignored: usize,
 }
 
+impl Parsed {
+    /// What to tell the operator about the lines that were skipped, if any.
+    pub fn skipped(&self) -> Option<String> {
+        (self.ignored > 0).then(|| {
+            format!(
+                "{} lines are not info_hashes (40 hex digits at the start of the line) and are \
+                 skipped, the first at line {}",
+                self.ignored, self.first_ignored
+            )
+        })
+    }
+}
+
 impl HashList {
     /// Parses opentracker's access-list format (see the module docs). Never fails: there is
     /// no line that makes the whole file unusable, as in opentracker.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ferrotracker_core::access::{Access, HashList, Mode};
+use ferrotracker_core::access::{Access, HashList, Mode, Parsed};
 use ferrotracker_core::config::AccessFile;
 
 /// Reads the list at start. A file that can't be read is only a warning, as in opentracker: a
@@ -141,26 +141,25 @@ fn reload(file: &AccessFile, access: &Access, why: &str) {
     }
 }
 
+/// Reads and parses an access-list file: the start, each reload and `--check-config` read it
+/// the same way.
+pub fn read(path: &Path) -> io::Result<Parsed> {
+    Ok(HashList::parse(&fs::read(path)?))
+}
+
 /// Reads and parses the file and puts it in force; logs what was loaded.
 fn load(file: &AccessFile, access: &Access, why: &str) -> io::Result<()> {
-    let text = fs::read(&file.path)?;
-    let parsed = HashList::parse(&text);
+    let parsed = read(&file.path)?;
     let n = parsed.list.len();
+    let skipped = parsed.skipped();
     access.replace(parsed.list);
     tracing::info!(
         "{} {}: {n} info_hashes loaded ({why})",
         file.mode,
         file.path.display()
     );
-    if parsed.ignored > 0 {
-        tracing::warn!(
-            "{} {}: {} lines are not info_hashes (40 hex digits at the start of the line) and \
-             were skipped, the first at line {}",
-            file.mode,
-            file.path.display(),
-            parsed.ignored,
-            parsed.first_ignored
-        );
+    if let Some(skipped) = skipped {
+        tracing::warn!("{} {}: {skipped}", file.mode, file.path.display());
     }
     Ok(())
 }

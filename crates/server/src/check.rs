@@ -7,11 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ferrotracker_core::access::HashList;
 use ferrotracker_core::config::Config;
 use nix::unistd::{Uid, User};
 
-use crate::accessfifo;
+use crate::{accessfifo, accessfile};
 use ferrotracker::tls::{self, CertFiles};
 
 /// Checks `cfg`, prints the verdict, and gives the exit code.
@@ -80,24 +79,16 @@ fn check(cfg: &Config) -> (Vec<String>, Vec<String>) {
     let at = |p: &Path| resolve(p, rootdir, root);
     if let Some(list) = &cfg.access.list {
         let path = at(&list.path);
-        match fs::read(&path) {
-            Ok(text) => {
-                let parsed = HashList::parse(&text);
+        match accessfile::read(&path) {
+            Ok(parsed) => {
                 notes.push(format!(
                     "{} {}: {} info_hashes",
                     list.mode,
                     path.display(),
                     parsed.list.len()
                 ));
-                if parsed.ignored > 0 {
-                    notes.push(format!(
-                        "{} {}: {} lines are not info_hashes and would be skipped, the first at \
-                         line {}",
-                        list.mode,
-                        path.display(),
-                        parsed.ignored,
-                        parsed.first_ignored
-                    ));
+                if let Some(skipped) = parsed.skipped() {
+                    notes.push(format!("{} {}: {skipped}", list.mode, path.display()));
                 }
             }
             Err(e) => problems.push(format!(

@@ -326,7 +326,7 @@ fn check_config_checks_files_and_binds_nothing() {
     let dir = TempDir::new("checkconf");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let list = dir.write("white.txt", &format!("{}\n", "ab".repeat(20)));
+    let list = dir.write("white.txt", &format!("{}\nnot a hash\n", "ab".repeat(20)));
     let good = dir.write(
         "good.conf",
         &format!("access.whitelist {}\n", list.display()),
@@ -353,6 +353,7 @@ fn check_config_checks_files_and_binds_nothing() {
     );
     assert!(ok.stdout.contains("configuration OK"), "{}", ok.stdout);
     assert!(ok.stdout.contains("1 info_hashes"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("first at line 2"), "{}", ok.stdout);
 
     let missing = dir.path().join("no-such-list.txt");
     let bad = dir.write(
