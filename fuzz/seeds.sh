@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Writes the seed inputs of every fuzz target into fuzz/seeds/<target>/: a few small, valid
 # requests, packets and files, so each fuzzer starts inside the format instead of guessing it.
-# The files are committed; rerun this after changing it. Only bash's printf is needed.
+# The files are committed; rerun this after changing it. Only bash's printf is needed. Files
+# named by a 40-digit hash are corpus entries kept from fuzzing runs (`cargo fuzz cmin` names
+# them so): they are left alone, and only the named seeds are written again.
 #
 # usage: bash fuzz/seeds.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-rm -rf seeds
 mkdir -p seeds
+for f in seeds/*/*; do
+    [ -f "$f" ] || continue
+    [[ ${f##*/} =~ ^[0-9a-f]{40}$ ]] || rm "$f"
+done
 
 # hex STRING: the bytes spelled by a string of hex digits (spaces ignored).
 hex() {
@@ -209,5 +214,12 @@ ophttp() {
     op 00 c0000206 "" "$CONNECT"
     op 08 c0000206 "" "$CONN_ID 00000001 0badf00d $HASH2 $ANNOUNCE_TAIL"
 } | seed handler client_ip_and_access
+
+# ---------------------------------------------------------------- memory ceiling's system files
+printf 'MemTotal:       24683860 kB\nMemFree:        23000000 kB\n' | seed memory_files meminfo
+printf '0::/system.slice/ferrotracker.service\n' | seed memory_files cgroup2
+printf '12:memory:/docker/abc\n11:cpu,cpuacct:/docker/abc\n' | seed memory_files cgroup1
+printf 'max\n' | seed memory_files max
+printf '9223372036854771712\n' | seed memory_files v1nolimit
 
 find seeds -type f | sort | while read -r f; do printf '%6d %s\n' "$(wc -c <"$f")" "$f"; done
