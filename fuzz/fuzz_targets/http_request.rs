@@ -94,6 +94,8 @@ fuzz_target!(|data: &[u8]| {
         Route::FullScrape => assert!(req.query.is_none()),
         Route::Root => assert!(req.path.is_empty()),
         Route::Metrics => assert_eq!(req.path, http::METRICS_PATH),
+        Route::Dashboard => assert_eq!(req.path, http::DASHBOARD_PATH),
+        Route::DashboardJson => assert_eq!(req.path, http::DASHBOARD_JSON_PATH),
         Route::NotFound => {}
     }
 });

@@ -195,7 +195,7 @@ counter_set! {
         pub http_403: u64,
         pub http_404: u64,
         pub http_500: u64,
-        /// `/stats` and `/metrics` pages served (not counting 403s).
+        /// `/stats`, `/metrics` and dashboard pages served (not counting 403s).
         pub http_stats: u64,
         /// Full scrapes started (`GET /scrape` without a query).
         pub full_scrapes: u64,

@@ -85,6 +85,8 @@ pub struct Tracker {
     full_scrape_times: Option<Intervals>,
     /// The WebTorrent handlers' settings, message limits and offer-mark key.
     pub(crate) ws: crate::webtorrent::Settings,
+    /// The live dashboard's samples, when `dashboard` is on.
+    dashboard: Option<stats::Dashboard>,
 }
 
 /// What one worker owns: its random generator, reusable buffers and counters.
@@ -170,6 +172,10 @@ impl Tracker {
             tracker_id,
             sync_handoff: Handoff::default(),
             ws: crate::webtorrent::Settings::new(&cfg.webtorrent, &conn_id_key),
+            dashboard: cfg
+                .dashboard
+                .enabled
+                .then(|| stats::Dashboard::new(&cfg.dashboard)),
         }
     }
 
@@ -255,6 +261,25 @@ impl Tracker {
                     deleted: deleted as u64,
                 }
             }),
+        }
+    }
+
+    /// Seconds between the dashboard's samples, when it is on: the server calls
+    /// [`Tracker::sample_dashboard`] that often.
+    pub fn dashboard_interval(&self) -> Option<u32> {
+        self.dashboard.as_ref().map(stats::Dashboard::interval_secs)
+    }
+
+    /// Adds a sample of the counters and the store's totals to the dashboard's ring, `at_ms`
+    /// the server's monotonic clock in milliseconds. One thread calls this.
+    pub fn sample_dashboard(&self, at_ms: u64) {
+        if let Some(d) = &self.dashboard {
+            d.record(
+                at_ms,
+                &self.total_counters(),
+                &self.store.totals(),
+                &self.store,
+            );
         }
     }
 
@@ -356,6 +381,8 @@ impl Tracker {
             // trusted proxy ([`client_ip::Rules::stats_reader`]).
             Route::Stats => return self.http_stats(w, req, client, now, out),
             Route::Metrics => return self.http_metrics(w, req, client, now, out),
+            Route::Dashboard => return self.http_dashboard(w, req, client, now, false, out),
+            Route::DashboardJson => return self.http_dashboard(w, req, client, now, true, out),
             Route::Announce => self.http_announce(w, req, client, now, out),
             Route::Scrape => self.http_scrape(w, req, out),
             Route::Root => match &self.cfg.redirect_url {
@@ -614,6 +641,65 @@ impl Tracker {
         } else {
             After::Close
         }
+    }
+
+    /// `/dashboard` (the page) or, with `json`, `/dashboard.json` (its samples): to those who
+    /// may read `/stats`, as `/stats` is; not found when `dashboard` is off.
+    fn http_dashboard(
+        &self,
+        w: &mut Worker,
+        req: &Request<'_>,
+        client: IpAddr,
+        now: u32,
+        json: bool,
+        out: &mut Vec<u8>,
+    ) -> After {
+        let keep_alive = req.keep_alive;
+        let after = if keep_alive {
+            After::KeepOpen
+        } else {
+            After::Close
+        };
+        let Some(d) = &self.dashboard else {
+            w.counters.http_404.inc();
+            http::write_error(out, 404, "not found (dashboard off)", keep_alive);
+            return after;
+        };
+        if !self.may_read_stats(client, &req.client_header) {
+            w.counters.http_403.inc();
+            http::write_error(out, 403, "access denied", keep_alive);
+            return after;
+        }
+        w.counters.http_stats.inc();
+        if json {
+            let mut body = String::new();
+            d.render_json(u64::from(now.saturating_sub(self.started)), &mut body);
+            http::write_response_head_with(
+                out,
+                200,
+                "application/json",
+                &[("Cache-Control", "no-store")],
+                body.len(),
+                keep_alive,
+            );
+            out.extend_from_slice(body.as_bytes());
+        } else {
+            let page = stats::dashboard::PAGE;
+            http::write_response_head_with(
+                out,
+                200,
+                "text/html; charset=utf-8",
+                &[
+                    ("Cache-Control", "no-cache"),
+                    ("Content-Security-Policy", stats::dashboard::PAGE_POLICY),
+                    ("X-Content-Type-Options", "nosniff"),
+                ],
+                page.len(),
+                keep_alive,
+            );
+            out.extend_from_slice(page.as_bytes());
+        }
+        after
     }
 
     // ---------------------------------------------------------------- UDP

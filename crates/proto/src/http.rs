@@ -14,6 +14,10 @@ pub const MAX_REQUEST_BYTES: usize = 8192;
 pub const MAX_HEADERS: usize = 32;
 /// Path of [`Route::Metrics`] (without '/'); fixed, unlike the stats page's.
 pub const METRICS_PATH: &[u8] = b"metrics";
+/// Paths of [`Route::Dashboard`] and [`Route::DashboardJson`] (without '/'); fixed, as
+/// [`METRICS_PATH`].
+pub const DASHBOARD_PATH: &[u8] = b"dashboard";
+pub const DASHBOARD_JSON_PATH: &[u8] = b"dashboard.json";
 
 /// Result of [`parse_request`] on the bytes received so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +240,10 @@ pub enum Route {
     Stats,
     /// [`METRICS_PATH`]: the Prometheus exposition of the stats counters.
     Metrics,
+    /// [`DASHBOARD_PATH`]: the live dashboard's page...
+    Dashboard,
+    /// ...and [`DASHBOARD_JSON_PATH`], the samples it draws.
+    DashboardJson,
     /// `GET /` or `GET /?…`: opentracker redirects (if configured) or answers 404.
     Root,
     NotFound,
@@ -243,8 +251,9 @@ pub enum Route {
 
 /// Routes as opentracker: any path starting with `a` announces, exactly `scrape` without a query
 /// is a full scrape, any other path starting with `sc` scrapes, and `stats_path` (without '/')
-/// must match exactly. [`METRICS_PATH`] comes after `stats_path`, so a stats page configured at
-/// `metrics` is the stats page. The path is compared raw, not percent-decoded.
+/// must match exactly. [`METRICS_PATH`] and the dashboard's paths come after `stats_path`, so a
+/// stats page configured at `metrics` is the stats page. The path is compared raw, not
+/// percent-decoded.
 pub fn route(req: &Request<'_>, stats_path: &[u8]) -> Route {
     let path = req.path;
     if path.is_empty() {
@@ -259,6 +268,10 @@ pub fn route(req: &Request<'_>, stats_path: &[u8]) -> Route {
         Route::Stats
     } else if path == METRICS_PATH {
         Route::Metrics
+    } else if path == DASHBOARD_PATH {
+        Route::Dashboard
+    } else if path == DASHBOARD_JSON_PATH {
+        Route::DashboardJson
     } else {
         Route::NotFound
     }
@@ -290,9 +303,28 @@ pub fn write_response_head(
     content_length: usize,
     keep_alive: bool,
 ) {
+    write_response_head_with(out, status, content_type, &[], content_length, keep_alive);
+}
+
+/// As [`write_response_head`], with `headers` (name, value) after Content-Type. Their text
+/// comes from the code, never from a request.
+pub fn write_response_head_with(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    content_length: usize,
+    keep_alive: bool,
+) {
     write_status_line(out, status);
     out.extend_from_slice(b"Content-Type: ");
     out.extend_from_slice(content_type.as_bytes());
+    for (name, value) in headers {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+    }
     out.extend_from_slice(b"\r\nContent-Length: ");
     out.extend_from_slice(itoa::Buffer::new().format(content_length).as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -585,6 +617,12 @@ mod tests {
             (b"GET //metrics?x=1 HTTP/1.1\r\n\r\n", Route::Metrics),
             (b"GET /metricsx HTTP/1.1\r\n\r\n", Route::NotFound),
             (b"GET /metric HTTP/1.1\r\n\r\n", Route::NotFound),
+            (b"GET /dashboard HTTP/1.1\r\n\r\n", Route::Dashboard),
+            (
+                b"GET /dashboard.json?x HTTP/1.1\r\n\r\n",
+                Route::DashboardJson,
+            ),
+            (b"GET /dashboard/ HTTP/1.1\r\n\r\n", Route::NotFound),
             (b"GET /robots.txt HTTP/1.1\r\n\r\n", Route::NotFound),
         ];
         for (req, want) in cases {
@@ -601,6 +639,8 @@ mod tests {
         assert_eq!(route(&metrics, b"my_stats"), Route::Metrics);
         let stats = complete(b"GET /stats HTTP/1.1\r\n\r\n");
         assert_eq!(route(&stats, b"metrics"), Route::NotFound);
+        let dashboard = complete(b"GET /dashboard HTTP/1.1\r\n\r\n");
+        assert_eq!(route(&dashboard, b"dashboard"), Route::Stats);
     }
 
     #[test]
@@ -610,6 +650,19 @@ mod tests {
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 98\r\n\r\n"
+        );
+        out.clear();
+        write_response_head_with(
+            &mut out,
+            200,
+            "application/json",
+            &[("Cache-Control", "no-store")],
+            2,
+            false,
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
         );
         out.clear();
         write_redirect(&mut out, "http://x/\r\nEvil: 1", false);

@@ -388,6 +388,14 @@ pub(super) static KEYS: &[Key] = &[
         show: |c, out| out.push(format!("access.stats_path {}", c.stats.path)),
         number: None,
     },
+    switch!("dashboard" dashboard.enabled,
+        "serve the live dashboard at /dashboard and its samples at /dashboard.json (to those \
+         who may read /stats)"),
+    number!("dashboard.interval" "SECS" [1, MINUTE] dashboard.interval,
+        "between the dashboard's samples of the counters"),
+    number!("dashboard.samples" "N" [2, 8640] dashboard.samples,
+        "samples the dashboard keeps and charts: samples * interval seconds of history, about \
+         250 bytes each"),
     file!("tracker.statedump_load" "FILE" statedump.load,
         "as -l: load this statedump at start (after the access list)"),
     file!("tracker.statedump" "FILE" statedump.file,

@@ -2,8 +2,8 @@
 //! opentracker's config file format and command-line flags plus ferrotracker's own keys.
 //!
 //! Each section goes whole to the component that uses it: [`StoreConfig`] to the swarm store,
-//! [`RateConfig`] to the rate limiter, [`TrackerConfig`], [`StatsConfig`] and [`AccessConfig`]
-//! to the request handlers ([`crate::Tracker::new`]), [`HttpConfig`] and [`ProcessConfig`] to
+//! [`RateConfig`] to the rate limiter, [`TrackerConfig`], [`StatsConfig`], [`DashboardConfig`]
+//! and [`AccessConfig`] to the request handlers ([`crate::Tracker::new`]), [`HttpConfig`] and [`ProcessConfig`] to
 //! the server, [`StatedumpConfig`] and [`LiveSyncConfig`] to their threads. Every default is
 //! written once, in the sections' `Default`; every key once, in the table in [`keys`], which
 //! also holds each numeric key's bounds and its help text, and which `-h` and
@@ -82,6 +82,7 @@ pub struct Config {
     pub ratelimit: RateConfig,
     pub access: AccessConfig,
     pub stats: StatsConfig,
+    pub dashboard: DashboardConfig,
     pub statedump: StatedumpConfig,
     pub livesync: LiveSyncConfig,
     pub webtorrent: WebTorrentConfig,
@@ -298,6 +299,29 @@ impl Default for StatsConfig {
             path: "stats".to_string(),
             readers: Nets::default(),
             open: false,
+        }
+    }
+}
+
+/// The live dashboard (`/dashboard`, read as `/stats` is): a ring of `samples` samples of the
+/// counters, one every `interval` seconds ([`crate::stats::dashboard`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DashboardConfig {
+    /// Serve `/dashboard` and `/dashboard.json` and keep the ring.
+    pub enabled: bool,
+    /// Seconds between samples.
+    pub interval: u32,
+    /// Samples the charts show: `samples * interval` seconds of history, in memory allocated
+    /// once at start.
+    pub samples: u32,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            enabled: true,
+            interval: 5,
+            samples: 720,
         }
     }
 }

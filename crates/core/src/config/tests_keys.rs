@@ -509,7 +509,7 @@ fn every_numeric_key_is_bounded_at_parse_and_validate() {
             assert!(shown.ends_with(&format!(", not {n}")), "{shown}");
         }
     }
-    assert_eq!(numbers().count(), 27);
+    assert_eq!(numbers().count(), 29);
 }
 
 #[test]
@@ -676,7 +676,8 @@ fn print_config_reads_back_as_the_same_config() {
         access.proxy 10.0.0.0/8\naccess.proxy ::1\naccess.proxy_header Forwarded\n\
         tracker.allow_ip_param on\n\
         access.bless 192.168.0.0/16\naccess.stats 172.16.0.0/12\naccess.stats_open on\n\
-        access.stats_path my_stats\ntracker.statedump_load in.dump\ntracker.statedump out.dump\n\
+        access.stats_path my_stats\ndashboard off\ndashboard.interval 1\ndashboard.samples 60\n\
+        tracker.statedump_load in.dump\ntracker.statedump out.dump\n\
         tracker.statedump_interval 0\ntracker.statedump_peers on\n\
         livesync.cluster.listen 10.0.0.1:9000\nlivesync.cluster.node_ip 10.0.0.0/24\n\
         livesync.cluster.send_port 9001\nlivesync.cluster.peer 10.0.0.2\n\

@@ -12,6 +12,7 @@
 //! `mode=everything`, `metrics.rs` for `/metrics`; this one parses the query and holds the
 //! [`Snapshot`] they render.
 
+pub mod dashboard;
 mod metrics;
 mod text;
 mod xml;
@@ -21,6 +22,7 @@ use ferrotracker_swarm::Totals;
 use crate::counters::Counters;
 use crate::fullscrape::Format;
 
+pub use dashboard::Dashboard;
 pub use metrics::render_metrics;
 pub use text::render;
 
@@ -168,6 +170,18 @@ pub fn content_type(mode: Mode) -> &'static str {
         Mode::Everything => "text/xml",
         _ => "text/plain",
     }
+}
+
+/// Offers `item` of value `v` to `list`, which holds the `n` largest values offered so far,
+/// largest first: an item equal to one held ranks after it (opentracker's `>`), and a zero is
+/// never listed. `list` never holds more than `n + 1` items.
+pub(crate) fn rank<T>(list: &mut Vec<(u32, T)>, n: usize, v: u32, item: T) {
+    if v == 0 || (list.len() >= n && list.last().is_some_and(|l| l.0 >= v)) {
+        return;
+    }
+    let at = list.partition_point(|e| e.0 >= v);
+    list.insert(at, (v, item));
+    list.truncate(n);
 }
 
 /// What `mode=version` prints (opentracker: its gitweb commit URL).

@@ -156,12 +156,7 @@ fn top(store: &Store, n: usize, out: &mut String) {
         store.for_each_in_shard(shard, |h: &InfoHash, c| {
             let vals = [c.seeders + c.leechers, c.seeders, c.leechers];
             for (list, v) in lists.iter_mut().zip(vals) {
-                if v == 0 || (list.len() == n && list.last().is_some_and(|l| l.0 >= v)) {
-                    continue;
-                }
-                let at = list.partition_point(|e| e.0 >= v);
-                list.insert(at, (v, h.0));
-                list.truncate(n);
+                super::rank(list, n, v, h.0);
             }
         });
     }
