@@ -479,15 +479,33 @@ fn report_reload(r: &CertResolver, result: Result<(), tls::TlsError>, why: &str)
 const CERT_POLL: Duration = Duration::from_secs(1);
 
 /// Expires peers and torrents, one shard at a time, every `sweep_interval_secs`; picks up a
-/// changed TLS certificate or key file.
+/// changed TLS certificate or key file; samples the counters for the dashboard every
+/// `dashboard.interval` (the first at once, so that rates start from the start).
 fn sweep_loop(shared: &Shared, certs: Option<&CertResolver>) {
     let store = &shared.tracker.store;
     let every = Duration::from_secs(u64::from(store.sweep_interval_secs()));
     let mut last = Instant::now();
     let mut last_cert_poll = Instant::now();
     let mut limits = LimitWatch::default();
+    let sample_every = shared
+        .tracker
+        .dashboard_interval()
+        .map(|s| Duration::from_secs(u64::from(s)));
+    let mut next_sample = Instant::now();
     while !shared.shutdown.load(Ordering::Relaxed) {
         let now = Instant::now();
+        if let Some(period) = sample_every {
+            if now >= next_sample {
+                let at_ms = now.saturating_duration_since(shared.start).as_millis() as u64;
+                shared.tracker.sample_dashboard(at_ms);
+                // On the beat (the loop wakes at least every 100 ms), unless a long sweep
+                // made it miss one.
+                next_sample += period;
+                if next_sample <= now {
+                    next_sample = now + period;
+                }
+            }
+        }
         limits.check(shared, now);
         if let Some(c) = certs {
             if now.duration_since(last_cert_poll) >= CERT_POLL {
