@@ -372,8 +372,9 @@ fn traffic(t: &Tracker, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         let mut i: u32 = 0;
         while !stop.load(Ordering::Relaxed) {
             i += 1;
-            // Torrent n has up to 2n - 1 peers (ports), every third one seeding.
-            let n = (i % 24) as u8 + 1;
+            // Torrent n has up to 2n - 1 peers (ports), every third one seeding, each reached
+            // by every protocol and family (a scrambled n: i % 24 would tie n to i % 4).
+            let n = (i.wrapping_mul(2_654_435_761) >> 20) as u8 % 24 + 1;
             let count = &mut announced[usize::from(n)];
             *count = count.wrapping_add(1);
             let port = 10_000 + *count % (u16::from(n) * 2 - 1);
