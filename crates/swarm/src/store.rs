@@ -8,6 +8,8 @@
 //! periodic pass over one shard at a time, never by scanning on the request path.
 
 mod announce;
+#[cfg(test)]
+mod counts_tests;
 mod prefetch;
 mod restore;
 mod shard;
@@ -27,7 +29,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use ferrotracker_proto::InfoHash;
 
-use crate::peers::{Limits, Upsert, FLAG_SEEDING};
+use crate::peers::{Limits, Upsert, FLAG_COMPLETED, FLAG_SEEDING};
 use crate::table::{slot_bytes, Table};
 use shard::{Live, Padded, ShardCounts, Torrent};
 
@@ -284,7 +286,8 @@ impl Store {
         max != u64::MAX && self.estimated_bytes() >= max
     }
 
-    /// Totals over every shard; takes each shard lock briefly in turn.
+    /// Totals over every shard, from the counts each shard keeps and the whole-store ones:
+    /// each shard lock is taken briefly in turn, and no torrent is visited.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for p in self.shards.iter() {
@@ -292,18 +295,34 @@ impl Store {
             t.torrents += s.torrents.len() as u64;
             t.peers4 += s.counts.peers4;
             t.peers6 += s.counts.peers6;
-            // The shard counts UDP/HTTP peers; WebTorrent ones are counted here, in the walk
-            // that sums downloads.
             t.seeders += s.counts.seeders;
+        }
+        t.peers_ws = self.live.peers_ws.load(Relaxed);
+        t.seeders_ws = self.live.seeders_ws.load(Relaxed);
+        t.seeders += t.seeders_ws;
+        t.downloaded = self.live.downloaded.load(Relaxed);
+        t
+    }
+
+    /// [`Store::totals`] by visiting every torrent: what the shard counts must always equal.
+    #[cfg(test)]
+    pub(crate) fn totals_by_walk(&self) -> Totals {
+        let mut t = Totals::default();
+        for p in self.shards.iter() {
+            let s = p.lock();
+            t.torrents += s.torrents.len() as u64;
             for tor in s.torrents.iter() {
                 t.downloaded += u64::from(tor.downloaded);
-                if let Some(ws) = tor.ws() {
-                    t.peers_ws += ws.len() as u64;
-                    t.seeders_ws += u64::from(ws.seeders());
+                t.peers4 += tor.v4.len() as u64;
+                t.seeders += u64::from(tor.v4.seeders());
+                if let Some(r) = tor.rare.lists() {
+                    t.peers6 += r.v6.len() as u64;
+                    t.seeders += u64::from(r.v6.seeders() + r.ws.seeders());
+                    t.peers_ws += r.ws.len() as u64;
+                    t.seeders_ws += u64::from(r.ws.seeders());
                 }
             }
         }
-        t.seeders += t.seeders_ws;
         t
     }
 
@@ -402,11 +421,30 @@ impl Store {
                 }
             }
         }
-        let was = up.old_flags & FLAG_SEEDING != 0 && !up.was_new;
-        match (was, up.new_flags & FLAG_SEEDING != 0) {
-            (false, true) => c.seeders += 1,
-            (true, false) => c.seeders -= 1,
-            _ => {}
+        let mut seeders = 0;
+        seeding_change(&mut seeders, &up);
+        c.seeders = c.seeders.wrapping_add_signed(seeders);
+    }
+
+    /// [`Store::account`] for a WebTorrent peer.
+    fn account_ws(&self, up: &Upsert) {
+        if up.was_new {
+            self.live.peers_ws.fetch_add(1, Relaxed);
+        }
+        let mut seeders = 0;
+        seeding_change(&mut seeders, up);
+        match seeders {
+            1 => self.live.seeders_ws.fetch_add(1, Relaxed),
+            -1 => self.live.seeders_ws.fetch_sub(1, Relaxed),
+            _ => 0,
+        };
+    }
+
+    /// Counts one download of torrent `t`, in it and in the store's sum.
+    fn count_download(&self, t: &mut Torrent) {
+        if let Some(n) = t.downloaded.checked_add(1) {
+            t.downloaded = n;
+            self.live.downloaded.fetch_add(1, Relaxed);
         }
     }
 
@@ -436,4 +474,20 @@ impl Store {
             .get((top >> (32 - SHARD_BITS)) as usize)
             .unwrap_or(first)
     }
+}
+
+/// What an upsert changed a seeder count by: +1, -1 or 0.
+fn seeding_change(seeders: &mut i64, up: &Upsert) {
+    let was = up.old_flags & FLAG_SEEDING != 0 && !up.was_new;
+    match (was, up.new_flags & FLAG_SEEDING != 0) {
+        (false, true) => *seeders += 1,
+        (true, false) => *seeders -= 1,
+        _ => {}
+    }
+}
+
+/// Whether an upsert is the peer's first completion while present: the torrent's `downloaded`
+/// goes up by one.
+fn completed(up: &Upsert) -> bool {
+    up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0
 }

@@ -112,10 +112,9 @@ impl Store {
             if !up.was_new {
                 renewed_after = Some(u32::from(age_ticks) * self.tick_secs);
             }
-            let completed_now =
-                up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0;
+            let completed_now = super::completed(&up);
             if completed_now {
-                t.downloaded = t.downloaded.saturating_add(1);
+                self.count_download(t);
                 completed = true;
             }
             // opentracker's live-sync rule: new peers, completions, and re-announces of peers

@@ -1,6 +1,7 @@
 //! Torrents and peers put back from a statedump.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::Ordering::Relaxed;
 
 use ferrotracker_proto::InfoHash;
 
@@ -14,7 +15,8 @@ impl Store {
     pub fn restore_torrent(&self, info_hash: &InfoHash, last_active: u32, downloaded: u32) -> bool {
         let hash = self.hasher.hash_one(info_hash);
         let p = self.shard_of(info_hash);
-        let mut shard = p.lock();
+        let mut guard = p.lock();
+        let shard = &mut *guard;
         if shard
             .torrents
             .find(hash, |t| t.hash == *info_hash)
@@ -25,6 +27,9 @@ impl Store {
         match self.find_or_create(p, &mut shard.torrents, hash, info_hash, last_active) {
             Ok(t) => {
                 t.downloaded = downloaded;
+                self.live
+                    .downloaded
+                    .fetch_add(u64::from(downloaded), Relaxed);
                 true
             }
             Err(_) => false,

@@ -201,11 +201,14 @@ pub(super) struct Shard {
     pub(super) torrents: Table<Torrent>,
 }
 
-/// Peer counts of one shard, kept beside its table so stats need no walk.
+/// Peer counts of one shard, kept beside its table so stats need no walk. They fill the
+/// first cache line with the lock and the table header; the counts that change less often
+/// (WebTorrent peers, downloads) are whole-store atomics in [`Live`].
 #[derive(Default)]
 pub(super) struct ShardCounts {
     pub(super) peers4: u64,
     pub(super) peers6: u64,
+    /// UDP/HTTP seeders of both families.
     pub(super) seeders: u64,
 }
 
@@ -249,4 +252,7 @@ pub(super) struct Live {
     pub(super) peers4: AtomicU64,
     pub(super) peers6: AtomicU64,
     pub(super) peers_ws: AtomicU64,
+    pub(super) seeders_ws: AtomicU64,
+    /// The torrents' `downloaded`, summed.
+    pub(super) downloaded: AtomicU64,
 }

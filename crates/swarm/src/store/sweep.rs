@@ -30,7 +30,7 @@ impl Store {
             self.cfg.torrent_timeout,
         );
         let mut swept = Swept::default();
-        let (mut p4, mut p6, mut pw, mut s) = (0u64, 0u64, 0u64, 0u64);
+        let (mut p4, mut p6, mut pw, mut s, mut sw, mut dl) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
         let hasher = &self.hasher;
         shard.torrents.retain(
             |t| {
@@ -39,10 +39,11 @@ impl Store {
                 s += u64::from(s4);
                 if let Some(r) = t.rare.lists_mut() {
                     let (r6, s6) = r.v6.expire(now_tick, timeout_ticks);
-                    let (rw, _) = r.ws.expire(now_tick, timeout_ticks);
+                    let (rw, sw_gone) = r.ws.expire(now_tick, timeout_ticks);
                     p6 += u64::from(r6);
                     s += u64::from(s6);
                     pw += u64::from(rw);
+                    sw += u64::from(sw_gone);
                     t.rare.drop_if_empty();
                 }
                 let idle = now.saturating_sub(t.last_active);
@@ -55,7 +56,9 @@ impl Store {
                         p6 += r.v6.len() as u64;
                         s += u64::from(r.v6.seeders());
                         pw += r.ws.len() as u64;
+                        sw += u64::from(r.ws.seeders());
                     }
+                    dl += u64::from(t.downloaded);
                     swept.torrents += 1;
                 }
                 !dead
@@ -64,6 +67,8 @@ impl Store {
         );
         shard.counts.peers4 -= p4;
         shard.counts.peers6 -= p6;
+        self.live.seeders_ws.fetch_sub(sw, Relaxed);
+        self.live.downloaded.fetch_sub(dl, Relaxed);
         self.live.peers4.fetch_sub(p4, Relaxed);
         self.live.peers6.fetch_sub(p6, Relaxed);
         self.live.peers_ws.fetch_sub(pw, Relaxed);

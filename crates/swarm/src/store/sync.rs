@@ -59,10 +59,8 @@ impl Store {
             }
         }
         let up = t.upsert(addr, port, flags, stamp, self.limits()).ok();
-        if let Some(u) = up {
-            if u.new_flags & FLAG_COMPLETED != 0 && u.old_flags & FLAG_COMPLETED == 0 {
-                t.downloaded = t.downloaded.saturating_add(1);
-            }
+        if up.as_ref().is_some_and(super::completed) {
+            self.count_download(t);
         }
         self.account(&mut shard.counts, addr, up);
         up.is_some()

@@ -53,7 +53,8 @@ impl Store {
     ) -> Result<AnnouncedWs, Refused> {
         let hash = self.hasher.hash_one(info_hash);
         let p = self.shard_of(info_hash);
-        let mut shard = p.lock();
+        let mut guard = p.lock();
+        let shard = &mut *guard;
         let stamp = self.tick(now);
         let not_stored = |counts| AnnouncedWs {
             counts,
@@ -107,12 +108,10 @@ impl Store {
         let Some(up) = up else {
             return Ok(not_stored(t.counts()));
         };
-        if up.was_new {
-            self.live.peers_ws.fetch_add(1, Relaxed);
-        }
-        let completed = up.new_flags & FLAG_COMPLETED != 0 && up.old_flags & FLAG_COMPLETED == 0;
+        self.account_ws(&up);
+        let completed = super::completed(&up);
         if completed {
-            t.downloaded = t.downloaded.saturating_add(1);
+            self.count_download(t);
         }
         Ok(AnnouncedWs {
             counts: t.counts(),
@@ -175,15 +174,17 @@ impl Store {
     /// `Event::Stopped`.)
     pub fn remove_ws_conn(&self, info_hash: &InfoHash, conn: u64) -> u32 {
         let hash = self.hasher.hash_one(info_hash);
-        let mut shard = self.shard_of(info_hash).lock();
+        let mut guard = self.shard_of(info_hash).lock();
+        let shard = &mut *guard;
         let Some(t) = shard.torrents.find_mut(hash, |t| t.hash == *info_hash) else {
             return 0;
         };
         let Some(lists) = t.rare.lists_mut() else {
             return 0;
         };
-        let (gone, _) = lists.ws.remove_if(|p| p.conn() == conn);
+        let (gone, seeders) = lists.ws.remove_if(|p| p.conn() == conn);
         t.rare.drop_if_empty();
+        self.live.seeders_ws.fetch_sub(u64::from(seeders), Relaxed);
         self.live.peers_ws.fetch_sub(u64::from(gone), Relaxed);
         gone
     }
@@ -197,7 +198,10 @@ impl Store {
         let Some(lists) = t.rare.lists_mut() else {
             return;
         };
-        if lists.ws.remove(peer_id.0).is_some() {
+        if let Some(flags) = lists.ws.remove(peer_id.0) {
+            if flags & FLAG_SEEDING != 0 {
+                self.live.seeders_ws.fetch_sub(1, Relaxed);
+            }
             self.live.peers_ws.fetch_sub(1, Relaxed);
         }
         t.rare.drop_if_empty();
