@@ -366,56 +366,6 @@ fn raise_open_files_limit(want: u64) {
     }
 }
 
-/// An idle kept-alive TLS connection holds its request buffer and rustls' state, not 16 KiB
-/// TLS buffers: a manual measurement (`cargo test --release --test https -- --ignored
-/// --nocapture idle`), not a timed or sized assertion.
-#[test]
-#[ignore]
-fn idle_connection_memory() {
-    let pki = TestPki::new();
-    let cert = pki.issue("server", KeyType::EcdsaP256);
-    let t = start(
-        &Live::new(&pki, &cert),
-        "http.max_connections_per_ip 0\nhttp.idle_timeout 600\ntracker.workers 2\n",
-    );
-    let rss = || {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", t.pid())).expect("status");
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-            .expect("VmRSS")
-    };
-    // Warm up: pools and allocator arenas.
-    let mut conns: Vec<_> = (0..200).map(|_| pki.client().connect(t.https4())).collect();
-    for c in &mut conns {
-        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
-    }
-    let before = rss();
-    const N: usize = 2000;
-    for _ in 0..N {
-        let mut c = pki.client().connect(t.https4());
-        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
-        conns.push(c);
-    }
-    let after = rss();
-    println!(
-        "RSS {before} kB -> {after} kB with {N} more idle TLS connections: {} bytes each",
-        (after - before) * 1024 / N as u64
-    );
-    // The same number of plain keep-alive connections, for comparison.
-    let mut plain = Vec::new();
-    for _ in 0..N {
-        let mut c = Http::connect(t.http4());
-        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
-        plain.push(c);
-    }
-    let last = rss();
-    println!(
-        "RSS {after} kB -> {last} kB with {N} more idle plain connections: {} bytes each",
-        (last - after) * 1024 / N as u64
-    );
-}
-
 /// A leecher's torrent for one 16 KiB file that no one has, announcing to `url`.
 fn torrent(url: &str) -> Vec<u8> {
     let mut t = Vec::new();
