@@ -9,7 +9,10 @@
 #   idle       RSS of every serving process with IDLE kept-alive connections open (each served
 #              one announce, then quiet) minus their RSS before: memory per idle connection
 # Every announce is a random port on a random torrent of TORRENTS (10,000 unless --torrents says;
-# bench/hashes.py loadgen TORRENTS 7, also opentracker's whitelist), as http.sh's. The serving processes (the tracker; nginx's
+# bench/hashes.py loadgen TORRENTS 7, also opentracker's whitelist), as http.sh's. With --fill,
+# each rate run first announces once into every one of the TORRENTS (the load generator's fill
+# mode, uncapped, not measured), so that the measured announces meet a store of that size
+# rather than grow one. The serving processes (the tracker; nginx's
 # master and worker and opentracker) are pinned to one CPU and, in the rate modes, share a
 # cgroup CPU quota of --cap percent of a core, so that they, not the load generator, are the
 # bottleneck; their CPU time is summed over every process that serves a request. The load
@@ -18,7 +21,7 @@
 #
 # usage: bench/https.sh [--rounds N] [--duration SECS] [--connections N] [--cap PCT]
 #                       [--modes keepalive,close,idle] [--trackers LIST] [--idle N]
-#                       [--tracker-cpus LIST] [--tester-cpus LIST] [--torrents N]
+#                       [--tracker-cpus LIST] [--tester-cpus LIST] [--torrents N] [--fill]
 #   defaults: 1 round of 10 s, 64 connections, cap 50 (0 = none), every mode, 10,000 idle
 #   connections, 10,000 torrents, trackers ferrotracker,nginx+opentracker,aquatic_http (those
 #   installed; ferrotracker only when it accepts listen.tls), tracker on CPU 0, load generator
@@ -34,6 +37,7 @@ MODES="keepalive,close,idle"
 TRACKERS=""
 IDLE=10000
 TORRENTS=10000
+FILL=0
 TRACKER_CPUS=0
 TESTER_CPUS=1
 while [ $# -gt 0 ]; do
@@ -46,9 +50,10 @@ while [ $# -gt 0 ]; do
         --trackers) TRACKERS="$2"; shift 2 ;;
         --idle) IDLE="$2"; shift 2 ;;
         --torrents) TORRENTS="$2"; shift 2 ;;
+        --fill) FILL=1; shift ;;
         --tracker-cpus) TRACKER_CPUS="$2"; shift 2 ;;
         --tester-cpus) TESTER_CPUS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -310,6 +315,17 @@ run_rate() { # tracker mode
     start_https "$1"
     check_announce_tls "$TLS_ADDR" || die "$1 does not answer announces over TLS"
     local p
+    if [ "$FILL" = 1 ]; then
+        local f0 fout filled
+        f0="$(date +%s.%N)"
+        fout="$(taskset -c "$TESTER_CPUS" "$HTTPS_LOAD" "$TLS_ADDR" "$HASHES" fill \
+            --connections "$CONNS" --duration 3600 2>&1)" \
+            || { echo "$fout" >&2; die "the fill failed against $1"; }
+        filled="$(field requests "$(echo "$fout" | grep '^FTBENCH' | tail -1)")"
+        [ "$filled" = "$TORRENTS" ] || { echo "$fout" >&2; die "$1: $filled of $TORRENTS fill announces answered"; }
+        log "$1: filled with $TORRENTS torrents in $(awk -v a="$f0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+        for p in "${SERVE_PIDS[@]}"; do wait_rss_stable "$p"; done
+    fi
     for p in "${SERVE_PIDS[@]}"; do cap_add "$p"; done
     local t0 c0 t1 c1 out line
     t0="$(date +%s.%N)"; c0="$(serve_ticks)"
@@ -355,7 +371,7 @@ run_idle() { # tracker
 }
 
 echo "# https: $(machine_line)"
-echo "# ferrotracker-https-load (TLS 1.3, no resumption, ECDSA P-256 certificate), $CONNS connections, ${DURATION}s, a random torrent of $TORRENTS per announce;"
+echo "# ferrotracker-https-load (TLS 1.3, no resumption, ECDSA P-256 certificate), $CONNS connections, ${DURATION}s, a random torrent of $TORRENTS per announce$([ "$FILL" = 1 ] && echo ", every torrent announced once before each run");"
 echo "# serving processes on CPU $TRACKER_CPUS, capped together at ${CAP}% of a core in the rate modes (0 = none); load generator on CPU $TESTER_CPUS"
 declare -A RATE PERCPU
 RATE_MODES=()

@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """End-to-end: two real libtorrent sessions find each other only through the tracker.
 
-Usage: /usr/bin/python3 tests/e2e/libtorrent_transfer.py ANNOUNCE_URL [--timeout SECS]
+Usage: /usr/bin/python3 tests/e2e/libtorrent_transfer.py ANNOUNCE_URL [--timeout SECS] [--scrape]
 
-ANNOUNCE_URL is http://, https:// or udp://127.0.0.1:PORT/announce. For https, libtorrent
-checks the tracker's certificate against OpenSSL's default trust store: point SSL_CERT_FILE at
-the CA that issued it.
+ANNOUNCE_URL is http://, https:// or udp://127.0.0.1:PORT/announce, or the same on [::1]. For
+https, libtorrent checks the tracker's certificate against OpenSSL's default trust store: point
+SSL_CERT_FILE at the CA that issued it.
 A random 2-4 MiB file is made into a private torrent announcing only to that URL. A seeder
-session (with the data) and a leecher session (empty) listen on 127.0.0.1 with DHT, LSD,
-UPnP, NAT-PMP and PEX off (private torrent, no default plugins), so the only way for the
-leecher to learn the seeder's address is the tracker's peer list. The script exits 0 when the
-leecher has every piece, the bytes equal the original, and both sessions got a tracker reply
-with at least one peer; otherwise it prints what it saw and exits 1.
+session (with the data) and a leecher session (empty) listen on the URL's loopback address
+(127.0.0.1 or [::1]) with DHT, LSD, UPnP, NAT-PMP and PEX off (private torrent, no default
+plugins), so the only way for the leecher to learn the seeder's address is the tracker's peer
+list. The script exits 0 when the leecher has every piece, the bytes equal the original, and
+both sessions got a tracker reply with at least one peer; otherwise it prints what it saw and
+exits 1. With --scrape, the seeder then scrapes the tracker (the scrape URL libtorrent derives
+from the announce URL) and prints `scrape complete=C incomplete=I`; no scrape reply is a
+failure.
 
 Run with Debian's /usr/bin/python3: python3-libtorrent installs only for it.
 """
@@ -38,13 +41,13 @@ def log(msg):
 START = time.monotonic()
 
 
-def make_session(name):
+def make_session(name, interface):
     settings = {
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": f"{interface}:0",
         "outgoing_interfaces": "",
         "allow_multiple_connections_per_ip": True,
         "ssrf_mitigation": False,
@@ -112,28 +115,57 @@ def tracker_status(handle):
     return "\n".join(out)
 
 
+def scrape_tracker(handle, watcher, deadline):
+    """Asks the tracker for a scrape of the torrent; (complete, incomplete) from the first
+    scrape_reply_alert, or None by the deadline. A failed scrape is asked again a second later
+    (its alert is kept in the watcher's lines)."""
+    handle.scrape_tracker()
+    retry_at = None
+    while time.monotonic() < deadline:
+        watcher.ses.wait_for_alert(100)
+        for a in watcher.ses.pop_alerts():
+            text = f"{watcher.name}: {type(a).__name__}: {a.message()}"
+            watcher.lines.append(text)
+            if isinstance(a, lt.scrape_reply_alert):
+                log(text)
+                return (a.complete, a.incomplete)
+            if isinstance(a, lt.scrape_failed_alert):
+                log(text)
+                retry_at = time.monotonic() + 1
+        if retry_at is not None and time.monotonic() >= retry_at:
+            handle.scrape_tracker()
+            retry_at = None
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("announce_url")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--scrape", action="store_true",
+                    help="after the transfer, scrape the tracker and print what it says")
     ap.add_argument("--no-tracker-wait", action="store_true",
                     help="add the leecher as soon as the seeder is seeding, without waiting "
                          "for the seeder's tracker reply (negative control with a dead tracker)")
     args = ap.parse_args()
     url = args.announce_url
-    if not url.startswith(("http://127.0.0.1:", "https://127.0.0.1:", "udp://127.0.0.1:")):
-        print(f"FAIL: announce URL must be on 127.0.0.1: {url}", file=sys.stderr)
+    interface = None
+    for host, iface in (("127.0.0.1", "127.0.0.1"), ("[::1]", "[::1]")):
+        if url.startswith(tuple(f"{s}://{host}:" for s in ("http", "https", "udp"))):
+            interface = iface
+    if interface is None:
+        print(f"FAIL: announce URL must be on 127.0.0.1 or [::1]: {url}", file=sys.stderr)
         return 2
 
     log(f"libtorrent {lt.__version__}, tracker {url}")
     root = tempfile.mkdtemp(prefix="ferrotracker-e2e-")
     try:
-        return run(url, root, args.timeout, args.no_tracker_wait)
+        return run(url, root, args.timeout, args.no_tracker_wait, interface, args.scrape)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(url, root, timeout, no_tracker_wait):
+def run(url, root, timeout, no_tracker_wait, interface, scrape):
     seed_dir = os.path.join(root, "seed")
     leech_dir = os.path.join(root, "leech")
     os.makedirs(seed_dir)
@@ -160,12 +192,12 @@ def run(url, root, timeout, no_tracker_wait):
     log(f"torrent {info_hash}: {size} bytes, {ti.num_pieces()} pieces of {piece}")
     print(f"info_hash={info_hash}", flush=True)
 
-    seeder = make_session("seeder")
-    leecher = make_session("leecher")
+    seeder = make_session("seeder", interface)
+    leecher = make_session("leecher", interface)
     deadline = time.monotonic() + timeout
     sp = listen_port(seeder, deadline)
     lp = listen_port(leecher, deadline)
-    log(f"seeder listens on 127.0.0.1:{sp}, leecher on 127.0.0.1:{lp}")
+    log(f"seeder listens on {interface}:{sp}, leecher on {interface}:{lp}")
     if sp == lp:
         print("FAIL: both sessions got the same port", file=sys.stderr)
         return 1
@@ -236,6 +268,14 @@ def run(url, root, timeout, no_tracker_wait):
             problems.append(f"downloaded bytes differ ({len(got)} vs {len(data)} bytes)")
         if len(lw.replies) <= replies_at_finish:
             log("note: no tracker reply to the leecher's completed announce within 10 s")
+
+    if ok and scrape:
+        scraped = scrape_tracker(sh, sw, time.monotonic() + 20)
+        if scraped is None:
+            ok = False
+            problems.append("no scrape reply within 20 s")
+        else:
+            print(f"scrape complete={scraped[0]} incomplete={scraped[1]}", flush=True)
 
     if ok:
         log(f"tracker replies: seeder {sw.replies}, leecher {lw.replies}")

@@ -236,9 +236,12 @@ counter_set! {
         /// address that is not a trusted proxy.
         pub proxy_refused_timeout: u64,
         pub proxy_refused_untrusted: u64,
-        /// TLS connections closed before their handshake completed: a handshake error, the
-        /// client gone, or `http.request_timeout` reached while handshaking.
+        /// TLS connections closed before their handshake completed by a handshake error or
+        /// the client gone...
         pub tls_handshake_failures: u64,
+        /// ...or by a timeout (the shorter of `http.request_timeout` and `http.idle_timeout`
+        /// after accept), counted here and not as an HTTP timeout.
+        pub tls_handshake_timeouts: u64,
         /// UDP datagrams dropped unanswered by the per-address rate limit.
         pub udp_rate_limited: u64,
         /// HTTP requests answered 429 by the per-address rate limit.

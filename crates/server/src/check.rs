@@ -4,13 +4,13 @@
 //! tracker would start as configured, 1 with every problem found otherwise.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use ferrotracker_core::config::Config;
 use nix::unistd::{Uid, User};
 
-use crate::{accessfifo, accessfile};
+use crate::{accessfifo, accessfile, privs};
 use ferrotracker::tls::{self, CertFiles};
 
 /// Checks `cfg`, prints the verdict, and gives the exit code.
@@ -76,7 +76,7 @@ fn check(cfg: &Config) -> (Vec<String>, Vec<String>) {
     } else {
         Uid::effective().as_raw()
     };
-    let at = |p: &Path| resolve(p, rootdir, root);
+    let at = |p: &Path| privs::after_drop(p, rootdir, root);
     if let Some(list) = &cfg.access.list {
         let path = at(&list.path);
         match accessfile::read(&path) {
@@ -132,61 +132,22 @@ fn check(cfg: &Config) -> (Vec<String>, Vec<String>) {
         }
     }
     if let (Some(certificate), Some(private_key)) = (&cfg.tls.certificate, &cfg.tls.private_key) {
-        check_tls(
-            certificate,
-            private_key,
-            |p| at(p),
-            &mut problems,
-            &mut notes,
-        );
-    }
-    (problems, notes)
-}
-
-/// The TLS pair is read as given before the privilege drop (as the start reads it), and again
-/// by the same path from inside the new root on reload: a pair the reload can't see is a note.
-fn check_tls(
-    certificate: &Path,
-    private_key: &Path,
-    at: impl Fn(&Path) -> PathBuf,
-    problems: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) {
-    let files = CertFiles {
-        certificate: certificate.to_path_buf(),
-        private_key: private_key.to_path_buf(),
-    };
-    match tls::load(&files) {
-        Ok(key) => notes.push(format!(
-            "tls.certificate {}: SHA-256 {}",
-            certificate.display(),
-            key.end_entity_cert()
-                .map(tls::fingerprint)
-                .unwrap_or_default()
-        )),
-        Err(e) => problems.push(format!("tls: {e}")),
-    }
-    for p in [certificate, private_key] {
-        let later = at(p);
-        if later != p && !later.exists() {
-            notes.push(format!(
-                "{}: not at {} inside tracker.rootdir: the start reads it, but a reload \
-                 (SIGHUP, a change on disk) won't find it",
-                p.display(),
-                later.display()
-            ));
+        let files = CertFiles {
+            certificate: at(certificate),
+            private_key: at(private_key),
+        };
+        match tls::load(&files) {
+            Ok(key) => notes.push(format!(
+                "tls.certificate {}: SHA-256 {}",
+                files.certificate.display(),
+                key.end_entity_cert()
+                    .map(tls::fingerprint)
+                    .unwrap_or_default()
+            )),
+            Err(e) => problems.push(format!("tls: {e}")),
         }
     }
-}
-
-/// Where the start opens `p`: inside the chroot when started as root with a `rootdir`, else
-/// relative to `rootdir` (the working directory it changes to) when relative.
-fn resolve(p: &Path, rootdir: Option<&Path>, root: bool) -> PathBuf {
-    match rootdir {
-        Some(dir) if root => dir.join(p.strip_prefix("/").unwrap_or(p)),
-        Some(dir) => dir.join(p),
-        None => p.to_path_buf(),
-    }
+    (problems, notes)
 }
 
 fn parent_is_dir(p: &Path) -> bool {
@@ -194,29 +155,5 @@ fn parent_is_dir(p: &Path) -> bool {
         Some(d) if d.as_os_str().is_empty() => true,
         Some(d) => d.is_dir(),
         None => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_resolve_as_the_start_opens_them() {
-        let d = Some(Path::new("/srv/t"));
-        assert_eq!(
-            resolve(Path::new("/w.txt"), d, true),
-            Path::new("/srv/t/w.txt")
-        );
-        assert_eq!(
-            resolve(Path::new("w.txt"), d, true),
-            Path::new("/srv/t/w.txt")
-        );
-        assert_eq!(
-            resolve(Path::new("w.txt"), d, false),
-            Path::new("/srv/t/w.txt")
-        );
-        assert_eq!(resolve(Path::new("/w.txt"), d, false), Path::new("/w.txt"));
-        assert_eq!(resolve(Path::new("w.txt"), None, true), Path::new("w.txt"));
     }
 }

@@ -449,19 +449,45 @@ fn load_certificates(cfg: &Config) -> anyhow::Result<Option<Arc<CertResolver>>> 
         certificate: certificate.clone(),
         private_key: private_key.clone(),
     };
-    let resolver = CertResolver::new(files).context("loading the TLS certificate")?;
-    tracing::info!("TLS certificate {}", describe(&resolver));
+    // Read now, as root if started so, but at the place every reload reads it after the drop
+    // (inside tracker.rootdir), so that one pair of files serves both.
+    let (rootdir, root) = (
+        cfg.process.rootdir.as_deref(),
+        nix::unistd::Uid::effective().is_root(),
+    );
+    let now = CertFiles {
+        certificate: privs::after_drop(certificate, rootdir, root),
+        private_key: privs::after_drop(private_key, rootdir, root),
+    };
+    let resolver =
+        CertResolver::first_read_at(files, &now).context("loading the TLS certificate")?;
+    tracing::info!(
+        "TLS certificate {} (SHA-256 {}){}",
+        now.certificate.display(),
+        fingerprint(&resolver),
+        if now.certificate == resolver.files().certificate {
+            String::new()
+        } else {
+            format!(", reloaded as {}", resolver.files().certificate.display())
+        }
+    );
     Ok(Some(Arc::new(resolver)))
 }
 
 /// The file and fingerprint of the certificate in force, for log lines.
 fn describe(r: &CertResolver) -> String {
-    let key = r.current();
-    let fp = key
+    format!(
+        "{} (SHA-256 {})",
+        r.files().certificate.display(),
+        fingerprint(r)
+    )
+}
+
+fn fingerprint(r: &CertResolver) -> String {
+    r.current()
         .end_entity_cert()
         .map(tls::fingerprint)
-        .unwrap_or_default();
-    format!("{} (SHA-256 {fp})", r.files().certificate.display())
+        .unwrap_or_default()
 }
 
 /// Logs what a certificate reload (`why`: SIGHUP, or a file that changed) did.

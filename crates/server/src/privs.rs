@@ -4,6 +4,9 @@
 //! user is an error rather than a silent switch to uid -2.
 //!
 //! Not root: no chroot is possible, so only chdir to the directory (opentracker does the same).
+//!
+//! [`after_drop`] says where a path the configuration names is opened once this is done, so
+//! that what is read before the drop (the TLS pair) and `--check-config` look at the same file.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,18 @@ pub struct Dropped {
     pub uid: u32,
     pub gid: u32,
     pub root: Option<PathBuf>,
+}
+
+/// Where the file `p` names is, as seen from here and now, once [`drop_privileges`] has run with
+/// `rootdir` (`root`: the process is root, so it chroots): under `rootdir` after a chroot
+/// (`/etc/t/cert.pem` with `/srv/t` is `/srv/t/etc/t/cert.pem`), relative to it after a change
+/// of directory, else `p` itself.
+pub fn after_drop(p: &Path, rootdir: Option<&Path>, root: bool) -> PathBuf {
+    match rootdir {
+        Some(dir) if root => dir.join(p.strip_prefix("/").unwrap_or(p)),
+        Some(dir) => dir.join(p),
+        None => p.to_path_buf(),
+    }
 }
 
 /// Chroots to `rootdir` (if set) and becomes `user` (default "nobody") when running as root;
@@ -52,4 +67,22 @@ pub fn drop_privileges(
         gid: u.gid.as_raw(),
         root: rootdir.map(Path::to_path_buf),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_as_they_are_opened_after_the_drop() {
+        let d = Some(Path::new("/srv/t"));
+        let at = |p: &str, d, root| after_drop(Path::new(p), d, root);
+        assert_eq!(at("/w.txt", d, true), Path::new("/srv/t/w.txt"));
+        assert_eq!(at("w.txt", d, true), Path::new("/srv/t/w.txt"));
+        assert_eq!(at("tls/c.pem", d, true), Path::new("/srv/t/tls/c.pem"));
+        assert_eq!(at("w.txt", d, false), Path::new("/srv/t/w.txt"));
+        assert_eq!(at("/w.txt", d, false), Path::new("/w.txt"));
+        assert_eq!(at("w.txt", None, true), Path::new("w.txt"));
+        assert_eq!(at("/w.txt", None, false), Path::new("/w.txt"));
+    }
 }

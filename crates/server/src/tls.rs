@@ -217,8 +217,17 @@ pub struct CertResolver {
 impl CertResolver {
     /// Loads `files` (see [`load`]); the error names the file at fault.
     pub fn new(files: CertFiles) -> Result<CertResolver, TlsError> {
-        let stamps = stamps(&files);
-        let key = load(&files)?;
+        let first = files.clone();
+        CertResolver::first_read_at(files, &first)
+    }
+
+    /// As [`new`](CertResolver::new), for a process about to chroot: the pair is read now from
+    /// `now`, the same two files as seen from outside the new root, and every reload reads
+    /// `files`, their paths inside it.
+    pub fn first_read_at(files: CertFiles, now: &CertFiles) -> Result<CertResolver, TlsError> {
+        // The same files, so the same stamps from inside the new root: no spurious reload.
+        let stamps = stamps(now);
+        let key = load(now)?;
         Ok(CertResolver {
             files,
             current: RwLock::new(Arc::new(key)),

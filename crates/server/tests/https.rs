@@ -3,7 +3,8 @@
 //! `http/1.1`; keep-alive and a full scrape over TLS; the certificate rotated by SIGHUP and by a
 //! change on disk while a kept-alive connection carries on; a bad pair refused at start, by
 //! `--check-config` and on reload; and connections that never finish their handshake closed
-//! by `http.request_timeout` without holding up an honest client, and counted.
+//! by `http.request_timeout` without holding up an honest client, and counted once, as handshake
+//! failures; the pair rotated inside a chroot after the privilege drop (as root).
 
 mod common;
 
@@ -70,7 +71,8 @@ fn metric(t: &Tracker, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in /metrics:\n{body}"))
 }
 
-const FAILURES: &str = "ferrotracker_tls_handshake_failures_total";
+const TIMED_OUT: &str = r#"ferrotracker_tls_handshake_failures_total{reason="timeout"}"#;
+const ERRORS: &str = r#"ferrotracker_tls_handshake_failures_total{reason="error"}"#;
 
 fn curl() -> Option<()> {
     let ok = Command::new("curl")
@@ -246,6 +248,106 @@ fn rotation_by_sighup_and_by_a_changed_file_keeps_open_connections() {
     assert_eq!(s[0].1.incomplete, 3);
 }
 
+/// As root, chrooted to `tracker.rootdir` and running as `nobody`: the pair lives where the
+/// documentation puts it, at the configured absolute path inside the root directory. The start
+/// reads it there before the drop (a key only root may read is fine then); a SIGHUP re-reads it
+/// there, after the drop, and new handshakes get the new certificate; a broken pair there is
+/// refused and the old one stays.
+#[test]
+fn rotation_inside_a_chroot_after_the_privilege_drop() {
+    if require_or_skip("root (chroot and the privilege drop)", root()).is_none() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let pki = TestPki::new();
+    let a = pki.issue("a", KeyType::EcdsaP256);
+    let b = pki.issue("b", KeyType::Ed25519);
+    let c = pki.issue("c", KeyType::EcdsaP256);
+    let d = pki.issue("d", KeyType::Rsa2048);
+    let dir = TempDir::new("tls-chroot");
+    let rootdir = dir.path().canonicalize().expect("canonical");
+    std::fs::create_dir(rootdir.join("tls")).expect("mkdir");
+    for p in [rootdir.clone(), rootdir.join("tls")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    // Inside the root directory, at the path the configuration names from inside the chroot.
+    let live = Live {
+        certificate: rootdir.join("tls/cert.pem"),
+        private_key: rootdir.join("tls/key.pem"),
+    };
+    // SAFETY: getpwnam with a NUL-terminated name; the result is read at once.
+    let nobody = unsafe {
+        let pw = libc::getpwnam(c"nobody".as_ptr());
+        assert!(!pw.is_null(), "no user nobody on this machine");
+        ((*pw).pw_uid, (*pw).pw_gid)
+    };
+    // The first key is root's alone (mode 0600): only the start, before the drop, reads it.
+    live.install(&a.certificate, &a.private_key);
+    std::fs::set_permissions(&live.private_key, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    // The later ones belong to the user the tracker runs as, as a deploy hook would leave them.
+    let install_for_nobody = |certificate: &Path, private_key: &Path| {
+        for (from, to) in [
+            (certificate, &live.certificate),
+            (private_key, &live.private_key),
+        ] {
+            let tmp = to.with_extension("tmp");
+            std::fs::copy(from, &tmp).expect("copy");
+            std::os::unix::fs::chown(&tmp, Some(nobody.0), Some(nobody.1)).expect("chown");
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            std::fs::rename(&tmp, to).expect("rename");
+        }
+    };
+    let conf = format!(
+        "listen.tcp 127.0.0.1:0\nlisten.tls 127.0.0.1:0\nlisten.tls [::1]:0\n\
+         tls.certificate /tls/cert.pem\ntls.private_key /tls/key.pem\n\
+         tracker.rootdir {}\ntracker.user nobody\n",
+        rootdir.display()
+    );
+    let t = Tracker::start_expecting(&[], Some(&conf), 3);
+    let fingerprint = |addr| pki.client().connect(addr).negotiated().fingerprint;
+    assert_eq!(fingerprint(t.https4()), a.fingerprint);
+    // Really chrooted and no longer root.
+    let proc_root = std::fs::read_link(format!("/proc/{}/root", t.pid())).expect("root");
+    assert_eq!(proc_root, rootdir, "chrooted");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid())).expect("status");
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid");
+    assert!(
+        uid.split_whitespace()
+            .skip(1)
+            .all(|u| u == nobody.0.to_string()),
+        "{uid}"
+    );
+
+    install_for_nobody(&b.certificate, &b.private_key);
+    signal_tracker(&t, libc::SIGHUP);
+    let got = poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        (fingerprint(t.https6()) == b.fingerprint).then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "no rotation to b in the chroot:\n{}",
+        t.stderr()
+    );
+    assert_eq!(fingerprint(t.https4()), b.fingerprint);
+
+    // A broken pair inside the chroot: refused, b stays.
+    install_for_nobody(&c.certificate, &d.private_key);
+    signal_tracker(&t, libc::SIGHUP);
+    let said = poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        t.stderr().contains("not reloaded").then_some(())
+    });
+    assert!(said.is_some(), "{}", t.stderr());
+    assert!(t.stderr().contains("/tls/key.pem"), "{}", t.stderr());
+    assert_eq!(fingerprint(t.https4()), b.fingerprint);
+    assert_eq!(fingerprint(t.https6()), b.fingerprint);
+    let r = pki
+        .client()
+        .get(t.https6(), &announce_target(&hash(46), 1, 1, ""))
+        .0;
+    assert_eq!(r.status, 200);
+}
+
 fn signal_tracker(t: &Tracker, sig: libc::c_int) {
     // SAFETY: kill(2) takes no pointer. By PID: the test's own running child.
     unsafe {
@@ -312,7 +414,7 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
         &Live::new(&pki, &cert),
         "http.request_timeout 2\nhttp.max_connections_per_ip 0\n",
     );
-    assert_eq!(metric(&t, FAILURES), 0);
+    assert_eq!(metric(&t, TIMED_OUT), 0);
     const SLOW: usize = 3000;
     raise_open_files_limit(SLOW as u64 + 256);
     let mut slow: Vec<TcpStream> = (0..SLOW)
@@ -333,9 +435,9 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
     }
     // Then the request timeout closes every stalled handshake, and each is counted.
     let counted = poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
-        (metric(&t, FAILURES) >= SLOW as u64).then_some(())
+        (metric(&t, TIMED_OUT) >= SLOW as u64).then_some(())
     });
-    assert!(counted.is_some(), "{FAILURES} = {}", metric(&t, FAILURES));
+    assert!(counted.is_some(), "{TIMED_OUT} = {}", metric(&t, TIMED_OUT));
     let s = slow.pop().expect("one");
     let mut c = Http::over(s);
     assert!(c.stream.set_read_timeout(Some(IO_TIMEOUT)).is_ok());
@@ -343,6 +445,68 @@ fn stalled_handshakes_time_out_without_delaying_an_honest_client() {
         c.try_read_response().is_err(),
         "a reply to a stalled handshake"
     );
+}
+
+/// Each connection a timeout closes is counted once, by the stage it was in: a TLS handshake
+/// cut short (silent since accept, or a partial ClientHello) is a handshake failure with
+/// `reason="timeout"`, not an HTTP timeout as well; a TLS error is `reason="error"`; plain
+/// connections keep their `kind="idle"` and `kind="request"`.
+#[test]
+fn a_handshake_timeout_is_one_handshake_failure_and_no_http_timeout() {
+    let pki = TestPki::new();
+    let cert = pki.issue("server", KeyType::EcdsaP256);
+    // A silent new connection gets the shorter idle timeout, a begun request head (or
+    // handshake) the request timeout: both paths to a handshake timeout are taken.
+    let t = start(
+        &Live::new(&pki, &cert),
+        "http.idle_timeout 1\nhttp.request_timeout 2\n",
+    );
+    let mut held = Vec::new();
+    for addr in [t.https4(), t.https6()] {
+        // Silent since accept, and a partial ClientHello.
+        held.push(TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect"));
+        let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        s.write_all(PARTIAL_HELLO).expect("write");
+        held.push(s);
+    }
+    // Plain HTTP on the TLS port: a handshake error, closed at once.
+    let mut bad = TcpStream::connect_timeout(&t.https4(), IO_TIMEOUT).expect("connect");
+    bad.write_all(b"GET /announce HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("write");
+    // Whatever alert comes back, then the close (bounded by the read timeout).
+    assert!(bad.set_read_timeout(Some(IO_TIMEOUT)).is_ok());
+    let mut sink = Vec::new();
+    match std::io::Read::read_to_end(&mut bad, &mut sink) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("plain HTTP on a TLS port was not closed: {e}"),
+    }
+    // Plain connections: a silent one and a half-sent request head.
+    held.push(TcpStream::connect_timeout(&t.http4(), IO_TIMEOUT).expect("connect"));
+    let mut slow = TcpStream::connect_timeout(&t.http4(), IO_TIMEOUT).expect("connect");
+    slow.write_all(b"GET /announce?info_hash=").expect("write");
+    held.push(slow);
+
+    let series = [
+        (TIMED_OUT, 4),
+        (ERRORS, 1),
+        (r#"ferrotracker_http_timeouts_total{kind="idle"}"#, 1),
+        (r#"ferrotracker_http_timeouts_total{kind="request"}"#, 1),
+    ];
+    let all_closed = poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        series
+            .iter()
+            .all(|&(s, n)| metric(&t, s) >= n)
+            .then_some(())
+    });
+    let got: Vec<(&str, u64)> = series.iter().map(|&(s, _)| (s, metric(&t, s))).collect();
+    assert!(all_closed.is_some(), "{got:?}");
+    let want: Vec<(&str, u64)> = series.to_vec();
+    assert_eq!(
+        got, want,
+        "each timed-out connection counted once, where it was"
+    );
+    drop(held);
 }
 
 /// Raises this process's soft open-files limit to at least `want` (up to the hard limit), so
@@ -364,56 +528,6 @@ fn raise_open_files_limit(want: u64) {
         // SAFETY: as above.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
     }
-}
-
-/// An idle kept-alive TLS connection holds its request buffer and rustls' state, not 16 KiB
-/// TLS buffers: a manual measurement (`cargo test --release --test https -- --ignored
-/// --nocapture idle`), not a timed or sized assertion.
-#[test]
-#[ignore]
-fn idle_connection_memory() {
-    let pki = TestPki::new();
-    let cert = pki.issue("server", KeyType::EcdsaP256);
-    let t = start(
-        &Live::new(&pki, &cert),
-        "http.max_connections_per_ip 0\nhttp.idle_timeout 600\ntracker.workers 2\n",
-    );
-    let rss = || {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", t.pid())).expect("status");
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-            .expect("VmRSS")
-    };
-    // Warm up: pools and allocator arenas.
-    let mut conns: Vec<_> = (0..200).map(|_| pki.client().connect(t.https4())).collect();
-    for c in &mut conns {
-        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
-    }
-    let before = rss();
-    const N: usize = 2000;
-    for _ in 0..N {
-        let mut c = pki.client().connect(t.https4());
-        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
-        conns.push(c);
-    }
-    let after = rss();
-    println!(
-        "RSS {before} kB -> {after} kB with {N} more idle TLS connections: {} bytes each",
-        (after - before) * 1024 / N as u64
-    );
-    // The same number of plain keep-alive connections, for comparison.
-    let mut plain = Vec::new();
-    for _ in 0..N {
-        let mut c = Http::connect(t.http4());
-        assert_eq!(c.get(&scrape_target(&[hash(1)])).status, 200);
-        plain.push(c);
-    }
-    let last = rss();
-    println!(
-        "RSS {after} kB -> {last} kB with {N} more idle plain connections: {} bytes each",
-        (last - after) * 1024 / N as u64
-    );
 }
 
 /// A leecher's torrent for one 16 KiB file that no one has, announcing to `url`.

@@ -1,6 +1,7 @@
 //! A real BitTorrent client end to end: two libtorrent sessions (Debian's python3-libtorrent)
-//! find each other only through ferrotracker and move a random file between them, once over
-//! HTTP announces and once over UDP. A negative control shows that with a tracker that never
+//! find each other only through ferrotracker and move a random file between them: over HTTP
+//! announces, over UDP, and over HTTPS on 127.0.0.1 and on [::1], the HTTPS runs then scraping
+//! the tracker through libtorrent. A negative control shows that with a tracker that never
 //! answers, the same two sessions do not find each other.
 //!
 //! The script is `tests/e2e/libtorrent_transfer.py`; it needs `/usr/bin/python3` with
@@ -124,10 +125,24 @@ fn transfer(url_of: impl Fn(&Tracker) -> String) {
     check_transfer(&t, &url_of(&t), &[]);
 }
 
-/// Runs the transfer through `url` on `t` and checks both sides' story.
-fn check_transfer(t: &Tracker, url: &str, env: &[(&str, &std::ffi::OsStr)]) {
+/// Runs the transfer through `url` on `t` and checks both sides' story; returns the script's
+/// output.
+fn check_transfer(t: &Tracker, url: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    check_transfer_with(t, url, &[], env)
+}
+
+/// As [`check_transfer`], with `extra` arguments to the script.
+fn check_transfer_with(
+    t: &Tracker,
+    url: &str,
+    extra: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> String {
     let url = url.to_string();
-    let o = run_script_with(&[&url, "--timeout", &TRANSFER_SECS.to_string()], env);
+    let secs = TRANSFER_SECS.to_string();
+    let mut args = vec![url.as_str(), "--timeout", &secs];
+    args.extend_from_slice(extra);
+    let o = run_script_with(&args, env);
     assert_eq!(
         o.code,
         Some(0),
@@ -153,6 +168,55 @@ fn check_transfer(t: &Tracker, url: &str, env: &[(&str, &std::ffi::OsStr)]) {
         o.output
     );
     eprintln!("{}", o.output);
+    o.output
+}
+
+/// What libtorrent's scrape said (`scrape complete=C incomplete=I`), from the script's output.
+fn scraped(output: &str) -> (i64, i64) {
+    let line = output
+        .lines()
+        .find_map(|l| l.strip_prefix("scrape "))
+        .unwrap_or_else(|| panic!("script printed no scrape; output:\n{output}"));
+    let field = |k: &str| -> i64 {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(k)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line:?}"))
+    };
+    (field("complete"), field("incomplete"))
+}
+
+/// A tracker with plain HTTP on 127.0.0.1 (for checking) and TLS on `tls` (`127.0.0.1:0` or
+/// `[::1]:0`) presenting a certificate of a fresh test CA.
+fn https_tracker(tls: &str) -> (common::tls::TestPki, Tracker) {
+    let pki = common::tls::TestPki::new();
+    let cert = pki.issue("server", common::tls::KeyType::EcdsaP256);
+    let conf = format!(
+        "listen.tcp 127.0.0.1:0\nlisten.udp 127.0.0.1:0\nlisten.tls {tls}\n\
+         tls.certificate {}\ntls.private_key {}\n",
+        cert.certificate.display(),
+        cert.private_key.display()
+    );
+    let t = Tracker::start_expecting(&[], Some(&conf), 3);
+    (pki, t)
+}
+
+/// Two libtorrent sessions move a file between them through an https:// announce URL, then
+/// libtorrent scrapes the tracker over the same HTTPS (the /scrape URL it derives): both
+/// sessions are seeding by then (the leecher's `completed` announce was answered), so the
+/// scrape must say 2 complete, 0 incomplete.
+fn transfer_and_scrape_over_https(t: &Tracker, pki: &common::tls::TestPki, url: &str) {
+    let out = check_transfer_with(
+        t,
+        url,
+        &["--scrape"],
+        &[("SSL_CERT_FILE", pki.ca_certificate.as_os_str())],
+    );
+    assert_eq!(
+        scraped(&out),
+        (2, 0),
+        "libtorrent's scrape through {url}; output:\n{out}"
+    );
 }
 
 #[test]
@@ -160,28 +224,27 @@ fn libtorrent_transfer_over_http_announces() {
     transfer(|t| format!("http://{}/announce", t.http4()));
 }
 
-/// Through the tracker's own TLS listener: libtorrent checks the certificate against OpenSSL's
-/// default trust store, which `SSL_CERT_FILE` points at the test CA.
+/// Through the tracker's own TLS listener on 127.0.0.1: libtorrent checks the certificate
+/// against OpenSSL's default trust store, which `SSL_CERT_FILE` points at the test CA; then it
+/// scrapes over HTTPS.
 #[test]
-fn libtorrent_transfer_over_https_announces() {
+fn libtorrent_transfer_and_scrape_over_https_announces() {
     if !have_libtorrent() {
         return;
     }
-    let pki = common::tls::TestPki::new();
-    let cert = pki.issue("server", common::tls::KeyType::EcdsaP256);
-    let conf = format!(
-        "listen.tcp 127.0.0.1:0\nlisten.udp 127.0.0.1:0\nlisten.tls 127.0.0.1:0\n\
-         tls.certificate {}\ntls.private_key {}\n",
-        cert.certificate.display(),
-        cert.private_key.display()
-    );
-    let t = Tracker::start_expecting(&[], Some(&conf), 3);
-    let url = format!("https://{}/announce", t.https4());
-    check_transfer(
-        &t,
-        &url,
-        &[("SSL_CERT_FILE", pki.ca_certificate.as_os_str())],
-    );
+    let (pki, t) = https_tracker("127.0.0.1:0");
+    transfer_and_scrape_over_https(&t, &pki, &format!("https://{}/announce", t.https4()));
+}
+
+/// The same over https://[::1]: both sessions listen on [::1], so the only peer address the
+/// tracker can hand out is an IPv6 one (`peers6`).
+#[test]
+fn libtorrent_transfer_and_scrape_over_https_on_ipv6() {
+    if !have_libtorrent() {
+        return;
+    }
+    let (pki, t) = https_tracker("[::1]:0");
+    transfer_and_scrape_over_https(&t, &pki, &format!("https://{}/announce", t.https6()));
 }
 
 #[test]

@@ -11,6 +11,9 @@
 //! * `idle`: opens IDLE connections (CONNECTIONS at a time), one announce each, and holds them
 //!   all open and quiet; prints `READY` when every one has had its reply, then holds them for
 //!   HOLD seconds (or until killed) and prints how many the server closed meanwhile.
+//! * `fill`: announces once into every torrent of HASH_FILE, in the file's order, over
+//!   CONNECTIONS kept-alive connections, then closes them and exits (at the latest after SECS):
+//!   a store of that many torrents before a measured run.
 //!
 //! TLS 1.3 only (`--tls12`: 1.2 only), ALPN `http/1.1`, no session resumption. The server's
 //! certificate is not verified: the load is ours, on loopback, and verifying a signature per
@@ -49,6 +52,13 @@ enum Mode {
     KeepAlive,
     Close,
     Idle,
+    Fill,
+}
+
+/// Which torrent the next announce goes to: a random one, or (fill mode) the next in the file.
+struct Pick {
+    rng: u64,
+    next: usize,
 }
 
 struct Args {
@@ -102,7 +112,10 @@ fn main() {
     let mut events = Events::with_capacity(1024);
     let mut conns: Slab<Conn> = Slab::new();
     let mut counts = Counts::default();
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(std::process::id());
+    let mut pick = Pick {
+        rng: 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(std::process::id()),
+        next: 0,
+    };
     let mut req = Vec::with_capacity(512);
     let mut version = String::from("none");
     let mut consecutive_failures = 0u32;
@@ -116,6 +129,7 @@ fn main() {
         let now = Instant::now();
         let running = match args.mode {
             Mode::Idle => ready_at.map_or(true, |t| now < t + args.hold),
+            Mode::Fill => now < deadline && (pick.next < args.hashes.len() || !conns.is_empty()),
             _ => now < deadline,
         };
         if !running {
@@ -131,6 +145,9 @@ fn main() {
             } else {
                 want.min(args.idle.saturating_sub(conns.len()))
             };
+        }
+        if args.mode == Mode::Fill {
+            want = want.min(args.hashes.len().saturating_sub(pick.next));
         }
         for _ in 0..want {
             let Ok(sock) = TcpStream::connect(args.addr) else {
@@ -155,7 +172,7 @@ fn main() {
                 .register(&mut c.sock, token, Interest::READABLE | Interest::WRITABLE)
                 .expect("register");
             // Queued until the handshake is done; sent with the client's Finished.
-            send_request(&mut c, &args, &mut rng, &mut req);
+            send_request(&mut c, &args, &mut pick, &mut req);
             entry.insert(c);
         }
         if args.mode == Mode::Idle
@@ -182,7 +199,7 @@ fn main() {
             let Some(c) = conns.get_mut(key) else {
                 continue;
             };
-            let gone = drive(c, &args, &mut counts, &mut rng, &mut req);
+            let gone = drive(c, &args, &mut counts, &mut pick, &mut req);
             if !c.handshake_counted && !c.tls.is_handshaking() {
                 c.handshake_counted = true;
                 counts.handshakes += 1;
@@ -256,7 +273,7 @@ fn drive(
     c: &mut Conn,
     args: &Args,
     counts: &mut Counts,
-    rng: &mut u64,
+    pick: &mut Pick,
     req: &mut Vec<u8>,
 ) -> Option<Gone> {
     let eof = match pump(c) {
@@ -275,14 +292,15 @@ fn drive(
                     counts.bad += 1;
                 }
                 match args.mode {
-                    Mode::KeepAlive if close => {
+                    Mode::KeepAlive | Mode::Fill if close => {
                         // The server ends this connection (a per-connection request limit).
                         counts.server_closed += 1;
                         c.tls.send_close_notify();
                         c.closing = true;
                     }
-                    Mode::KeepAlive => send_request(c, args, rng, req),
-                    Mode::Close => {
+                    Mode::KeepAlive => send_request(c, args, pick, req),
+                    Mode::Fill if pick.next < args.hashes.len() => send_request(c, args, pick, req),
+                    Mode::Close | Mode::Fill => {
                         c.tls.send_close_notify();
                         c.closing = true;
                     }
@@ -354,11 +372,18 @@ fn pump(c: &mut Conn) -> Result<bool, ()> {
     Ok(eof)
 }
 
-fn send_request(c: &mut Conn, args: &Args, rng: &mut u64, req: &mut Vec<u8>) {
+fn send_request(c: &mut Conn, args: &Args, pick: &mut Pick, req: &mut Vec<u8>) {
+    let rng = &mut pick.rng;
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;
-    let hash = &args.hashes[(*rng % args.hashes.len() as u64) as usize];
+    let i = if args.mode == Mode::Fill {
+        pick.next += 1;
+        pick.next - 1
+    } else {
+        (*rng % args.hashes.len() as u64) as usize
+    };
+    let hash = &args.hashes[i];
     let port = (*rng >> 32) as u16 | 1;
     req.clear();
     // Same query as bench/announce.lua.
@@ -498,7 +523,7 @@ fn parse_args() -> Args {
     let argv: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
         eprintln!(
-            "usage: {} ADDR HASH_FILE keepalive|close|idle [--connections N] [--duration SECS] \
+            "usage: {} ADDR HASH_FILE keepalive|close|idle|fill [--connections N] [--duration SECS] \
              [--idle N] [--hold SECS] [--tls12]",
             argv.first()
                 .map_or("ferrotracker-https-load", String::as_str)
@@ -530,6 +555,7 @@ fn parse_args() -> Args {
         "keepalive" => Mode::KeepAlive,
         "close" => Mode::Close,
         "idle" => Mode::Idle,
+        "fill" => Mode::Fill,
         _ => usage(),
     };
     let mut a = Args {

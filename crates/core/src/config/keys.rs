@@ -470,9 +470,9 @@ pub(super) static KEYS: &[Key] = &[
     number!("livesync.flush_delay" "SECS" [1, HOUR] livesync.flush_delay,
         "longest wait before a partly filled packet is sent"),
     file!("tls.certificate" "FILE" tls.certificate,
-        "PEM certificate chain for listen.tls, end-entity certificate first; read before \
-         the privilege drop, re-read by the same path (inside tracker.rootdir) on SIGHUP or \
-         when it changes"),
+        "PEM certificate chain for listen.tls, end-entity certificate first; inside \
+         tracker.rootdir, read there before the privilege drop and again on SIGHUP or when \
+         it changes"),
     file!("tls.private_key" "FILE" tls.private_key,
         "PEM private key of tls.certificate (RSA, ECDSA P-256/P-384 or Ed25519; unencrypted); \
          read as tls.certificate is"),

@@ -94,7 +94,7 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_http_timeouts_total",
         "counter",
-        "HTTP connections closed by a timeout: idle (http.idle_timeout) or a request head too slow (http.request_timeout).",
+        "HTTP connections closed by a timeout: idle (http.idle_timeout) or a request head too slow (http.request_timeout); a TLS handshake or PROXY header cut short by a timeout is counted in its own family instead.",
         &[
             (r#"kind="idle""#, c.http_idle_timeouts),
             (r#"kind="request""#, c.http_request_timeouts),
@@ -120,8 +120,11 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_tls_handshake_failures_total",
         "counter",
-        "TLS connections closed before their handshake completed (a handshake error, the client gone, or http.request_timeout reached).",
-        &[("", c.tls_handshake_failures)],
+        "TLS connections closed before their handshake completed: a handshake error or the client gone (error), or a timeout (timeout: the shorter of http.request_timeout and http.idle_timeout after accept; not counted in ferrotracker_http_timeouts_total).",
+        &[
+            (r#"reason="error""#, c.tls_handshake_failures),
+            (r#"reason="timeout""#, c.tls_handshake_timeouts),
+        ],
     );
     family(
         "ferrotracker_accept_errors_total",
@@ -329,6 +332,9 @@ mod tests {
         assert!(out.contains("ferrotracker_refused_total{limit=\"rate\",proto=\"udp\"} 0\n"));
         assert!(out.contains("ferrotracker_http_timeouts_total{kind=\"request\"} 0\n"));
         assert!(out.contains("ferrotracker_accept_errors_total 0\n"));
+        // A handshake cut short by a timeout has its own reason, apart from the errors.
+        assert!(out.contains("ferrotracker_tls_handshake_failures_total{reason=\"error\"} 5\n"));
+        assert!(out.contains("ferrotracker_tls_handshake_failures_total{reason=\"timeout\"} 6\n"));
         assert!(out.contains("ferrotracker_memory_limit_bytes 1073741824\n"));
         assert!(out.contains("ferrotracker_memory_estimated_bytes 1234\n"));
         assert!(out.contains("ferrotracker_limited_total{what=\"address_limit\"} 0\n"));

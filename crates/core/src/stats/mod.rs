@@ -215,6 +215,8 @@ mod tests {
             ws_offers_relayed: 50,
             ws_answers_refused: 2,
             ws_errors: 4,
+            tls_handshake_failures: 5,
+            tls_handshake_timeouts: 6,
             ..Counters::default()
         };
         c.numwants[50] = 9;

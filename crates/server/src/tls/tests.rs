@@ -518,3 +518,41 @@ fn server_config_speaks_tls_1_3_and_1_2_with_http_1_1_and_resumes() {
         "{e:?}"
     );
 }
+
+#[test]
+fn first_read_at_one_path_then_reloads_at_another() {
+    // The same files under two names, as a chroot's root directory is seen from outside
+    // (`now`) and from inside (`files`).
+    let dir = Dir::new();
+    let ca = Ca::new();
+    let now = pair(&dir, &ca);
+    let link = dir.0.join("inside");
+    std::os::unix::fs::symlink(&dir.0, &link).expect("symlink");
+    let files = CertFiles {
+        certificate: link.join("cert.pem"),
+        private_key: link.join("key.pem"),
+    };
+    let resolver = CertResolver::first_read_at(files.clone(), &now).expect("resolver");
+    assert_eq!(resolver.files(), &files, "reloads read the inside paths");
+    assert!(
+        resolver.reload_if_changed().is_none(),
+        "the same files: no reload at the first poll"
+    );
+    let key2 = p256_pem();
+    dir.replace("cert.pem", ca.leaf(&key2));
+    dir.replace("key.pem", &key2);
+    resolver.reload().expect("reloads through the inside paths");
+    assert_eq!(
+        fingerprint(&resolver.current().cert[0]),
+        fingerprint(&leaf_der(&now))
+    );
+    // A pair missing at the first path fails naming that path.
+    let missing = CertFiles {
+        certificate: dir.0.join("nowhere.pem"),
+        private_key: now.private_key.clone(),
+    };
+    match CertResolver::first_read_at(files, &missing) {
+        Err(TlsError::Read { path, .. }) => assert_eq!(path, missing.certificate),
+        other => panic!("{other:?}"),
+    }
+}

@@ -311,29 +311,43 @@ impl Conns {
                     self.close(shared, w, k);
                     continue;
                 }
+                // Counted once, by the stage the connection was in: an operator reads a TLS
+                // handshake cut short as a handshake failure (a TLS slowloris), and HTTP
+                // timeouts as HTTP clients that went quiet.
                 if c.expect == Expect::Header {
                     proxy_header::timed_out(&w.counters);
-                }
-                if c.reading_request {
+                } else if c.transport.handshaking() {
+                    w.counters.tls_handshake_timeouts.inc();
+                } else if c.reading_request {
                     w.counters.http_request_timeouts.inc();
                 } else {
                     w.counters.http_idle_timeouts.inc();
                 }
+                self.remove(shared, w, k);
+                continue;
             }
             self.close(shared, w, k);
         }
     }
 
     pub(super) fn close(&mut self, shared: &Shared, w: &Worker, key: usize) {
+        // Closed before its handshake completed, by anything but a timeout (counted by
+        // `expire`) or the PROXY stage (counted there): an error, or the client gone.
+        if let Some(c) = self.slab.get(key) {
+            if c.transport.handshaking() && c.expect == Expect::Nothing {
+                w.counters.tls_handshake_failures.inc();
+            }
+        }
+        self.remove(shared, w, key);
+    }
+
+    /// Closes the connection and frees what it holds, counting nothing about why.
+    fn remove(&mut self, shared: &Shared, w: &Worker, key: usize) {
         if let Some(mut c) = self.slab.try_remove(key) {
             shared.release(c.ip);
             if let Some(ws) = &c.ws {
                 shared.tracker.ws_closed(&ws.state);
                 w.counters.ws_closed.inc();
-            }
-            // A connection the PROXY stage closed was counted there.
-            if c.transport.handshaking() && c.expect == Expect::Nothing {
-                w.counters.tls_handshake_failures.inc();
             }
             c.transport.close(&mut c.stream);
             // Closing the socket (dropping `c`) takes it out of epoll too: no deregister or
