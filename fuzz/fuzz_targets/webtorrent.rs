@@ -23,7 +23,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut out = Vec::new();
 
-    if let Ok(req) = webtorrent::parse_request(data, &limits) {
+    let parsed = webtorrent::parse_request(data, &limits);
+    // A message known to be UTF-8 (a text frame) parses the same without the second check.
+    if let Ok(text) = std::str::from_utf8(data) {
+        assert_eq!(webtorrent::parse_request_text(text, &limits), parsed);
+    }
+    if let Ok(req) = parsed {
         match &req {
             Request::Announce(a) => {
                 assert!(a.offers.len() <= limits.max_offers);

@@ -249,7 +249,8 @@ impl Tracker {
         WsConn::new(conn, &self.ws.cfg)
     }
 
-    /// Answers one WebSocket text message of connection `c`: `out` (cleared first) gets the
+    /// Answers one WebSocket text message of connection `c` (UTF-8, as the WebSocket layer
+    /// checked it: it is not checked again): `out` (cleared first) gets the
     /// reply to send back on `c`, or stays empty (an answer gets none, as from the reference
     /// server); `relays` (cleared first) gets the messages for other connections. A bad or
     /// refused message gets a failure reason with its action and, when readable, its
@@ -258,14 +259,14 @@ impl Tracker {
         &self,
         w: &mut Worker,
         c: &mut WsConn,
-        msg: &[u8],
+        msg: &str,
         now: u32,
         out: &mut Vec<u8>,
         relays: &mut Relays,
     ) {
         out.clear();
         relays.clear();
-        match wt::parse_request(msg, &self.ws.limits) {
+        match wt::parse_request_text(msg, &self.ws.limits) {
             Ok(Request::Announce(a)) => match a.answer {
                 Some(_) => self.ws_answer(w, c, &a, now, out, relays),
                 None => self.ws_announce(w, c, &a, now, out, relays),

@@ -61,10 +61,14 @@ impl Out {
     }
 }
 
+fn utf8(msg: &[u8]) -> &str {
+    std::str::from_utf8(msg).expect("test messages are UTF-8")
+}
+
 fn send(h: &mut Harness, c: &mut WsConn, msg: &[u8]) -> Out {
     let mut reply = Vec::new();
     let mut relays = Relays::new();
-    h.t.handle_ws(&mut h.w, c, msg, h.now, &mut reply, &mut relays);
+    h.t.handle_ws(&mut h.w, c, utf8(msg), h.now, &mut reply, &mut relays);
     Out {
         reply,
         relays: relays.iter().map(|(r, b)| (r, b.to_vec())).collect(),
@@ -686,7 +690,7 @@ fn repeated_messages_allocate_nothing_more() {
             let (s, rest) = b.split_first_mut().unwrap();
             (s, (a, rest))
         };
-        h.t.handle_ws(&mut h.w, sender, &msg, h.now, &mut reply, &mut relays);
+        h.t.handle_ws(&mut h.w, sender, utf8(&msg), h.now, &mut reply, &mut relays);
         assert_eq!(relays.len(), 10);
         // Each receiver records its offer and answers it.
         let delivered: Vec<(Relay, Vec<u8>)> =
@@ -700,7 +704,7 @@ fn repeated_messages_allocate_nothing_more() {
                 .unwrap();
             let (_, id) = deliver(&mut h, target, relay, &bytes);
             let ans = answer(&x, &pid(relay.to as u8), &me, &id);
-            h.t.handle_ws(&mut h.w, target, &ans, h.now, &mut reply, &mut relays);
+            h.t.handle_ws(&mut h.w, target, utf8(&ans), h.now, &mut reply, &mut relays);
             assert_eq!(relays.len(), 1, "answer routed");
         }
         let now = (

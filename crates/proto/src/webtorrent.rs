@@ -277,6 +277,12 @@ impl ErrorKind {
 
 /// Parses a browser's message (a WebSocket text frame's payload).
 pub fn parse_request<'a>(msg: &'a [u8], limits: &Limits) -> Result<Request<'a>, Error> {
+    parse_request_text(utf8(msg, limits)?, limits)
+}
+
+/// [`parse_request`] of a message known to be UTF-8: a text frame's payload that the
+/// WebSocket layer has validated already (RFC 6455 requires it), which is then not checked twice.
+pub fn parse_request_text<'a>(msg: &'a str, limits: &Limits) -> Result<Request<'a>, Error> {
     const KEYS: [&str; 12] = [
         "action",
         "info_hash",
@@ -358,6 +364,7 @@ pub fn parse_request<'a>(msg: &'a [u8], limits: &Limits) -> Result<Request<'a>, 
 
 /// Parses a tracker's message, as a client (the load generator, the tests) reads it.
 pub fn parse_reply<'a>(msg: &'a [u8], limits: &Limits) -> Result<Reply<'a>, Error> {
+    let msg = utf8(msg, limits)?;
     const KEYS: [&str; 11] = [
         "action",
         "info_hash",
@@ -655,24 +662,34 @@ impl Eq for ScrapeFiles<'_> {}
 
 // ------------------------------------------------------------------------------ internals
 
-/// Checks the size, UTF-8 and grammar of a message and collects the values of `keys` (last
-/// wins). The grammar's verdict is returned beside the values so that an error can still carry
-/// the action and info_hash read before it.
-#[allow(clippy::type_complexity)]
-fn read_top<'a, const N: usize>(
-    msg: &'a [u8],
-    limits: &Limits,
-    keys: &[&str; N],
-) -> Result<(Result<(), ErrorKind>, [Option<Value<'a>>; N]), Error> {
-    let bare = |kind| Error {
-        action: None,
-        info_hash: None,
-        kind,
-    };
+/// A message's text: checked for size (first) and UTF-8.
+fn utf8<'a>(msg: &'a [u8], limits: &Limits) -> Result<&'a str, Error> {
     if msg.len() > limits.max_message {
         return Err(bare(ErrorKind::TooLarge));
     }
-    let text = std::str::from_utf8(msg).map_err(|_| bare(ErrorKind::NotUtf8))?;
+    std::str::from_utf8(msg).map_err(|_| bare(ErrorKind::NotUtf8))
+}
+
+fn bare(kind: ErrorKind) -> Error {
+    Error {
+        action: None,
+        info_hash: None,
+        kind,
+    }
+}
+
+/// Checks the size and grammar of a message and collects the values of `keys` (last wins).
+/// The grammar's verdict is returned beside the values so that an error can still carry the
+/// action and info_hash read before it.
+#[allow(clippy::type_complexity)]
+fn read_top<'a, const N: usize>(
+    text: &'a str,
+    limits: &Limits,
+    keys: &[&str; N],
+) -> Result<(Result<(), ErrorKind>, [Option<Value<'a>>; N]), Error> {
+    if text.len() > limits.max_message {
+        return Err(bare(ErrorKind::TooLarge));
+    }
     let mut r = Reader::new(text);
     if !r.at_object() {
         return Err(bare(ErrorKind::NotObject));

@@ -47,12 +47,33 @@ impl<'a> JsonStr<'a> {
     /// The 20 bytes of a binary string (one char per byte, U+0000..U+00FF, as JavaScript's
     /// `Buffer.toString('binary')` makes them), or `None` for any other string.
     pub fn bin20(self) -> Option<[u8; 20]> {
+        // What `units` gives, read straight from the bytes: an id is in every message, and
+        // most of its chars are raw or `\u00XX`.
+        let s = self.0.as_bytes();
         let mut out = [0u8; 20];
-        let mut units = self.units();
+        let mut i = 0;
         for slot in &mut out {
-            *slot = u8::try_from(units.next()?).ok()?;
+            let b = *s.get(i)?;
+            *slot = match b {
+                b'\\' => {
+                    let (unit, len) = escape(s.get(i + 1..)?)?;
+                    i += 1 + len;
+                    u8::try_from(unit).ok()?
+                }
+                0..=0x7F => {
+                    i += 1;
+                    b
+                }
+                // U+0080..U+00FF in UTF-8 (the text is valid UTF-8: a continuation follows).
+                0xC2 | 0xC3 => {
+                    let c = *s.get(i + 1)?;
+                    i += 2;
+                    ((b & 0x03) << 6) | (c & 0x3F)
+                }
+                _ => return None,
+            };
         }
-        units.next().is_none().then_some(out)
+        (i == s.len()).then_some(out)
     }
 
     /// Appends the decoded string (surrogate pairs joined, a lone surrogate as U+FFFD).
@@ -85,29 +106,36 @@ impl Iterator for Units<'_> {
     fn next(&mut self) -> Option<u32> {
         let mut chars = self.0.chars();
         let c = chars.next()?;
-        let unit = if c == '\\' {
-            match chars.next()? {
-                'b' => 0x08,
-                'f' => 0x0C,
-                'n' => 0x0A,
-                'r' => 0x0D,
-                't' => 0x09,
-                'u' => {
-                    let mut v = 0u32;
-                    for _ in 0..4 {
-                        v = v * 16 + chars.next()?.to_digit(16)?;
-                    }
-                    v
-                }
-                // '"', '\\' and '/' stand for themselves.
-                other => u32::from(other),
-            }
-        } else {
-            u32::from(c)
-        };
+        if c == '\\' {
+            let (unit, len) = escape(self.0.as_bytes().get(1..)?)?;
+            self.0 = self.0.get(1 + len..)?;
+            return Some(unit);
+        }
         self.0 = chars.as_str();
-        Some(unit)
+        Some(u32::from(c))
     }
+}
+
+/// The UTF-16 code unit of the escape whose text (after its backslash) starts `s`, and that
+/// text's length.
+fn escape(s: &[u8]) -> Option<(u32, usize)> {
+    Some(match *s.first()? {
+        b'b' => (0x08, 1),
+        b'f' => (0x0C, 1),
+        b'n' => (0x0A, 1),
+        b'r' => (0x0D, 1),
+        b't' => (0x09, 1),
+        b'u' => {
+            let mut v = 0u32;
+            for &h in s.get(1..5)? {
+                v = v * 16 + char::from(h).to_digit(16)?;
+            }
+            (v, 5)
+        }
+        // They stand for themselves; checked text has no other escape.
+        c @ (b'"' | b'\\' | b'/') => (u32::from(c), 1),
+        _ => return None,
+    })
 }
 
 /// A cursor over checked UTF-8 text.
@@ -260,7 +288,11 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<JsonStr<'a>, ErrorKind> {
         self.expect(b'"')?;
         let start = self.pos;
+        let bytes = self.text.as_bytes();
         loop {
+            // Plain bytes (UTF-8 continuation bytes among them: the text is valid UTF-8) are
+            // passed over eight at a time.
+            self.pos = special(bytes, self.pos);
             match self.peek() {
                 Some(b'"') => {
                     let s = self.span(start);
@@ -286,12 +318,43 @@ impl<'a> Reader<'a> {
                     }
                 }
                 // Control characters must be escaped; the end must be a quote.
-                Some(0x00..=0x1F) | None => return Err(ErrorKind::Syntax),
-                // UTF-8 continuation bytes pass one at a time: the text is valid UTF-8.
-                Some(_) => self.pos += 1,
+                _ => return Err(ErrorKind::Syntax),
             }
         }
     }
+}
+
+/// The index of the first byte at or after `from` that ends a run of plain string content: a
+/// quote, a backslash or a control character (below 0x20); `bytes.len()` if there is none.
+/// Eight bytes at a time (SWAR): a string's content is mostly SDP text and ids.
+fn special(bytes: &[u8], from: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Bytes of `w` that are zero get their high bit set in the result; the lowest flagged byte
+    // is exact (a borrow only runs upwards from a byte that is flagged itself).
+    let zero = |w: u64| w.wrapping_sub(LO) & !w & HI;
+    let rest = bytes.get(from..).unwrap_or_default();
+    let mut chunks = rest.chunks_exact(8);
+    let mut at = from;
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        // Quote, backslash, and (as the zero test, for bytes below 0x80) below 0x20.
+        let hits = zero(w ^ (LO * u64::from(b'"')))
+            | zero(w ^ (LO * u64::from(b'\\')))
+            | (w.wrapping_sub(LO * 0x20) & !w & HI);
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder();
+    at + tail
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(tail.len())
 }
 
 /// An object's members, read one at a time.
@@ -357,4 +420,188 @@ pub fn to_u64(number: &str) -> Option<u64> {
         return None;
     }
     Some(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{random_bytes, xorshift};
+
+    /// The string scan as it was written first, a byte at a time: the reference the scan
+    /// eight bytes at a time must agree with.
+    fn string_bytewise(text: &str) -> (Result<&str, ErrorKind>, usize) {
+        let b = text.as_bytes();
+        let mut pos = 1;
+        if b.first() != Some(&b'"') {
+            return (Err(ErrorKind::Syntax), 0);
+        }
+        loop {
+            match b.get(pos) {
+                Some(b'"') => return (Ok(&text[1..pos]), pos + 1),
+                Some(b'\\') => {
+                    pos += 1;
+                    match b.get(pos) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos += 1,
+                        Some(b'u') => {
+                            pos += 1;
+                            for _ in 0..4 {
+                                match b.get(pos) {
+                                    Some(h) if h.is_ascii_hexdigit() => pos += 1,
+                                    _ => return (Err(ErrorKind::Syntax), pos),
+                                }
+                            }
+                        }
+                        _ => return (Err(ErrorKind::Syntax), pos),
+                    }
+                }
+                Some(0x00..=0x1F) | None => return (Err(ErrorKind::Syntax), pos),
+                Some(_) => pos += 1,
+            }
+        }
+    }
+
+    fn string(text: &str) -> (Result<&str, ErrorKind>, usize) {
+        let mut r = Reader::new(text);
+        let s = r.string().map(|s| s.0);
+        (s, r.pos)
+    }
+
+    /// `units` as it was written first, a char at a time.
+    fn units_before(s: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            out.push(if c == '\\' {
+                match chars.next() {
+                    Some('b') => 0x08,
+                    Some('f') => 0x0C,
+                    Some('n') => 0x0A,
+                    Some('r') => 0x0D,
+                    Some('t') => 0x09,
+                    Some('u') => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        match u32::from_str_radix(&hex, 16) {
+                            Ok(v) if hex.len() == 4 => v,
+                            _ => break,
+                        }
+                    }
+                    Some(other) => u32::from(other),
+                    None => break,
+                }
+            } else {
+                u32::from(c)
+            });
+        }
+        out
+    }
+
+    /// `bin20` as it was written first, through `units`.
+    fn bin20_by_units(s: JsonStr<'_>) -> Option<[u8; 20]> {
+        let units = units_before(s.0);
+        assert_eq!(s.units().collect::<Vec<_>>(), units, "{:?}", s.0);
+        let bytes: Vec<u8> = units.iter().map(|&u| u8::try_from(u).ok()).collect::<Option<_>>()?;
+        bytes.try_into().ok()
+    }
+
+    /// Pieces a string's text is made of: plain ASCII, the bytes the scan stops at, escapes
+    /// (good and bad), and 2-, 3- and 4-byte UTF-8 (whose bytes are all 0x80 or above).
+    const PIECES: &[&str] = &[
+        "a", "Z", "0", " ", "~", "\u{7f}", "\"", "\\", "\\\"", "\\\\", "\\/", "\\b", "\\f",
+        "\\n", "\\r", "\\t", "\\u0000", "\\u00e9", "\\u00FF", "\\uD83D\\uDE00", "\\u12", "\\x",
+        "\\u00g0", "\u{0}", "\u{1f}", "\t", "\n", "\u{e9}", "\u{ff}", "\u{100}", "\u{20ac}",
+        "\u{1f600}", "abcdefgh", "v=0\\r\\no=- 4215 2 IN IP4 127.0.0.1\\r\\n",
+    ];
+
+    #[test]
+    fn string_scan_agrees_with_the_bytewise_scan() {
+        let mut state = 0x5eed_0001;
+        for _ in 0..50_000 {
+            let n = (xorshift(&mut state) % 40) as usize;
+            let mut text = String::from("\"");
+            for _ in 0..n {
+                let i = (xorshift(&mut state) % PIECES.len() as u64) as usize;
+                text.push_str(PIECES[i]);
+            }
+            if xorshift(&mut state) % 4 != 0 {
+                text.push('"');
+            }
+            if xorshift(&mut state) % 2 == 0 {
+                text.push_str(",\"k\":1}");
+            }
+            assert_eq!(string(&text), string_bytewise(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn string_scan_finds_each_stop_byte_at_every_offset_of_a_word() {
+        for stop in ["\"", "\\n", "\\u00e9", "\u{1}", "\u{1f}", "\\q"] {
+            for len in 0..40 {
+                for fill in ["a", "\u{e9}", "\u{7f}", " ", "!", "#", "[", "]"] {
+                    let text = format!("\"{}{stop}tail\"", fill.repeat(len));
+                    assert_eq!(string(&text), string_bytewise(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_strings_parse_whole() {
+        // Longer than any word or chunk, with the end past a word boundary in every position.
+        for len in [7, 8, 9, 63, 64, 65, 1000, 4096, 4097, 65_537] {
+            let body = "x".repeat(len);
+            let text = format!("\"{body}\"");
+            assert_eq!(string(&text), (Ok(body.as_str()), len + 2));
+            let escaped = format!("\"{}\\u00e9\\n{body}\"", "\u{e9}".repeat(len));
+            assert_eq!(string(&escaped), string_bytewise(&escaped));
+            assert!(string(&escaped).0.is_ok());
+            let unterminated = format!("\"{body}");
+            assert_eq!(string(&unterminated), string_bytewise(&unterminated));
+        }
+    }
+
+    #[test]
+    fn bin20_agrees_with_units() {
+        let mut state = 0x5eed_0002;
+        let one_char = |b: u8| -> String {
+            match b {
+                b'"' => "\\\"".into(),
+                b'\\' => "\\\\".into(),
+                0x08 => "\\b".into(),
+                0x0c => "\\f".into(),
+                b'\n' => "\\n".into(),
+                b'\r' => "\\r".into(),
+                b'\t' => "\\t".into(),
+                0..=0x1f => format!("\\u{b:04x}"),
+                _ => char::from(b).to_string(),
+            }
+        };
+        for round in 0..20_000 {
+            let bytes = random_bytes(&mut state, &[], 20 + round % 3);
+            let mut text = String::new();
+            for &b in &bytes {
+                // Every spelling: raw where JSON allows, `\u00XX` in either case, and an
+                // escape of a char above U+00FF now and then.
+                match xorshift(&mut state) % 8 {
+                    0 => text.push_str(&format!("\\u{b:04x}")),
+                    1 => text.push_str(&format!("\\u{b:04X}")),
+                    2 if round % 7 == 0 => text.push_str("\\u0100"),
+                    3 if round % 11 == 0 => text.push('\u{20ac}'),
+                    _ => text.push_str(&one_char(b)),
+                }
+            }
+            let quoted = format!("\"{text}\"");
+            let (Ok(s), _) = string(&quoted) else {
+                panic!("not a string: {quoted:?}");
+            };
+            let s = JsonStr(s);
+            assert_eq!(s.bin20(), bin20_by_units(s), "{quoted:?}");
+            if bytes.len() == 20 && round % 7 != 0 && round % 11 != 0 {
+                assert_eq!(s.bin20(), Some(<[u8; 20]>::try_from(&bytes[..]).unwrap()));
+            }
+        }
+        // Short, long, and cut inside an escape.
+        for text in ["", "abc", "\\u00", "0123456789012345678\\u00"] {
+            assert_eq!(JsonStr(text).bin20(), bin20_by_units(JsonStr(text)), "{text:?}");
+        }
+    }
 }

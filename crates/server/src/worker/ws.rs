@@ -211,7 +211,7 @@ impl Ws {
                     shared.tracker.handle_ws(
                         w,
                         &mut self.state,
-                        text.as_bytes(),
+                        text.as_str(),
                         now,
                         scratch,
                         relays,
