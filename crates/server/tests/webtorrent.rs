@@ -452,3 +452,65 @@ fn udp_http_and_webtorrent_peers_scrape_together() {
     let e = r.scrape();
     assert_eq!((e[0].1.complete, e[0].1.incomplete), (1, 2));
 }
+
+/// A client that sends and never reads: its announces still reach the swarm (the tracker keeps
+/// reading it), while the replies it does not read are dropped once `webtorrent.max_backlog`
+/// waits to be sent, so what the tracker holds for it stays bounded.
+#[test]
+fn a_client_that_does_not_read_still_announces_and_its_replies_are_dropped() {
+    let t = tracker("webtorrent.max_backlog 4096\n");
+    let h = id("hash-s", 1);
+    let mut reader = connect(t.http4(), "/announce");
+    reader.announce(&h, &id("peer-r", 0), "");
+    let mut slow = connect(t.http4(), "/announce");
+    slow.announce(&h, &id("peer-s", 0), "");
+    // Scrapes of 64 torrents: 1.6 KB each, with 4.5 KB replies. 13 MB of replies is more
+    // than the socket buffers take for a client that does not read (a few MB on loopback).
+    let hashes: Vec<String> = (0..64).map(|i| format!("\"{}\"", id("scrape-s", i))).collect();
+    let scrape = format!(
+        r#"{{"action":"scrape","info_hash":[{}]}}"#,
+        hashes.join(",")
+    );
+    let last = format!(
+        r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","left":1,"numwant":1{}}}"#,
+        id("peer-s", 0),
+        offers(1, "s")
+    );
+    let writer = std::thread::spawn(move || {
+        // Errors (a write timeout while the tracker does not read) end the sending: the
+        // reader's wait for the offer below then fails the test.
+        for _ in 0..3000 {
+            if slow.ws.send(Message::text(scrape.as_str())).is_err() {
+                return;
+            }
+        }
+        let _ = slow.ws.send(Message::text(last.as_str()));
+        // Held open until the offer is checked.
+        std::thread::sleep(2 * IO_TIMEOUT);
+    });
+    let m = next_offer(&mut reader);
+    assert_eq!(string(&m, "peer_id"), Some(id("peer-s", 0).as_str()));
+    assert!(metric(&t, "ferrotracker_webtorrent_replies_dropped_total") > 0);
+    drop(writer);
+}
+
+/// `webtorrent.ping_after`: a client that sent nothing for that long gets a ping.
+#[test]
+fn a_quiet_client_is_pinged_after_webtorrent_ping_after() {
+    let t = tracker("webtorrent.ping_after 5\n");
+    let mut c = connect(t.http4(), "/announce");
+    c.announce(&id("hash-p", 1), &id("peer-p", 0), "");
+    let start = std::time::Instant::now();
+    c.ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    loop {
+        match c.ws.read().expect("a ping before the read timeout") {
+            Message::Ping(_) => break,
+            m => panic!("unexpected message {m:?}"),
+        }
+    }
+    // The tracker checks its deadlines twice a second.
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(4), "pinged after {waited:?}");
+}

@@ -491,6 +491,11 @@ pub(super) static KEYS: &[Key] = &[
     number!("webtorrent.max_peers_per_connection" "N" [1, 4096]
         webtorrent.max_peers_per_connection,
         "peers (torrent and peer_id) one WebSocket connection may hold; one more is refused"),
+    number!("webtorrent.max_backlog" "BYTES" [4096, 64 << 20] webtorrent.max_backlog,
+        "bytes a WebSocket connection may have unsent; past it, messages for it (replies and \
+         relays) are dropped until its client reads"),
+    number!("webtorrent.ping_after" "SECS" [5, HOUR] webtorrent.ping_after,
+        "ping a WebSocket client that sent no frame for this long"),
     Key {
         name: "log.format",
         form: "text|json",

@@ -350,6 +350,13 @@ pub struct WebTorrentConfig {
     /// connection per tracker among all its torrents, and among the clients of one process;
     /// one more is refused. Bounds each connection's state and what it can hold in the store.
     pub max_peers_per_connection: usize,
+    /// Bytes a connection may have waiting to be sent; past it, every message for it (reply or
+    /// relay) is dropped and counted, until its client has read some. A client that reads
+    /// slowly gets the older messages rather than making the server queue without bound.
+    pub max_backlog: usize,
+    /// Seconds without any frame from the client after which the server sends a ping (which
+    /// keeps NAT and proxy state alive and shows whether the client is still there).
+    pub ping_after: u32,
 }
 
 impl Default for WebTorrentConfig {
@@ -361,6 +368,8 @@ impl Default for WebTorrentConfig {
             max_offers: 10,
             max_message: 64 * 1024,
             max_peers_per_connection: 64,
+            max_backlog: 256 * 1024,
+            ping_after: 60,
         }
     }
 }

@@ -686,7 +686,8 @@ fn print_config_reads_back_as_the_same_config() {
         tls.private_key /etc/tracker/key.pem\n\
         webtorrent off\nwebtorrent.interval 60\nwebtorrent.idle_timeout 90\n\
         webtorrent.max_offers 4\nwebtorrent.max_message 2048\n\
-        webtorrent.max_peers_per_connection 3\nlog.format json\nlog.level debug\n";
+        webtorrent.max_peers_per_connection 3\nwebtorrent.max_backlog 8192\n\
+        webtorrent.ping_after 20\nlog.format json\nlog.level debug\n";
     let cfg = text(file).unwrap();
     // Every key was set away from its default, so a key the printer forgot would show.
     let printed = print(&cfg);

@@ -219,6 +219,12 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
         &[("", c.ws_relays_dropped)],
     );
     family(
+        "ferrotracker_webtorrent_replies_dropped_total",
+        "counter",
+        "Replies to WebTorrent messages dropped: the connection had webtorrent.max_backlog unsent.",
+        &[("", c.ws_replies_dropped)],
+    );
+    family(
         "ferrotracker_webtorrent_answers_dropped_total",
         "counter",
         "WebRTC answers not relayed: not to an offer the connection received in the last 120 s from that peer in that torrent (refused, with a failure reason), or whose offerer had left (offerer_gone).",

@@ -26,9 +26,6 @@ use super::{Shared, BUSY_ADDRESS, CONN_BASE, RATE_LIMITED};
 const MAX_PENDING_OUT: usize = 64 * 1024;
 /// Request buffers kept for reuse, at most.
 const POOL_MAX: usize = 1024;
-/// A relay to a WebSocket connection with this much unsent is dropped (counted): a client
-/// that does not read cannot make the tracker queue for it without bound.
-const MAX_RELAY_BACKLOG: usize = 4 * MAX_PENDING_OUT;
 
 /// Why a connection is served: [`Conns::serve`] differs only in what it checks first.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,6 +59,9 @@ pub(super) struct Conns {
     inbound: Batch,
     /// A WebSocket reply, before it is framed.
     scratch: Vec<u8>,
+    /// WebSocket connections given relays since the last [`Conns::flush_relayed`]: each is
+    /// sent once per turn of the event loop, however many relays it got.
+    relayed: Vec<usize>,
 }
 
 impl Conns {
@@ -72,6 +72,7 @@ impl Conns {
             relays: Relays::new(),
             pending: Batch::with_capacity(16 * 1024, 16),
             inbound: Batch::with_capacity(64 * 1024, 256),
+            relayed: Vec::with_capacity(64),
             ..Conns::default()
         }
     }
@@ -128,6 +129,7 @@ impl Conns {
             registered: false,
             upgrade: false,
             ws: None,
+            relayed: false,
         });
         self.fresh.push(key);
     }
@@ -215,7 +217,7 @@ impl Conns {
         }
         if !self.pending.is_empty() {
             let mut pending = std::mem::take(&mut self.pending);
-            self.deliver(shared, w, poll, &pending);
+            self.deliver(shared, w, &pending);
             pending.clear();
             self.pending = pending;
         }
@@ -223,12 +225,12 @@ impl Conns {
 
     /// Delivers relays: to connections of this worker directly, to other workers' through
     /// their inboxes.
-    fn deliver(&mut self, shared: &Shared, w: &Worker, poll: &Poll, batch: &Batch) {
+    fn deliver(&mut self, shared: &Shared, w: &Worker, batch: &Batch) {
         for i in 0..batch.len() {
             let Some((r, msg)) = batch.get(i) else { break };
             let (worker, key) = relay::split_key(r.to);
             if worker == self.index {
-                self.deliver_here(shared, w, poll, key, r, msg);
+                self.deliver_here(shared, w, key, r, msg);
             } else {
                 let sent = shared
                     .inboxes
@@ -245,7 +247,6 @@ impl Conns {
         &mut self,
         shared: &Shared,
         w: &Worker,
-        poll: &Poll,
         key: usize,
         r: ferrotracker_core::Relay,
         msg: &[u8],
@@ -254,7 +255,8 @@ impl Conns {
             return;
         };
         let Some(ws) = c.ws.as_mut() else { return };
-        if c.out.len() - c.out_pos >= MAX_RELAY_BACKLOG {
+        // A client that does not read cannot make the tracker queue for it without bound.
+        if c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog {
             w.counters.ws_relays_dropped.inc();
             return;
         }
@@ -265,20 +267,40 @@ impl Conns {
             return;
         };
         ws.send_text(&mut c.out, msg);
-        if !write_ws(poll, key, c) {
-            self.close(shared, w, key);
+        // Sent at the end of the turn, with whatever else it gets by then.
+        if !c.relayed {
+            c.relayed = true;
+            self.relayed.push(key);
         }
     }
 
+    /// Sends what the relays of this turn of the event loop put in their connections' `out`:
+    /// one write (over TLS, one record) per connection rather than one per relay.
+    pub(super) fn flush_relayed(&mut self, shared: &Shared, w: &Worker, poll: &Poll) {
+        let mut relayed = std::mem::take(&mut self.relayed);
+        for key in relayed.drain(..) {
+            let Some(c) = self.slab.get_mut(key) else {
+                continue;
+            };
+            if !std::mem::replace(&mut c.relayed, false) {
+                continue;
+            }
+            if !write_ws(poll, key, c) {
+                self.close(shared, w, key);
+            }
+        }
+        self.relayed = relayed;
+    }
+
     /// Delivers the relays other workers queued for this one.
-    pub(super) fn drain_inbox(&mut self, shared: &Shared, w: &Worker, poll: &Poll) {
+    pub(super) fn drain_inbox(&mut self, shared: &Shared, w: &Worker) {
         let Some(inbox) = shared.inboxes.get(self.index) else {
             return;
         };
         let mut inbound = std::mem::take(&mut self.inbound);
         inbox.take(&mut inbound);
         if !inbound.is_empty() {
-            self.deliver(shared, w, poll, &inbound);
+            self.deliver(shared, w, &inbound);
             inbound.clear();
         }
         self.inbound = inbound;
@@ -413,6 +435,8 @@ struct Conn {
     upgrade: bool,
     /// A WebSocket connection.
     ws: Option<Box<Ws>>,
+    /// In [`Conns::relayed`]: relays wait in `out` for the end of the turn.
+    relayed: bool,
 }
 
 impl Conn {
@@ -753,6 +777,10 @@ fn serve_ws(
         let Some(ws) = c.ws.as_mut() else {
             return false;
         };
+        // Messages are read (and their announces reach the swarm) while the client is slow to
+        // read the replies, which are dropped past the backlog; reading stops
+        // MAX_PENDING_OUT later, which bounds what control frames (pongs) can add.
+        let drop_at = c.out_pos + shared.tracker.webtorrent().max_backlog;
         let input = ws.serve(
             shared,
             w,
@@ -760,7 +788,8 @@ fn serve_ws(
             &mut c.transport,
             &mut c.stream,
             &mut c.out,
-            c.out_pos + MAX_PENDING_OUT,
+            drop_at + MAX_PENDING_OUT,
+            drop_at,
             scratch,
             relays,
             pending,

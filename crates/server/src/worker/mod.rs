@@ -164,7 +164,7 @@ pub fn run(
         for ev in events.iter() {
             let t = ev.token().0;
             if ev.token() == WAKER {
-                conns.drain_inbox(&shared, &w, &poll);
+                conns.drain_inbox(&shared, &w);
             } else if t < acceptor.len() {
                 acceptor.on_event(t, &shared, &mut conns, &w.counters);
                 conns.serve_fresh(&shared, &mut w, &poll);
@@ -184,6 +184,8 @@ pub fn run(
             // Not registered yet: served (and registered if they must wait) now.
             conns.serve_fresh(&shared, &mut w, &poll);
         }
+        // Last: what every connection served in this turn relayed.
+        conns.flush_relayed(&shared, &w, &poll);
     }
 
     // Shutdown: stop accepting, answer what has already arrived, flush, then return.
@@ -216,6 +218,7 @@ fn drain(shared: &Shared, w: &mut Worker, poll: &mut Poll, events: &mut Events, 
         for key in todo.drain(..) {
             conns.serve(shared, w, poll, key, Why::Draining);
         }
+        conns.flush_relayed(shared, w, poll);
         let now = Instant::now();
         if conns.is_empty() || now >= end {
             break;

@@ -5,9 +5,11 @@
 //! Everything a connection sends goes through its `out` buffer, in order: tungstenite writes
 //! its control frames (pong, close) into it through [`Io`], and replies and relays are framed
 //! straight into it (no allocation per message; tungstenite's own `write` wants an owned
-//! payload). `out` is sent by the connection's transport as an HTTP reply is, with the same
-//! backpressure: no more is read from a connection while [`super::conns`]' `MAX_PENDING_OUT`
-//! waits to be sent.
+//! payload). `out` is sent by the connection's transport as an HTTP reply is. A client that
+//! reads slowly has its messages read all the same (an announce matters to the swarm more than
+//! its reply does to the client): once `webtorrent.max_backlog` waits to be sent, replies and
+//! relays to it are dropped, and reading stops only [`super::conns`]' `MAX_PENDING_OUT` later,
+//! which bounds what control frames (pongs) can add.
 //!
 //! [`Tracker::handle_ws`]: ferrotracker_core::Tracker::handle_ws
 
@@ -28,9 +30,6 @@ use super::Shared;
 /// tungstenite's read buffer (its floor: a message larger than this grows it to the message's
 /// size, up to `webtorrent.max_message`). Small, for memory per idle connection.
 const READ_BUFFER: usize = 2048;
-/// A connection that has sent nothing (not even a pong) for this long gets a ping, which keeps
-/// NAT and proxy state alive and shows whether the client is still there.
-pub(super) const PING_AFTER: u32 = 60;
 
 /// A WebSocket connection's state beside its `Conn`.
 pub(super) struct Ws {
@@ -88,7 +87,10 @@ impl Ws {
         if self.pinged {
             idle
         } else {
-            idle.min(self.last_frame.saturating_add(PING_AFTER))
+            idle.min(
+                self.last_frame
+                    .saturating_add(shared.tracker.webtorrent().ping_after),
+            )
         }
     }
 
@@ -145,9 +147,10 @@ impl Ws {
         }
     }
 
-    /// Reads and answers messages until the socket has nothing more or `out` holds `max_out`
-    /// unsent. Replies go into `out`; relays into `pending` (delivered by the caller after this
-    /// connection is served). `scratch` is the worker's reply buffer.
+    /// Reads and answers messages until the socket has nothing more or `out` is `max_out`
+    /// long. Replies go into `out`, unless it is `drop_at` long already (then they are dropped
+    /// and counted: the client reads too slowly); relays into `pending` (delivered by the
+    /// caller after this connection is served). `scratch` is the worker's reply buffer.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn serve(
         &mut self,
@@ -158,6 +161,7 @@ impl Ws {
         stream: &mut TcpStream,
         out: &mut Vec<u8>,
         max_out: usize,
+        drop_at: usize,
         scratch: &mut Vec<u8>,
         relays: &mut Relays,
         pending: &mut Batch,
@@ -216,8 +220,11 @@ impl Ws {
                         scratch,
                         relays,
                     );
-                    if !scratch.is_empty() {
+                    if scratch.is_empty() {
+                    } else if io.out.len() < drop_at {
                         self.send_text(io.out, scratch);
+                    } else {
+                        w.counters.ws_replies_dropped.inc();
                     }
                     for (relay, m) in relays.iter() {
                         pending.push(relay, m);
