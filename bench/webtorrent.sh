@@ -14,15 +14,21 @@
 #     connections, one announce each (no offers), and holds them; RSS per connected peer is
 #     (RSS with them - RSS idle) / N.
 #
-# usage: bench/webtorrent.sh [--duration SECS] [--cap PCT] [--idle N] [--sources K] [--trackers LIST]
-#   defaults: 20 s, cap 50, 10000 idle connections from 1 source address (K > 1 spreads them over
-#   127.0.0.1..K for more than ~28,000), trackers ferrotracker,aquatic_ws,bittorrent-tracker.
-#   Idle connections need file descriptors: N + a few in the tool and in the tracker (ulimit -n).
+# usage: bench/webtorrent.sh [--duration SECS] [--cap PCT] [--torrents N] [--runs R] [--idle N]
+#                            [--sources K] [--trackers LIST]
+#   defaults: 20 s, cap 50, 10,000 torrents (the tester's default), 1 run, 10000 idle
+#   connections from 1 source address (K > 1 spreads them over 127.0.0.1..K for more than
+#   ~28,000; --idle 0 skips the memory part), trackers ferrotracker,aquatic_ws,bittorrent-tracker.
+#   With R runs the trackers take turns (run 1 of each, then run 2, ...) and a median row per
+#   tracker follows. Idle connections need file descriptors: N + a few in the tool and in the
+#   tracker (ulimit -n).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 DURATION=20
 CAP=50
+TORRENTS=10000
+RUNS=1
 IDLE=10000
 SOURCES=1
 TRACKERS="ferrotracker,aquatic_ws,bittorrent-tracker"
@@ -30,10 +36,12 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --cap) CAP="$2"; shift 2 ;;
+        --torrents) TORRENTS="$2"; shift 2 ;;
+        --runs) RUNS="$2"; shift 2 ;;
         --idle) IDLE="$2"; shift 2 ;;
         --sources) SOURCES="$2"; shift 2 ;;
         --trackers) TRACKERS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -135,12 +143,21 @@ EOT
     wait_rss_stable "$TRACKER_PID"
 }
 
-# Throughput run: sets R_OUT="responses_per_s cpu_cores responses_per_cpu_s errors_per_s".
+# Throughput run: sets R_OUT="responses_per_s cpu_cores responses_per_cpu_s errors_per_s
+# announce_per_s offer_per_s answer_per_s connections load1", each a mean over the reports after
+# the first (connections: the last report's; load1: the 1-minute load average at the end).
 run_load() { # name
-    local name="$1" line n=0 t_prev c_prev t c resp=0 cpu=0 wall=0 errs=0 rate
+    local name="$1" line n=0 t_prev c_prev t c resp=0 cpu=0 wall=0 errs=0 ann=0 off=0 ans=0 conns=0 rate
     start_ws "$name" 1
     cap_add "$TRACKER_PID"
-    printf 'server_address = "%s"\nlog_level = "error"\nduration = %s\n' "$WS_ADDR" "$DURATION" > "$RUN_DIR/lt.toml"
+    # Measured from the start (the first report is skipped below as warm-up), not from when all
+    # connections are open: the tester does not always open them all (see RESULTS.md).
+    {
+        printf 'server_address = "%s"\nlog_level = "error"\nduration = %s\n' "$WS_ADDR" "$DURATION"
+        echo "measure_after_max_connections_reached = false"
+        printf '[torrents]\nnumber_of_torrents = %s\n' "$TORRENTS"
+    } > "$RUN_DIR/lt.toml"
+    : > "$RUN_DIR/$name.load_test.out"
     t_prev="$(date +%s.%N)"; c_prev="$(cpu_ticks "$TRACKER_PID")"
     while IFS= read -r line; do
         echo "$line" >> "$RUN_DIR/$name.load_test.out"
@@ -156,15 +173,18 @@ run_load() { # name
                 fi
                 t_prev="$t"; c_prev="$c"
                 ;;
-            "  - Error responses:"*)
-                [ "$n" -gt 1 ] && errs="$(awk -v s="$errs" -v r="${line##* }" 'BEGIN { print s + r }')"
-                ;;
+            "  - Announce responses:"*) [ "$n" -gt 1 ] && ann="$(awk -v s="$ann" -v r="${line##* }" 'BEGIN { print s + r }')" ;;
+            "  - Offer responses:"*) [ "$n" -gt 1 ] && off="$(awk -v s="$off" -v r="${line##* }" 'BEGIN { print s + r }')" ;;
+            "  - Answer responses:"*) [ "$n" -gt 1 ] && ans="$(awk -v s="$ans" -v r="${line##* }" 'BEGIN { print s + r }')" ;;
+            "  - Error responses:"*) [ "$n" -gt 1 ] && errs="$(awk -v s="$errs" -v r="${line##* }" 'BEGIN { print s + r }')" ;;
+            "Active connections: "*) conns="${line##* }" ;;
         esac
     done < <(timeout $((DURATION + 60)) taskset -c 1 "$AQUATIC_WS_LOAD_TEST" -c "$RUN_DIR/lt.toml" 2>&1)
     stop_tracker "$TRACKER_PID"
     [ "$n" -gt 1 ] || { tail -20 "$RUN_DIR/$name.load_test.out" >&2; die "no load test reports against $name"; }
-    R_OUT="$(awk -v r="$resp" -v u="$cpu" -v w="$wall" -v e="$errs" -v n="$n" \
-        'BEGIN { printf "%.0f %.3f %.0f %.1f\n", r / w, u / w, (u > 0 ? r / u : 0), e / (n - 1) }')"
+    R_OUT="$(awk -v r="$resp" -v u="$cpu" -v w="$wall" -v e="$errs" -v n="$n" -v a="$ann" -v o="$off" -v s="$ans" \
+        -v k="$conns" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+        'BEGIN { m = n - 1; printf "%.0f %.3f %.0f %.0f %.0f %.0f %.0f %s %s\n", r / w, u / w, (u > 0 ? r / u : 0), e / m, a / m, o / m, s / m, k, l }')"
 }
 
 # Memory run: sets R_OUT="rss_idle_kib rss_with_kib bytes_per_peer".
@@ -190,25 +210,38 @@ run_idle() { # name
 
 cap_setup "$CAP"
 echo "# webtorrent: $(machine_line)"
-echo "# aquatic_ws_load_test 0.9.0 (defaults: 16 connections, 10 offers per announce) over wss:// for ${DURATION} s on CPU 1; tracker on CPU 0, cap ${CAP}% of a core (0 = none)"
+echo "# aquatic_ws_load_test 0.9.0 (16 connections, 10 offers per announce, $TORRENTS torrents) over wss:// for ${DURATION} s on CPU 1; tracker on CPU 0, cap ${CAP}% of a core (0 = none)"
 echo
-echo "| tracker | responses/s | tracker CPU (cores) | responses per tracker CPU-s | error responses/s |"
-echo "|---|---|---|---|---|"
-for t in "${RUN_LIST[@]}"; do
-    log "throughput: $t"
-    run_load "$t"
-    read -r rate cores percpu errs <<< "$R_OUT"
-    echo "| $t | $rate | $cores | $percpu | $errs |"
+echo "| tracker | run | responses/s | tracker CPU (cores) | responses per tracker CPU-s | announce / offer / answer / error replies per s | tester connections | load avg (1 min) |"
+echo "|---|---|---|---|---|---|---|---|"
+declare -A PER_CPU=()
+for r in $(seq "$RUNS"); do
+    for t in "${RUN_LIST[@]}"; do
+        log "throughput: $t, run $r"
+        run_load "$t"
+        read -r rate cores percpu errs ann off ans conns load <<< "$R_OUT"
+        echo "| $t | $r | $rate | $cores | $percpu | $ann / $off / $ans / $errs | $conns | $load |"
+        PER_CPU[$t]="${PER_CPU[$t]:-} $percpu"
+    done
 done
+if [ "$RUNS" -gt 1 ]; then
+    echo
+    echo "| tracker | median responses per tracker CPU-s ($RUNS runs) |"
+    echo "|---|---|"
+    for t in "${RUN_LIST[@]}"; do
+        echo "| $t | $(echo "${PER_CPU[$t]}" | tr ' ' '\n' | grep . | median) |"
+    done
+fi
+cap_cleanup; CGROUP=""
+[ "$IDLE" -gt 0 ] || exit 0
 echo
 echo "# $IDLE idle ws:// connections, one announce each (no offers), over 1000 torrents; no cap"
 echo
-echo "| tracker | RSS idle (KiB) | RSS with $IDLE peers (KiB) | bytes per connected peer |"
-echo "|---|---|---|---|"
-cap_cleanup; CGROUP=""
+echo "| tracker | RSS idle (KiB) | RSS with $IDLE peers (KiB) | bytes per connected peer | load avg (1 min) |"
+echo "|---|---|---|---|---|"
 for t in "${RUN_LIST[@]}"; do
     log "idle connections: $t"
     run_idle "$t"
     read -r before after per <<< "$R_OUT"
-    echo "| $t | $before | $after | $per |"
+    echo "| $t | $before | $after | $per | $(cut -d' ' -f1 /proc/loadavg) |"
 done
