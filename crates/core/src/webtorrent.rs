@@ -158,7 +158,8 @@ impl WsConn {
         self.conn
     }
 
-    /// Its peers: each torrent it announced in with the peer_id it announced there.
+    /// Its peers: each torrent it announced in with the peer_id it announced there, in the
+    /// order of their bytes.
     pub fn swarms(&self) -> &[(InfoHash, PeerId)] {
         &self.swarms
     }
@@ -192,10 +193,12 @@ impl WsConn {
         }
     }
 
-    fn peer_in(&self, info_hash: &InfoHash, peer_id: &PeerId) -> Option<usize> {
-        self.swarms
-            .iter()
-            .position(|(h, p)| h == info_hash && p == peer_id)
+    /// Where the peer is in `swarms` (kept sorted: a connection may hold thousands), or
+    /// where it would go.
+    fn peer_in(&self, info_hash: &InfoHash, peer_id: &PeerId) -> Result<usize, usize> {
+        self.swarms.binary_search_by(|(h, p)| {
+            h.0.cmp(&info_hash.0).then_with(|| p.0.cmp(&peer_id.0))
+        })
     }
 }
 
@@ -327,7 +330,7 @@ impl Tracker {
             return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
         }
         let slot = c.peer_in(h, &a.peer_id);
-        if slot.is_none() && a.event != Event::Stopped && c.swarms.len() >= c.max_peers {
+        if slot.is_err() && a.event != Event::Stopped && c.swarms.len() >= c.max_peers {
             return fail(w, out, Action::Announce, Some(h), TOO_MANY_PEERS);
         }
         let seeder = a.left == Some(0);
@@ -344,11 +347,11 @@ impl Tracker {
         self.count_announce(w, &done, a.event);
         let counts = done.counts;
         match (slot, a.event) {
-            (Some(i), Event::Stopped) => {
-                c.swarms.swap_remove(i);
+            (Ok(i), Event::Stopped) => {
+                c.swarms.remove(i);
             }
-            (None, Event::Stopped) | (Some(_), _) => {}
-            (None, _) => c.swarms.push((*h, a.peer_id)),
+            (Err(_), Event::Stopped) | (Ok(_), _) => {}
+            (Err(i), _) => c.swarms.insert(i, (*h, a.peer_id)),
         }
         let interval = jittered(self.ws.cfg.interval, &mut w.rng);
         wt::write_announce_reply(out, h, counts.into(), interval);
@@ -386,7 +389,7 @@ impl Tracker {
             return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
         }
         // The answer comes from one of the connection's own peers in the torrent.
-        let own = c.peer_in(h, &a.peer_id).is_some();
+        let own = c.peer_in(h, &a.peer_id).is_ok();
         if !own {
             w.counters.ws_answers_refused.inc();
             return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);

@@ -727,3 +727,34 @@ fn repeated_messages_allocate_nothing_more() {
     );
     assert_eq!(h.counters().ws_answers_relayed, 3000);
 }
+
+#[test]
+fn a_connection_finds_each_of_many_peers_whatever_the_order() {
+    let mut h = Harness::with(|c| c.webtorrent.max_peers_per_connection = 300);
+    let mut c = h.t.ws_conn(7);
+    let mut model = std::collections::BTreeSet::new();
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..3000 {
+        let r = next();
+        let (x, p) = (hash((r % 97) as u8), pid((r >> 8) as u8 % 3));
+        let event = if r >> 16 & 3 == 0 { Event::Stopped } else { Event::None };
+        let out = send(&mut h, &mut c, &announce(&x, &p, event, Some(5), &[]));
+        out.counts(&x);
+        if event == Event::Stopped {
+            model.remove(&(x.0, p.0));
+        } else {
+            model.insert((x.0, p.0));
+        }
+        let held: Vec<([u8; 20], [u8; 20])> = c.swarms().iter().map(|(h, p)| (h.0, p.0)).collect();
+        assert_eq!(held, model.iter().copied().collect::<Vec<_>>());
+    }
+    assert!(model.len() > 100);
+    h.t.ws_closed(&c);
+    assert_eq!(h.t.store.totals().peers_ws, 0);
+}

@@ -297,7 +297,21 @@ pub fn parse_request_text<'a>(msg: &'a str, limits: &Limits) -> Result<Request<'
         "to_peer_id",
         "offer_id",
     ];
-    let (read, slots) = read_top(msg, limits, &KEYS)?;
+    const OFFERS: usize = 8;
+    // The offers of the last `offers` array, read with its grammar (one pass over them).
+    let mut offers_read = None;
+    let (read, slots) = read_top(msg, limits, &KEYS, |i, r, depth| {
+        if i != OFFERS {
+            return r.value(depth);
+        }
+        offers_read = None;
+        if !r.at_array() {
+            return r.value(depth);
+        }
+        let (v, offers) = read_offers(r, depth, limits)?;
+        offers_read = Some(offers);
+        Ok(v)
+    })?;
     let [action, info_hash, peer_id, event, uploaded, downloaded, left, numwant, offers, answer, to_peer_id, offer_id] =
         slots;
     let (act, hash) = context(action, info_hash);
@@ -321,7 +335,13 @@ pub fn parse_request_text<'a>(msg: &'a str, limits: &Limits) -> Result<Request<'
                     downloaded: number(downloaded)?,
                     left: number(left)?,
                     numwant: number(numwant)?,
-                    offers: parse_offers(offers, limits)?,
+                    offers: match (offers, offers_read) {
+                        (None | Some(Value::Null), _) => Offers::default(),
+                        (Some(Value::Array(text)), Some(len)) => {
+                            Offers(OffersInner::Parsed { text, len: len? })
+                        }
+                        _ => return Err(ErrorKind::BadOffers),
+                    },
                     answer: match answer {
                         None | Some(Value::Null) => None,
                         Some(Value::Object(text)) => Some(Answer {
@@ -378,7 +398,7 @@ pub fn parse_reply<'a>(msg: &'a [u8], limits: &Limits) -> Result<Reply<'a>, Erro
         "files",
         "failure reason",
     ];
-    let (read, slots) = read_top(msg, limits, &KEYS)?;
+    let (read, slots) = read_top(msg, limits, &KEYS, |_, r, depth| r.value(depth))?;
     let [action, info_hash, peer_id, offer, answer, offer_id, complete, incomplete, interval, files, failure] =
         slots;
     let (act, hash) = context(action, info_hash);
@@ -529,8 +549,11 @@ impl<'a> Iterator for OffersIter<'a> {
             IterInner::Parsed(elements, left) => {
                 *left = left.checked_sub(1)?;
                 // Checked by `parse_request`: reading it again cannot fail.
-                let v = elements.as_mut()?.next(1).ok()??;
-                parse_offer(v, usize::MAX).ok()
+                let elements = elements.as_mut()?;
+                if !elements.more().ok()? {
+                    return None;
+                }
+                read_offer(elements.reader(), 2, usize::MAX).ok()?.ok()
             }
             IterInner::Slice(s) => s.next().copied(),
         }
@@ -681,11 +704,14 @@ fn bare(kind: ErrorKind) -> Error {
 /// Checks the size and grammar of a message and collects the values of `keys` (last wins).
 /// The grammar's verdict is returned beside the values so that an error can still carry the
 /// action and info_hash read before it.
+/// `read` reads the value of `keys[i]` at the reader, at nesting depth `depth`
+/// ([`Reader::value`], or more than that where a value is worth reading on the way).
 #[allow(clippy::type_complexity)]
 fn read_top<'a, const N: usize>(
     text: &'a str,
     limits: &Limits,
     keys: &[&str; N],
+    read: impl FnMut(usize, &mut Reader<'a>, u32) -> Result<Value<'a>, ErrorKind>,
 ) -> Result<(Result<(), ErrorKind>, [Option<Value<'a>>; N]), Error> {
     if text.len() > limits.max_message {
         return Err(bare(ErrorKind::TooLarge));
@@ -695,7 +721,7 @@ fn read_top<'a, const N: usize>(
         return Err(bare(ErrorKind::NotObject));
     }
     let mut slots = [None; N];
-    let read = collect(r, keys, &mut slots).and_then(|mut end| {
+    let read = collect_with(r, 1, keys, &mut slots, read).and_then(|mut end| {
         if end.at_end() {
             Ok(())
         } else {
@@ -708,18 +734,43 @@ fn read_top<'a, const N: usize>(
 /// Reads the object at `r` (at depth 1), keeping the values of `keys`; returns the reader
 /// after it.
 fn collect<'a, const N: usize>(
-    mut r: Reader<'a>,
+    r: Reader<'a>,
     keys: &[&str; N],
     slots: &mut [Option<Value<'a>>; N],
 ) -> Result<Reader<'a>, ErrorKind> {
+    collect_at(r, 1, keys, slots)
+}
+
+/// [`collect`] of an object at nesting `depth`.
+fn collect_at<'a, const N: usize>(
+    r: Reader<'a>,
+    depth: u32,
+    keys: &[&str; N],
+    slots: &mut [Option<Value<'a>>; N],
+) -> Result<Reader<'a>, ErrorKind> {
+    collect_with(r, depth, keys, slots, |_, r, depth| r.value(depth))
+}
+
+/// [`collect_at`], reading the value of `keys[i]` with `read` (see [`read_top`]).
+fn collect_with<'a, const N: usize>(
+    mut r: Reader<'a>,
+    depth: u32,
+    keys: &[&str; N],
+    slots: &mut [Option<Value<'a>>; N],
+    mut read: impl FnMut(usize, &mut Reader<'a>, u32) -> Result<Value<'a>, ErrorKind>,
+) -> Result<Reader<'a>, ErrorKind> {
     let mut members = r.object()?;
-    while let Some((key, value)) = members.next(1)? {
-        if let Some(slot) = keys
-            .iter()
-            .position(|k| key.is(k))
-            .and_then(|i| slots.get_mut(i))
-        {
-            *slot = Some(value);
+    while let Some(key) = members.key()? {
+        match keys.iter().position(|k| key.is(k)) {
+            Some(i) => {
+                let value = read(i, members.reader(), depth + 1)?;
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(value);
+                }
+            }
+            None => {
+                members.reader().value(depth + 1)?;
+            }
         }
     }
     r = members.end();
@@ -777,39 +828,67 @@ fn parse_event(v: Option<Value<'_>>) -> Result<Event, ErrorKind> {
     })
 }
 
-fn parse_offers<'a>(v: Option<Value<'a>>, limits: &Limits) -> Result<Offers<'a>, ErrorKind> {
-    match v {
-        None | Some(Value::Null) => Ok(Offers::default()),
-        Some(Value::Array(text)) => {
-            let mut elements = Reader::new(text).array()?;
-            let mut len = 0;
-            while len < limits.max_offers {
-                let Some(v) = elements.next(1)? else {
-                    break;
-                };
-                parse_offer(v, limits.max_signal)?;
-                len += 1;
-            }
-            Ok(Offers(OffersInner::Parsed { text, len }))
-        }
-        Some(_) => Err(ErrorKind::BadOffers),
+/// Reads the array of offers at `r` (nesting `depth`), checking its grammar as
+/// [`Reader::value`] does and, on the way, the first [`Limits::max_offers`] offers: the
+/// array, and then how many offers are used or what is wrong with the first bad one.
+#[allow(clippy::type_complexity)]
+fn read_offers<'a>(
+    r: &mut Reader<'a>,
+    depth: u32,
+    limits: &Limits,
+) -> Result<(Value<'a>, Result<usize, ErrorKind>), ErrorKind> {
+    if depth > json::MAX_DEPTH {
+        return Err(ErrorKind::TooDeep);
     }
+    let start = r.mark();
+    let mut elements = r.array()?;
+    let mut offers = Ok(0);
+    while elements.more()? {
+        match &mut offers {
+            Ok(len) if *len < limits.max_offers => {
+                match read_offer(elements.reader(), depth + 1, limits.max_signal)? {
+                    Ok(_) => *len += 1,
+                    Err(kind) => offers = Err(kind),
+                }
+            }
+            // Past the limit or the first bad offer: the grammar only.
+            _ => {
+                elements.reader().value(depth + 1)?;
+            }
+        }
+    }
+    *r = elements.end();
+    Ok((Value::Array(r.since(start)), offers))
 }
 
-fn parse_offer(v: Value<'_>, max_signal: usize) -> Result<Offer<'_>, ErrorKind> {
-    let Value::Object(text) = v else {
-        return Err(ErrorKind::BadOffer);
-    };
+/// Reads one element of an announce's `offers` at `r` (nesting `depth`): a grammar error, or
+/// the offer or what is wrong with it.
+fn read_offer<'a>(
+    r: &mut Reader<'a>,
+    depth: u32,
+    max_signal: usize,
+) -> Result<Result<Offer<'a>, ErrorKind>, ErrorKind> {
+    if depth > json::MAX_DEPTH {
+        return Err(ErrorKind::TooDeep);
+    }
+    if !r.at_object() {
+        r.value(depth)?;
+        return Ok(Err(ErrorKind::BadOffer));
+    }
     let mut slots = [None; 2];
-    collect(Reader::new(text), &["offer", "offer_id"], &mut slots)?;
+    *r = collect_at(*r, depth, &["offer", "offer_id"], &mut slots)?;
     let [offer, offer_id] = slots;
     let Some(Value::Object(offer)) = offer else {
-        return Err(ErrorKind::BadOffer);
+        return Ok(Err(ErrorKind::BadOffer));
     };
-    Ok(Offer {
-        offer: signal(offer, max_signal)?,
-        offer_id: OfferId(id(offer_id, ErrorKind::BadOfferId)?),
-    })
+    let offer = match signal(offer, max_signal) {
+        Ok(offer) => offer,
+        Err(kind) => return Ok(Err(kind)),
+    };
+    Ok(id(offer_id, ErrorKind::BadOfferId).map(|id| Offer {
+        offer,
+        offer_id: OfferId(id),
+    }))
 }
 
 fn signal(text: &str, max: usize) -> Result<&str, ErrorKind> {

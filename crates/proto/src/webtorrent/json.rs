@@ -194,6 +194,23 @@ impl<'a> Reader<'a> {
         self.peek() == Some(b'{')
     }
 
+    /// Whether the next value is an array (white space skipped).
+    pub fn at_array(&mut self) -> bool {
+        self.ws();
+        self.peek() == Some(b'[')
+    }
+
+    /// Where the reader is, for [`Reader::since`].
+    pub fn mark(&mut self) -> usize {
+        self.ws();
+        self.pos
+    }
+
+    /// The text from `mark` (a [`Reader::mark`]) to here.
+    pub fn since(&self, mark: usize) -> &'a str {
+        self.span(mark)
+    }
+
     /// Reads and checks one value at nesting `depth` (the top level is 1).
     pub fn value(&mut self, depth: u32) -> Result<Value<'a>, ErrorKind> {
         if depth > MAX_DEPTH {
@@ -367,6 +384,16 @@ pub struct Members<'a> {
 impl<'a> Members<'a> {
     /// The next member's key and value, read at nesting `depth + 1`; `None` after the `}`.
     pub fn next(&mut self, depth: u32) -> Result<Option<(JsonStr<'a>, Value<'a>)>, ErrorKind> {
+        let Some(key) = self.key()? else {
+            return Ok(None);
+        };
+        let value = self.r.value(depth + 1)?;
+        Ok(Some((key, value)))
+    }
+
+    /// The next member's key, [`Members::reader`] left at its value (to be read in full
+    /// before the next call); `None` after the `}`.
+    pub fn key(&mut self) -> Result<Option<JsonStr<'a>>, ErrorKind> {
         if self.r.eat(b'}') {
             return Ok(None);
         }
@@ -376,8 +403,12 @@ impl<'a> Members<'a> {
         self.r.ws();
         let key = self.r.string()?;
         self.r.expect(b':')?;
-        let value = self.r.value(depth + 1)?;
-        Ok(Some((key, value)))
+        Ok(Some(key))
+    }
+
+    /// The reader, at the value of the key [`Members::key`] gave.
+    pub fn reader(&mut self) -> &mut Reader<'a> {
+        &mut self.r
     }
 
     /// The reader after the `}` (once `next` said `None`).
@@ -396,13 +427,32 @@ pub struct Elements<'a> {
 impl<'a> Elements<'a> {
     /// The next element, read at nesting `depth + 1`; `None` after the `]`.
     pub fn next(&mut self, depth: u32) -> Result<Option<Value<'a>>, ErrorKind> {
-        if self.r.eat(b']') {
+        if !self.more()? {
             return Ok(None);
+        }
+        self.r.value(depth + 1).map(Some)
+    }
+
+    /// Whether another element follows (then [`Elements::reader`] is at it, to be read in
+    /// full before the next call); false after the `]`.
+    pub fn more(&mut self) -> Result<bool, ErrorKind> {
+        if self.r.eat(b']') {
+            return Ok(false);
         }
         if !std::mem::replace(&mut self.first, false) {
             self.r.expect(b',')?;
         }
-        self.r.value(depth + 1).map(Some)
+        Ok(true)
+    }
+
+    /// The reader, at the element [`Elements::more`] announced.
+    pub fn reader(&mut self) -> &mut Reader<'a> {
+        &mut self.r
+    }
+
+    /// The reader after the `]` (once `more` said false).
+    pub fn end(self) -> Reader<'a> {
+        self.r
     }
 }
 

@@ -333,3 +333,99 @@ fn parse_never_panics_and_round_trips() {
         check_round_trips(seed);
     }
 }
+
+/// The offers as they were read first, in three passes: the grammar of the whole message,
+/// then the array again, then each offer object again (`None`: no announce grammar to read).
+fn offers_before<'a>(msg: &'a str, limits: &Limits) -> Option<Result<Vec<Offer<'a>>, ErrorKind>> {
+    fn parse_offer(v: Value<'_>, max_signal: usize) -> Result<Offer<'_>, ErrorKind> {
+        let Value::Object(text) = v else {
+            return Err(ErrorKind::BadOffer);
+        };
+        let mut slots = [None; 2];
+        collect(Reader::new(text), &["offer", "offer_id"], &mut slots)?;
+        let [offer, offer_id] = slots;
+        let Some(Value::Object(offer)) = offer else {
+            return Err(ErrorKind::BadOffer);
+        };
+        Ok(Offer {
+            offer: signal(offer, max_signal)?,
+            offer_id: OfferId(id(offer_id, ErrorKind::BadOfferId)?),
+        })
+    }
+    let (read, [offers]) = read_top(msg, limits, &["offers"], |_, r, d| r.value(d)).ok()?;
+    read.ok()?;
+    Some(match offers {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(text)) => (|| {
+            let mut elements = Reader::new(text).array()?;
+            let mut list = Vec::new();
+            while list.len() < limits.max_offers {
+                let Some(v) = elements.next(1)? else {
+                    break;
+                };
+                list.push(parse_offer(v, limits.max_signal)?);
+            }
+            Ok(list)
+        })(),
+        Some(_) => Err(ErrorKind::BadOffers),
+    })
+}
+
+#[test]
+fn offers_read_in_one_pass_are_the_offers_read_in_three() {
+    let offer = |i: usize| format!(r#"{{"offer":{OFFER},"offer_id":{OFFER_ID_JSON},"n":{i}}}"#);
+    let list: Vec<String> = (0..4).map(offer).collect();
+    let seeds: Vec<String> = vec![
+        format!(
+            r#"{{"action":"announce","info_hash":{HASH_JSON},"peer_id":{PEER_JSON},"offers":[{}]}}"#,
+            list.join(",")
+        ),
+        format!(
+            r#"{{"offers":[{}, 7],"action":"announce","offers":[{}],"info_hash":{HASH_JSON},"peer_id":{PEER_JSON}}}"#,
+            list[0], list[1]
+        ),
+        format!(
+            r#"{{"action":"announce","info_hash":{HASH_JSON},"peer_id":{PEER_JSON},"offers":[{{"offer_id":{OFFER_ID_JSON},"offer":{{"sdp":[[[1]]]}}}},{{"offer":1}}]}}"#
+        ),
+    ];
+    let alphabet = b"{}[]\":,\\u0aA9e.-+ 17";
+    let mut state = 0x0FFE_2500_0000_0001u64;
+    for max_offers in [0, 1, 2, 10] {
+        let limits = Limits {
+            max_offers,
+            max_signal: OFFER.len() + (max_offers % 2),
+            ..limits()
+        };
+        for round in 0..20_000 {
+            let seed = seeds[round % seeds.len()].as_bytes();
+            let data = if round < seeds.len() {
+                seed.to_vec()
+            } else {
+                mutate(&mut state, seed, alphabet)
+            };
+            let Ok(msg) = std::str::from_utf8(&data) else {
+                continue;
+            };
+            let before = offers_before(msg, &limits);
+            match parse_request_text(msg, &limits) {
+                Ok(Request::Announce(a)) => {
+                    let now: Vec<Offer<'_>> = a.offers.iter().collect();
+                    assert_eq!(now.len(), a.offers.len(), "{msg}");
+                    assert_eq!(before, Some(Ok(now)), "{msg}");
+                }
+                Err(e) if matches!(
+                    e.kind,
+                    ErrorKind::BadOffers
+                        | ErrorKind::BadOffer
+                        | ErrorKind::BadOfferId
+                        | ErrorKind::SignalTooLarge
+                ) =>
+                {
+                    assert_eq!(before, Some(Err(e.kind)), "{msg}");
+                }
+                // Refused before its offers were looked at, or no announce.
+                _ => {}
+            }
+        }
+    }
+}
