@@ -163,19 +163,35 @@ pub fn write_scrape_request(out: &mut Vec<u8>, s: &Scrape<'_>) {
 /// and DEL as is (bar `"` and `\`), control bytes as `\b`, `\t`, `\n`, `\f`, `\r` or
 /// `\u00xx`, bytes 0x80..0xFF as the UTF-8 of U+0080..U+00FF.
 pub fn write_binary(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Each id of every message goes through here: 20 bytes at a time into a buffer on the
+    // stack (6 bytes per byte at most), appended at once.
+    const IN: usize = 20;
     out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x09 => out.extend_from_slice(b"\\t"),
-            0x0A => out.extend_from_slice(b"\\n"),
-            0x0C => out.extend_from_slice(b"\\f"),
-            0x0D => out.extend_from_slice(b"\\r"),
-            0x00..=0x1F => write_u00(out, b),
-            0x20..=0x7F => out.push(b),
-            _ => out.extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]),
+    for chunk in bytes.chunks(IN) {
+        let mut buf = [0u8; 6 * IN];
+        let mut n = 0;
+        let mut put = |s: &[u8]| {
+            for &x in s {
+                if let Some(slot) = buf.get_mut(n) {
+                    *slot = x;
+                }
+                n += 1;
+            }
+        };
+        for &b in chunk {
+            match b {
+                b'"' | b'\\' => put(&[b'\\', b]),
+                0x08 => put(b"\\b"),
+                0x09 => put(b"\\t"),
+                0x0A => put(b"\\n"),
+                0x0C => put(b"\\f"),
+                0x0D => put(b"\\r"),
+                0x00..=0x1F => put(&u00(b)),
+                0x20..=0x7F => put(&[b]),
+                _ => put(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]),
+            }
         }
+        out.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
     out.push(b'"');
 }
@@ -199,6 +215,11 @@ fn write_text(out: &mut Vec<u8>, text: &str) {
 }
 
 fn write_u00(out: &mut Vec<u8>, b: u8) {
+    out.extend_from_slice(&u00(b));
+}
+
+/// `\u00xx` for a control byte.
+fn u00(b: u8) -> [u8; 6] {
     let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
-    out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 0xF)]);
+    [b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 0xF)]
 }

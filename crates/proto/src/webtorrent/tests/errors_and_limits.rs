@@ -429,3 +429,39 @@ fn offers_read_in_one_pass_are_the_offers_read_in_three() {
         }
     }
 }
+
+#[test]
+fn binary_strings_of_any_length_are_written_byte_for_byte() {
+    // The writer as it was first written, one byte at a time.
+    fn reference(bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &b in bytes {
+            match b {
+                b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x09 => out.extend_from_slice(b"\\t"),
+                0x0A => out.extend_from_slice(b"\\n"),
+                0x0C => out.extend_from_slice(b"\\f"),
+                0x0D => out.extend_from_slice(b"\\r"),
+                0x00..=0x1F => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                0x20..=0x7F => out.push(b),
+                _ => out.extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+    let mut state = 0xB1_0000_0000_0001u64;
+    for len in [0, 1, 19, 20, 21, 39, 40, 41, 100] {
+        for _ in 0..200 {
+            let bytes = random_bytes(&mut state, &[], len);
+            let mut out = b"x".to_vec();
+            write_binary(&mut out, &bytes);
+            assert_eq!(out[1..], reference(&bytes)[..], "{bytes:?}");
+        }
+        let all: Vec<u8> = (0..=255u8).cycle().take(len.max(256)).collect();
+        let mut out = Vec::new();
+        write_binary(&mut out, &all);
+        assert_eq!(out, reference(&all));
+    }
+}
