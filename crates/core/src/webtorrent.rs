@@ -14,14 +14,17 @@
 //!
 //! # What a client can make the tracker hold
 //! A connection holds at most `webtorrent.max_peers_per_connection` peers (a torrent and a
-//! peer_id each: the clients of one process share one connection), and a ring of the
-//! last [`RECENT_OFFERS`] offers relayed to it. An answer is relayed only if it answers one of
-//! those, received less than [`OFFER_WINDOW`] seconds ago, from that offerer on that offerer's
-//! connection, in that torrent, and only once: a client cannot aim answers at peers that never
-//! offered it anything. The ring keeps a 64-bit mark of each offer (a SipHash of the torrent,
-//! offer id, offerer and its connection, keyed with the tracker's secret) rather than the 68
-//! bytes it names, so that the ring is 1 KiB per connection; a forged answer would have to
-//! guess a secret-keyed 64-bit value.
+//! peer_id each: the clients of one process share one connection), and a ring of the offers
+//! relayed to it. An answer is relayed only if it answers one of those, received less than
+//! [`OFFER_WINDOW`] seconds ago, from that offerer on that offerer's connection, in that
+//! torrent, and only once: a client cannot aim answers at peers that never offered it
+//! anything. The ring keeps a 64-bit mark of each offer (a SipHash of the torrent, offer id,
+//! offerer and its connection, keyed with the tracker's secret) rather than the 68 bytes it
+//! names (a forged answer would have to guess a secret-keyed 64-bit value). It starts empty,
+//! holds [`FIRST_RING`] offers once the first comes, and doubles whenever the offer it would
+//! forget is still within the window, up to `webtorrent.offers_remembered`: a connection that
+//! receives many offers can still answer them for the whole window, one that receives few
+//! holds little (16 bytes an offer).
 //!
 //! Nothing here allocates per message once a worker's buffers have grown to their working
 //! size: offers and answers are copied from the received message into the relay buffer as
@@ -44,11 +47,8 @@ use crate::{Tracker, Worker};
 /// drops an offer it got no answer to after 50 s.
 pub const OFFER_WINDOW: u32 = 120;
 
-/// Offers remembered per connection (a ring: the oldest is forgotten first). A client answers
-/// within the few seconds WebRTC takes to gather its candidates; in that time a connection
-/// receives a handful of offers per torrent (each announce of a swarm's N peers sends its
-/// offers to random peers: 5 to 10 per peer and interval on average).
-pub const RECENT_OFFERS: usize = 64;
+/// Offers a connection's ring holds when it is first needed (see the module doc).
+pub const FIRST_RING: usize = 16;
 
 /// Failure reasons of the handlers (the parser's are in [`wt::ErrorKind::reason`]).
 pub const TOO_MANY_PEERS: &str =
@@ -135,9 +135,12 @@ pub struct WsConn {
     /// Its peers: the torrents it announced in, with each peer_id it announced there.
     swarms: Vec<(InfoHash, PeerId)>,
     max_peers: usize,
-    /// Offers relayed to it: (mark, time), a ring; mark 0 is an empty slot.
-    offers: Box<[(u64, u32)]>,
+    /// Offers relayed to it: (mark, time), a ring, oldest at `next`; mark 0 is a free slot.
+    offers: Vec<(u64, u32)>,
     next: usize,
+    /// The ring's size now (it fills up to it before `next` wraps) and at most.
+    ring: usize,
+    max_ring: usize,
 }
 
 impl WsConn {
@@ -149,8 +152,10 @@ impl WsConn {
             conn,
             swarms: Vec::with_capacity(max_peers.min(4)),
             max_peers,
-            offers: vec![(0, 0); RECENT_OFFERS].into_boxed_slice(),
+            offers: Vec::new(),
             next: 0,
+            ring: FIRST_RING.min(cfg.offers_remembered).max(1),
+            max_ring: cfg.offers_remembered.max(1),
         }
     }
 
@@ -167,14 +172,44 @@ impl WsConn {
     /// Heap bytes it holds (for memory accounting and tests of allocation).
     pub fn heap_bytes(&self) -> usize {
         self.swarms.capacity() * std::mem::size_of::<(InfoHash, PeerId)>()
-            + std::mem::size_of_val(&*self.offers)
+            + self.offers.capacity() * std::mem::size_of::<(u64, u32)>()
+    }
+
+    /// Offers the ring holds now (for tests of its growth).
+    pub fn ring_len(&self) -> usize {
+        self.offers.len()
     }
 
     fn record_offer(&mut self, mark: OfferMark, now: u32) {
+        let held = self.offers.len();
+        if held < self.ring {
+            // Filling up: `next` is the end.
+            if held == 0 {
+                self.offers.reserve_exact(self.ring);
+            }
+            self.offers.push((mark.0, now));
+            self.next = held + 1;
+            return;
+        }
+        self.next %= held.max(1);
+        let oldest_live = self
+            .offers
+            .get(self.next)
+            .is_some_and(|&(m, at)| m != 0 && now.saturating_sub(at) <= OFFER_WINDOW);
+        if oldest_live && held < self.max_ring {
+            // Grow rather than forget an offer that may still be answered: oldest first, then
+            // fill up to the new size.
+            self.offers.rotate_left(self.next);
+            self.ring = (held * 2).min(self.max_ring);
+            self.offers.reserve_exact(self.ring - held);
+            self.offers.push((mark.0, now));
+            self.next = held + 1;
+            return;
+        }
         if let Some(slot) = self.offers.get_mut(self.next) {
             *slot = (mark.0, now);
         }
-        self.next = (self.next + 1) % self.offers.len().max(1);
+        self.next = (self.next + 1) % held.max(1);
     }
 
     /// Takes the offer `mark` if it was received within [`OFFER_WINDOW`] (an offer is

@@ -719,9 +719,10 @@ fn repeated_messages_allocate_nothing_more() {
         }
         h.advance(1);
     }
-    // 1 KiB of offer marks per connection, and its swarms.
+    // Its offer marks (answered at once: the ring never grows past its first 16) and its
+    // swarms.
     assert!(
-        conns[0].heap_bytes() <= 1024 + 4 * 40,
+        conns[0].heap_bytes() <= 16 * 16 + 4 * 40,
         "{}",
         conns[0].heap_bytes()
     );
@@ -757,4 +758,49 @@ fn a_connection_finds_each_of_many_peers_whatever_the_order() {
     assert!(model.len() > 100);
     h.t.ws_closed(&c);
     assert_eq!(h.t.store.totals().peers_ws, 0);
+}
+
+/// A connection remembers the offers relayed to it for the whole answer window, growing its
+/// ring while the offer it would forget is still live, up to `webtorrent.offers_remembered`.
+#[test]
+fn offers_are_remembered_for_the_window_up_to_offers_remembered() {
+    let mut h = Harness::with(|c| c.webtorrent.offers_remembered = 128);
+    let x = hash(40);
+    let mut conns = join(&mut h, &x, 2);
+    let (a, b) = conns.split_at_mut(1);
+    let (a, b) = (&mut a[0], &mut b[0]);
+    let offer = |i: u8| Offer {
+        offer_id: oid(i),
+        offer: SDP_OFFER,
+    };
+    let relay_to_b = |h: &mut Harness, a: &mut WsConn, b: &mut WsConn, i: u8| {
+        let out = send(h, a, &announce(&x, &pid(1), Event::None, Some(5), &[offer(i)]));
+        let [(relay, bytes)] = &out.relays[..] else {
+            panic!("one relay: {:?}", out.relays.len());
+        };
+        assert_eq!(deliver(h, b, *relay, bytes), (pid(1), oid(i)));
+    };
+    assert_eq!(b.ring_len(), 0, "nothing held before the first offer");
+    for i in 0..200 {
+        relay_to_b(&mut h, a, b, i);
+    }
+    assert_eq!(b.ring_len(), 128);
+    // The 128 most recent (72..=199) can be answered, once; older ones cannot.
+    for (i, routed) in [(72, true), (199, true), (72, false), (71, false), (3, false)] {
+        let out = send(&mut h, b, &answer(&x, &pid(2), &pid(1), &oid(i)));
+        assert_eq!(out.relays.len(), usize::from(routed), "answer to offer {i}");
+    }
+    // Offers older than the window are forgotten rather than kept by growing.
+    let mut h = Harness::with(|c| c.webtorrent.offers_remembered = 1024);
+    let mut conns = join(&mut h, &x, 2);
+    let (a, b) = conns.split_at_mut(1);
+    let (a, b) = (&mut a[0], &mut b[0]);
+    for i in 0..16 {
+        relay_to_b(&mut h, a, b, i);
+    }
+    h.advance(OFFER_WINDOW + 1);
+    for i in 16..48 {
+        relay_to_b(&mut h, a, b, i);
+    }
+    assert_eq!(b.ring_len(), 32, "grew once, for the live offers 16..32");
 }

@@ -514,3 +514,41 @@ fn a_quiet_client_is_pinged_after_webtorrent_ping_after() {
     let waited = start.elapsed();
     assert!(waited >= Duration::from_secs(4), "pinged after {waited:?}");
 }
+
+/// A connection that received many offers can still answer the older ones within the window
+/// (up to `webtorrent.offers_remembered`), not only the last few.
+#[test]
+fn an_answer_to_an_offer_a_hundred_offers_back_is_relayed() {
+    let t = tracker("webtorrent.offers_remembered 128\n");
+    let h = id("hash-m", 1);
+    let mut a = connect(t.http4(), "/announce");
+    let mut b = connect(t.http4(), "/announce");
+    b.announce(&h, &id("peer-b", 0), "");
+    a.announce(&h, &id("peer-a", 0), "");
+    // 100 offers from A, each to B (the only other peer), each with its own offer_id.
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        a.announce(&h, &id("peer-a", 0), &offers(1, &format!("m{i}")));
+        ids.push(string(&next_offer(&mut b), "offer_id").unwrap().to_owned());
+    }
+    let answer = |offer_id: &str| {
+        format!(
+            r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","to_peer_id":"{}","answer":{{"type":"answer","sdp":"x"}},"offer_id":"{offer_id}"}}"#,
+            id("peer-b", 0),
+            id("peer-a", 0)
+        )
+    };
+    // The first offer, answered last: relayed to A.
+    b.send(&answer(&ids[0]));
+    let got = loop {
+        let m = a.recv();
+        if m.contains("\"answer\"") {
+            break m;
+        }
+    };
+    assert_eq!(string(&got, "offer_id"), Some(ids[0].as_str()));
+    assert_eq!(
+        metric(&t, "ferrotracker_webtorrent_answers_dropped_total{reason=\"refused\"}"),
+        0
+    );
+}

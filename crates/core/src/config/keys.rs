@@ -496,6 +496,8 @@ pub(super) static KEYS: &[Key] = &[
          relays) are dropped until its client reads"),
     number!("webtorrent.ping_after" "SECS" [5, HOUR] webtorrent.ping_after,
         "ping a WebSocket client that sent no frame for this long"),
+    number!("webtorrent.offers_remembered" "N" [16, 8192] webtorrent.offers_remembered,
+        "offers relayed to one WebSocket connection that it may answer (within 120 s), at most"),
     Key {
         name: "log.format",
         form: "text|json",

@@ -357,6 +357,10 @@ pub struct WebTorrentConfig {
     /// Seconds without any frame from the client after which the server sends a ping (which
     /// keeps NAT and proxy state alive and shows whether the client is still there).
     pub ping_after: u32,
+    /// Offers relayed to one connection that it may answer, at most: the most recent ones
+    /// within the answer window (see [`crate::webtorrent`]); 16 bytes each, only as many as
+    /// the connection needs.
+    pub offers_remembered: usize,
 }
 
 impl Default for WebTorrentConfig {
@@ -370,6 +374,7 @@ impl Default for WebTorrentConfig {
             max_peers_per_connection: 64,
             max_backlog: 256 * 1024,
             ping_after: 60,
+            offers_remembered: 1024,
         }
     }
 }

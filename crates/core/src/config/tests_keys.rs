@@ -509,7 +509,7 @@ fn every_numeric_key_is_bounded_at_parse_and_validate() {
             assert!(shown.ends_with(&format!(", not {n}")), "{shown}");
         }
     }
-    assert_eq!(numbers().count(), 29);
+    assert_eq!(numbers().count(), 30);
 }
 
 #[test]
@@ -687,7 +687,7 @@ fn print_config_reads_back_as_the_same_config() {
         webtorrent off\nwebtorrent.interval 60\nwebtorrent.idle_timeout 90\n\
         webtorrent.max_offers 4\nwebtorrent.max_message 2048\n\
         webtorrent.max_peers_per_connection 3\nwebtorrent.max_backlog 8192\n\
-        webtorrent.ping_after 20\nlog.format json\nlog.level debug\n";
+        webtorrent.ping_after 20\nwebtorrent.offers_remembered 100\nlog.format json\nlog.level debug\n";
     let cfg = text(file).unwrap();
     // Every key was set away from its default, so a key the printer forgot would show.
     let printed = print(&cfg);
