@@ -231,9 +231,8 @@ impl WsConn {
     /// Where the peer is in `swarms` (kept sorted: a connection may hold thousands), or
     /// where it would go.
     fn peer_in(&self, info_hash: &InfoHash, peer_id: &PeerId) -> Result<usize, usize> {
-        self.swarms.binary_search_by(|(h, p)| {
-            h.0.cmp(&info_hash.0).then_with(|| p.0.cmp(&peer_id.0))
-        })
+        self.swarms
+            .binary_search_by(|(h, p)| h.0.cmp(&info_hash.0).then_with(|| p.0.cmp(&peer_id.0)))
     }
 }
 

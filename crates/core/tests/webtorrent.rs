@@ -744,7 +744,11 @@ fn a_connection_finds_each_of_many_peers_whatever_the_order() {
     for _ in 0..3000 {
         let r = next();
         let (x, p) = (hash((r % 97) as u8), pid((r >> 8) as u8 % 3));
-        let event = if r >> 16 & 3 == 0 { Event::Stopped } else { Event::None };
+        let event = if r >> 16 & 3 == 0 {
+            Event::Stopped
+        } else {
+            Event::None
+        };
         let out = send(&mut h, &mut c, &announce(&x, &p, event, Some(5), &[]));
         out.counts(&x);
         if event == Event::Stopped {
@@ -774,7 +778,11 @@ fn offers_are_remembered_for_the_window_up_to_offers_remembered() {
         offer: SDP_OFFER,
     };
     let relay_to_b = |h: &mut Harness, a: &mut WsConn, b: &mut WsConn, i: u8| {
-        let out = send(h, a, &announce(&x, &pid(1), Event::None, Some(5), &[offer(i)]));
+        let out = send(
+            h,
+            a,
+            &announce(&x, &pid(1), Event::None, Some(5), &[offer(i)]),
+        );
         let [(relay, bytes)] = &out.relays[..] else {
             panic!("one relay: {:?}", out.relays.len());
         };
@@ -786,7 +794,13 @@ fn offers_are_remembered_for_the_window_up_to_offers_remembered() {
     }
     assert_eq!(b.ring_len(), 128);
     // The 128 most recent (72..=199) can be answered, once; older ones cannot.
-    for (i, routed) in [(72, true), (199, true), (72, false), (71, false), (3, false)] {
+    for (i, routed) in [
+        (72, true),
+        (199, true),
+        (72, false),
+        (71, false),
+        (3, false),
+    ] {
         let out = send(&mut h, b, &answer(&x, &pid(2), &pid(1), &oid(i)));
         assert_eq!(out.relays.len(), usize::from(routed), "answer to offer {i}");
     }

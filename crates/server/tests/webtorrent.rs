@@ -466,7 +466,9 @@ fn a_client_that_does_not_read_still_announces_and_its_replies_are_dropped() {
     slow.announce(&h, &id("peer-s", 0), "");
     // Scrapes of 64 torrents: 1.6 KB each, with 4.5 KB replies. 13 MB of replies is more
     // than the socket buffers take for a client that does not read (a few MB on loopback).
-    let hashes: Vec<String> = (0..64).map(|i| format!("\"{}\"", id("scrape-s", i))).collect();
+    let hashes: Vec<String> = (0..64)
+        .map(|i| format!("\"{}\"", id("scrape-s", i)))
+        .collect();
     let scrape = format!(
         r#"{{"action":"scrape","info_hash":[{}]}}"#,
         hashes.join(",")
@@ -504,11 +506,9 @@ fn a_quiet_client_is_pinged_after_webtorrent_ping_after() {
     c.ws.get_mut()
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();
-    loop {
-        match c.ws.read().expect("a ping before the read timeout") {
-            Message::Ping(_) => break,
-            m => panic!("unexpected message {m:?}"),
-        }
+    match c.ws.read().expect("a ping before the read timeout") {
+        Message::Ping(_) => {}
+        m => panic!("unexpected message {m:?}"),
     }
     // The tracker checks its deadlines twice a second.
     let waited = start.elapsed();
@@ -548,7 +548,10 @@ fn an_answer_to_an_offer_a_hundred_offers_back_is_relayed() {
     };
     assert_eq!(string(&got, "offer_id"), Some(ids[0].as_str()));
     assert_eq!(
-        metric(&t, "ferrotracker_webtorrent_answers_dropped_total{reason=\"refused\"}"),
+        metric(
+            &t,
+            "ferrotracker_webtorrent_answers_dropped_total{reason=\"refused\"}"
+        ),
         0
     );
 }

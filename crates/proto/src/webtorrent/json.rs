@@ -549,17 +549,50 @@ mod tests {
     fn bin20_by_units(s: JsonStr<'_>) -> Option<[u8; 20]> {
         let units = units_before(s.0);
         assert_eq!(s.units().collect::<Vec<_>>(), units, "{:?}", s.0);
-        let bytes: Vec<u8> = units.iter().map(|&u| u8::try_from(u).ok()).collect::<Option<_>>()?;
+        let bytes: Vec<u8> = units
+            .iter()
+            .map(|&u| u8::try_from(u).ok())
+            .collect::<Option<_>>()?;
         bytes.try_into().ok()
     }
 
     /// Pieces a string's text is made of: plain ASCII, the bytes the scan stops at, escapes
     /// (good and bad), and 2-, 3- and 4-byte UTF-8 (whose bytes are all 0x80 or above).
     const PIECES: &[&str] = &[
-        "a", "Z", "0", " ", "~", "\u{7f}", "\"", "\\", "\\\"", "\\\\", "\\/", "\\b", "\\f",
-        "\\n", "\\r", "\\t", "\\u0000", "\\u00e9", "\\u00FF", "\\uD83D\\uDE00", "\\u12", "\\x",
-        "\\u00g0", "\u{0}", "\u{1f}", "\t", "\n", "\u{e9}", "\u{ff}", "\u{100}", "\u{20ac}",
-        "\u{1f600}", "abcdefgh", "v=0\\r\\no=- 4215 2 IN IP4 127.0.0.1\\r\\n",
+        "a",
+        "Z",
+        "0",
+        " ",
+        "~",
+        "\u{7f}",
+        "\"",
+        "\\",
+        "\\\"",
+        "\\\\",
+        "\\/",
+        "\\b",
+        "\\f",
+        "\\n",
+        "\\r",
+        "\\t",
+        "\\u0000",
+        "\\u00e9",
+        "\\u00FF",
+        "\\uD83D\\uDE00",
+        "\\u12",
+        "\\x",
+        "\\u00g0",
+        "\u{0}",
+        "\u{1f}",
+        "\t",
+        "\n",
+        "\u{e9}",
+        "\u{ff}",
+        "\u{100}",
+        "\u{20ac}",
+        "\u{1f600}",
+        "abcdefgh",
+        "v=0\\r\\no=- 4215 2 IN IP4 127.0.0.1\\r\\n",
     ];
 
     #[test]
@@ -651,7 +684,11 @@ mod tests {
         }
         // Short, long, and cut inside an escape.
         for text in ["", "abc", "\\u00", "0123456789012345678\\u00"] {
-            assert_eq!(JsonStr(text).bin20(), bin20_by_units(JsonStr(text)), "{text:?}");
+            assert_eq!(
+                JsonStr(text).bin20(),
+                bin20_by_units(JsonStr(text)),
+                "{text:?}"
+            );
         }
     }
 }

@@ -413,13 +413,14 @@ fn offers_read_in_one_pass_are_the_offers_read_in_three() {
                     assert_eq!(now.len(), a.offers.len(), "{msg}");
                     assert_eq!(before, Some(Ok(now)), "{msg}");
                 }
-                Err(e) if matches!(
-                    e.kind,
-                    ErrorKind::BadOffers
-                        | ErrorKind::BadOffer
-                        | ErrorKind::BadOfferId
-                        | ErrorKind::SignalTooLarge
-                ) =>
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::BadOffers
+                            | ErrorKind::BadOffer
+                            | ErrorKind::BadOfferId
+                            | ErrorKind::SignalTooLarge
+                    ) =>
                 {
                     assert_eq!(before, Some(Err(e.kind)), "{msg}");
                 }
