@@ -136,6 +136,18 @@ pub enum After {
     },
 }
 
+impl After {
+    /// What follows a reply that is sent whole: the connection stays open if the request
+    /// asked for keep-alive.
+    pub fn of(keep_alive: bool) -> After {
+        if keep_alive {
+            After::KeepOpen
+        } else {
+            After::Close
+        }
+    }
+}
+
 impl Tracker {
     /// The handlers of configuration `cfg`, with the access list `access` (the server loads
     /// it, and swaps reloads in through the same `Arc`), `started` the clock at start and
@@ -305,11 +317,7 @@ impl Tracker {
         now: u32,
         out: &mut Vec<u8>,
     ) -> After {
-        let after = if req.keep_alive {
-            After::KeepOpen
-        } else {
-            After::Close
-        };
+        let after = After::of(req.keep_alive);
         // The process-wide place first: a refused client has not used up its interval.
         let Some(permit) = self.streams.try_start() else {
             w.counters.streams_refused.inc();
@@ -409,11 +417,7 @@ impl Tracker {
                 http::write_error(out, 404, "not found", keep_alive);
             }
         }
-        if keep_alive {
-            After::KeepOpen
-        } else {
-            After::Close
-        }
+        After::of(keep_alive)
     }
 
     /// Appends the answer to a request that could not be framed; the connection must then be
@@ -553,6 +557,23 @@ impl Tracker {
         }
     }
 
+    /// Answers 403 to a client that may not read `/stats` (nor the dashboard); returns whether
+    /// it did.
+    fn refuse_stats_reader(
+        &self,
+        w: &mut Worker,
+        req: &Request<'_>,
+        client: IpAddr,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let refused = !self.may_read_stats(client, &req.client_header);
+        if refused {
+            w.counters.http_403.inc();
+            http::write_error(out, 403, "access denied", req.keep_alive);
+        }
+        refused
+    }
+
     fn http_stats(
         &self,
         w: &mut Worker,
@@ -562,14 +583,8 @@ impl Tracker {
         out: &mut Vec<u8>,
     ) -> After {
         let keep_alive = req.keep_alive;
-        let after = if keep_alive {
-            After::KeepOpen
-        } else {
-            After::Close
-        };
-        if !self.may_read_stats(client, &req.client_header) {
-            w.counters.http_403.inc();
-            http::write_error(out, 403, "access denied", keep_alive);
+        let after = After::of(keep_alive);
+        if self.refuse_stats_reader(w, req, client, out) {
             return after;
         }
         let mode = match stats::parse_query(req.query.unwrap_or(b"")) {
@@ -636,11 +651,7 @@ impl Tracker {
             );
             out.extend_from_slice(body.as_bytes());
         }
-        if keep_alive {
-            After::KeepOpen
-        } else {
-            After::Close
-        }
+        After::of(keep_alive)
     }
 
     /// `/dashboard` (the page) or, with `json`, `/dashboard.json` (its samples): to those who
@@ -655,19 +666,13 @@ impl Tracker {
         out: &mut Vec<u8>,
     ) -> After {
         let keep_alive = req.keep_alive;
-        let after = if keep_alive {
-            After::KeepOpen
-        } else {
-            After::Close
-        };
+        let after = After::of(keep_alive);
         let Some(d) = &self.dashboard else {
             w.counters.http_404.inc();
             http::write_error(out, 404, "not found (dashboard off)", keep_alive);
             return after;
         };
-        if !self.may_read_stats(client, &req.client_header) {
-            w.counters.http_403.inc();
-            http::write_error(out, 403, "access denied", keep_alive);
+        if self.refuse_stats_reader(w, req, client, out) {
             return after;
         }
         w.counters.http_stats.inc();
