@@ -301,12 +301,31 @@ impl Tracker {
         out: &mut Vec<u8>,
         relays: &mut Relays,
     ) {
+        self.handle_ws_to(w, c, msg, now, out, relays, |_| true);
+    }
+
+    /// [`Tracker::handle_ws`], asking `takes` of each relay's connection before its message is
+    /// written: a relay to a connection for which it answers false (one whose client reads
+    /// too slowly, whose backlog is full) is dropped and counted in `ws_relays_dropped` as
+    /// the server counts those it drops on delivery, without the cost of writing it. An offer
+    /// dropped so is counted in `ws_offers_relayed` all the same, as one dropped on delivery is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_ws_to(
+        &self,
+        w: &mut Worker,
+        c: &mut WsConn,
+        msg: &str,
+        now: u32,
+        out: &mut Vec<u8>,
+        relays: &mut Relays,
+        takes: impl Fn(u64) -> bool,
+    ) {
         out.clear();
         relays.clear();
         match wt::parse_request_text(msg, &self.ws.limits) {
             Ok(Request::Announce(a)) => match a.answer {
-                Some(_) => self.ws_answer(w, c, &a, now, out, relays),
-                None => self.ws_announce(w, c, &a, now, out, relays),
+                Some(_) => self.ws_answer(w, c, &a, now, out, relays, &takes),
+                None => self.ws_announce(w, c, &a, now, out, relays, &takes),
             },
             Ok(Request::Scrape(s)) => self.ws_scrape(w, &s, out),
             Err(e) => {
@@ -348,6 +367,7 @@ impl Tracker {
             .sum()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn ws_announce(
         &self,
         w: &mut Worker,
@@ -356,6 +376,7 @@ impl Tracker {
         now: u32,
         out: &mut Vec<u8>,
         relays: &mut Relays,
+        takes: &impl Fn(u64) -> bool,
     ) {
         w.counters.ws_announces.inc();
         let h = &a.info_hash;
@@ -397,6 +418,10 @@ impl Tracker {
         self.store
             .pick_ws(h, a.offers.len(), &a.peer_id, &mut w.rng, &mut picks);
         for (&(to, _), offer) in picks.iter().zip(a.offers.iter()) {
+            if !takes(to) {
+                w.counters.ws_relays_dropped.inc();
+                continue;
+            }
             let mark = self.ws.mark(h, &offer.offer_id, &a.peer_id, c.conn);
             let relay = Relay {
                 to,
@@ -408,6 +433,7 @@ impl Tracker {
         relays.picks = picks;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn ws_answer(
         &self,
         w: &mut Worker,
@@ -416,6 +442,7 @@ impl Tracker {
         now: u32,
         out: &mut Vec<u8>,
         relays: &mut Relays,
+        takes: &impl Fn(u64) -> bool,
     ) {
         let Some(ans) = &a.answer else { return };
         let h = &a.info_hash;
@@ -438,10 +465,14 @@ impl Tracker {
             w.counters.ws_answers_refused.inc();
             return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);
         }
+        w.counters.ws_answers_relayed.inc();
+        if !takes(to) {
+            w.counters.ws_relays_dropped.inc();
+            return;
+        }
         relays.push(Relay { to, offer: None }, |b| {
             wt::write_answer(b, h, &a.peer_id, &ans.offer_id, ans.answer)
         });
-        w.counters.ws_answers_relayed.inc();
     }
 
     fn ws_scrape(&self, w: &mut Worker, s: &Scrape<'_>, out: &mut Vec<u8>) {

@@ -818,3 +818,54 @@ fn offers_are_remembered_for_the_window_up_to_offers_remembered() {
     }
     assert_eq!(b.ring_len(), 32, "grew once, for the live offers 16..32");
 }
+
+#[test]
+fn relays_to_connections_that_take_none_are_dropped_unwritten_and_counted() {
+    let mut h = Harness::new();
+    let x = hash(40);
+    let mut conns = join(&mut h, &x, 5);
+    let mut sender = conns.remove(0);
+    // Connections 2 and 4 are backlogged: their offers are dropped and counted, the others go.
+    let mut reply = Vec::new();
+    let mut relays = Relays::new();
+    let msg = announce(&x, &pid(1), Event::None, Some(5), &offers(4));
+    h.t.handle_ws_to(
+        &mut h.w,
+        &mut sender,
+        utf8(&msg),
+        h.now,
+        &mut reply,
+        &mut relays,
+        |to| to != 2 && to != 4,
+    );
+    let mut to: Vec<u64> = relays.iter().map(|(r, _)| r.to).collect();
+    to.sort();
+    assert_eq!(to, [3, 5]);
+    assert!(!reply.is_empty(), "the sender's reply is not a relay");
+    let c = h.counters();
+    assert_eq!((c.ws_offers_relayed, c.ws_relays_dropped), (4, 2));
+
+    // An answer to a backlogged offerer: dropped and counted, and it used up its offer.
+    let (relay, offer) = relays
+        .iter()
+        .map(|(r, m)| (r, m.to_vec()))
+        .find(|(r, _)| r.to == 3)
+        .unwrap();
+    let receiver = conns.iter_mut().find(|c| c.conn() == 3).unwrap();
+    let (from, offer_id) = deliver(&mut h, receiver, relay, &offer);
+    let ans = answer(&x, &pid(3), &from, &offer_id);
+    h.t.handle_ws_to(
+        &mut h.w,
+        receiver,
+        utf8(&ans),
+        h.now,
+        &mut reply,
+        &mut relays,
+        |to| to != 1,
+    );
+    assert!(relays.is_empty() && reply.is_empty());
+    let c = h.counters();
+    assert_eq!((c.ws_answers_relayed, c.ws_relays_dropped), (1, 3));
+    let again = send(&mut h, receiver, &ans);
+    assert_eq!(again.failure().0, NO_SUCH_OFFER);
+}

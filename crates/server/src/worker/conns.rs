@@ -62,6 +62,14 @@ pub(super) struct Conns {
     /// WebSocket connections given relays since the last [`Conns::flush_relayed`]: each is
     /// sent once per turn of the event loop, however many relays it got.
     relayed: Vec<usize>,
+    /// By slab key: the WebSocket connection's unsent `out` had reached `webtorrent.max_backlog`
+    /// when last looked at, and nothing has been sent since. Relays to it are then dropped
+    /// before they are written ([`Tracker::handle_ws_to`]). Never true for a connection that
+    /// could take a relay: it is brought up to date whenever a connection sends or is given
+    /// something, and is false for the connection being served (checked on delivery).
+    ///
+    /// [`Tracker::handle_ws_to`]: ferrotracker_core::Tracker::handle_ws_to
+    backlogged: Vec<bool>,
 }
 
 impl Conns {
@@ -100,6 +108,9 @@ impl Conns {
         // Registered with epoll only if the first read leaves it waiting (serve_conn).
         let entry = self.slab.vacant_entry();
         let key = entry.key();
+        if self.backlogged.len() <= key {
+            self.backlogged.resize(key + 1, false);
+        }
         let buf = ReqBuf(Some(
             self.pool
                 .pop()
@@ -201,6 +212,15 @@ impl Conns {
                 self.pool.push(buf);
             }
         }
+        // Its own backlog changes as it is served: relays to it are checked on delivery.
+        if let Some(b) = self.backlogged.get_mut(key) {
+            *b = false;
+        }
+        let (index, backlogged) = (self.index, &self.backlogged);
+        let takes = |to: u64| {
+            let (worker, k) = relay::split_key(to);
+            worker != index || !backlogged.get(k).copied().unwrap_or(false)
+        };
         let keep = serve_ws(
             shared,
             w,
@@ -211,15 +231,28 @@ impl Conns {
             &mut self.scratch,
             &mut self.relays,
             &mut self.pending,
+            &takes,
         );
         if !keep {
             self.close(shared, w, key);
+        } else {
+            self.note_backlog(shared, key);
         }
         if !self.pending.is_empty() {
             let mut pending = std::mem::take(&mut self.pending);
             self.deliver(shared, w, &pending);
             pending.clear();
             self.pending = pending;
+        }
+    }
+
+    /// Brings [`Conns::backlogged`] up to date for connection `key`.
+    fn note_backlog(&mut self, shared: &Shared, key: usize) {
+        let Some(c) = self.slab.get(key) else { return };
+        let over =
+            c.ws.is_some() && c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog;
+        if let Some(b) = self.backlogged.get_mut(key) {
+            *b = over;
         }
     }
 
@@ -258,6 +291,9 @@ impl Conns {
         // A client that does not read cannot make the tracker queue for it without bound.
         if c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog {
             w.counters.ws_relays_dropped.inc();
+            if let Some(b) = self.backlogged.get_mut(key) {
+                *b = true;
+            }
             return;
         }
         let Some(msg) = shared
@@ -267,10 +303,14 @@ impl Conns {
             return;
         };
         ws.send_text(&mut c.out, msg);
+        let over = c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog;
         // Sent at the end of the turn, with whatever else it gets by then.
         if !c.relayed {
             c.relayed = true;
             self.relayed.push(key);
+        }
+        if let Some(b) = self.backlogged.get_mut(key) {
+            *b = over;
         }
     }
 
@@ -287,6 +327,8 @@ impl Conns {
             }
             if !write_ws(poll, key, c) {
                 self.close(shared, w, key);
+            } else {
+                self.note_backlog(shared, key);
             }
         }
         self.relayed = relayed;
@@ -324,6 +366,8 @@ impl Conns {
                     if alive {
                         if !write_ws(poll, k, c) {
                             self.close(shared, w, k);
+                        } else {
+                            self.note_backlog(shared, k);
                         }
                         continue;
                     }
@@ -365,6 +409,9 @@ impl Conns {
 
     /// Closes the connection and frees what it holds, counting nothing about why.
     fn remove(&mut self, shared: &Shared, w: &Worker, key: usize) {
+        if let Some(b) = self.backlogged.get_mut(key) {
+            *b = false;
+        }
         if let Some(mut c) = self.slab.try_remove(key) {
             shared.release(c.ip);
             if let Some(ws) = &c.ws {
@@ -756,6 +803,7 @@ fn serve_ws(
     scratch: &mut Vec<u8>,
     relays: &mut Relays,
     pending: &mut Batch,
+    takes: &dyn Fn(u64) -> bool,
 ) -> bool {
     let Some(ws) = c.ws.as_mut() else {
         return false;
@@ -793,6 +841,7 @@ fn serve_ws(
             scratch,
             relays,
             pending,
+            takes,
         );
         c.deadline = ws.deadline(shared);
         match input {

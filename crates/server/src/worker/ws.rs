@@ -150,7 +150,8 @@ impl Ws {
     /// Reads and answers messages until the socket has nothing more or `out` is `max_out`
     /// long. Replies go into `out`, unless it is `drop_at` long already (then they are dropped
     /// and counted: the client reads too slowly); relays into `pending` (delivered by the
-    /// caller after this connection is served). `scratch` is the worker's reply buffer.
+    /// caller after this connection is served), unless `takes` says their connection takes
+    /// none now. `scratch` is the worker's reply buffer.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn serve(
         &mut self,
@@ -165,6 +166,7 @@ impl Ws {
         scratch: &mut Vec<u8>,
         relays: &mut Relays,
         pending: &mut Batch,
+        takes: &dyn Fn(u64) -> bool,
     ) -> Input {
         let now = shared.now();
         let mut io = Io {
@@ -212,13 +214,14 @@ impl Ws {
                             break Input::Closing;
                         }
                     }
-                    shared.tracker.handle_ws(
+                    shared.tracker.handle_ws_to(
                         w,
                         &mut self.state,
                         text.as_str(),
                         now,
                         scratch,
                         relays,
+                        takes,
                     );
                     if scratch.is_empty() {
                     } else if io.out.len() < drop_at {
