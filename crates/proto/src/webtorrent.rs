@@ -66,7 +66,7 @@ pub use write::*;
 
 use crate::http_body::Counts;
 use crate::{Event, InfoHash, PeerId};
-use json::{Elements, Reader, Value};
+use json::{Elements, Names, Reader, Value};
 
 pub use json::JsonStr;
 
@@ -283,7 +283,7 @@ pub fn parse_request<'a>(msg: &'a [u8], limits: &Limits) -> Result<Request<'a>, 
 /// [`parse_request`] of a message known to be UTF-8: a text frame's payload that the
 /// WebSocket layer has validated already (RFC 6455 requires it), which is then not checked twice.
 pub fn parse_request_text<'a>(msg: &'a str, limits: &Limits) -> Result<Request<'a>, Error> {
-    const KEYS: [&str; 12] = [
+    const KEYS: Names<12> = Names::new([
         "action",
         "info_hash",
         "peer_id",
@@ -296,7 +296,7 @@ pub fn parse_request_text<'a>(msg: &'a str, limits: &Limits) -> Result<Request<'
         "answer",
         "to_peer_id",
         "offer_id",
-    ];
+    ]);
     const OFFERS: usize = 8;
     // The offers of the last `offers` array, read with its grammar (one pass over them).
     let mut offers_read = None;
@@ -385,7 +385,7 @@ pub fn parse_request_text<'a>(msg: &'a str, limits: &Limits) -> Result<Request<'
 /// Parses a tracker's message, as a client (the load generator, the tests) reads it.
 pub fn parse_reply<'a>(msg: &'a [u8], limits: &Limits) -> Result<Reply<'a>, Error> {
     let msg = utf8(msg, limits)?;
-    const KEYS: [&str; 11] = [
+    const KEYS: Names<11> = Names::new([
         "action",
         "info_hash",
         "peer_id",
@@ -397,7 +397,7 @@ pub fn parse_reply<'a>(msg: &'a [u8], limits: &Limits) -> Result<Reply<'a>, Erro
         "interval",
         "files",
         "failure reason",
-    ];
+    ]);
     let (read, slots) = read_top(msg, limits, &KEYS, |_, r, depth| r.value(depth))?;
     let [action, info_hash, peer_id, offer, answer, offer_id, complete, incomplete, interval, files, failure] =
         slots;
@@ -710,7 +710,7 @@ fn bare(kind: ErrorKind) -> Error {
 fn read_top<'a, const N: usize>(
     text: &'a str,
     limits: &Limits,
-    keys: &[&str; N],
+    keys: &Names<N>,
     read: impl FnMut(usize, &mut Reader<'a>, u32) -> Result<Value<'a>, ErrorKind>,
 ) -> Result<(Result<(), ErrorKind>, [Option<Value<'a>>; N]), Error> {
     if text.len() > limits.max_message {
@@ -735,7 +735,7 @@ fn read_top<'a, const N: usize>(
 /// after it.
 fn collect<'a, const N: usize>(
     r: Reader<'a>,
-    keys: &[&str; N],
+    keys: &Names<N>,
     slots: &mut [Option<Value<'a>>; N],
 ) -> Result<Reader<'a>, ErrorKind> {
     collect_at(r, 1, keys, slots)
@@ -745,7 +745,7 @@ fn collect<'a, const N: usize>(
 fn collect_at<'a, const N: usize>(
     r: Reader<'a>,
     depth: u32,
-    keys: &[&str; N],
+    keys: &Names<N>,
     slots: &mut [Option<Value<'a>>; N],
 ) -> Result<Reader<'a>, ErrorKind> {
     collect_with(r, depth, keys, slots, |_, r, depth| r.value(depth))
@@ -755,13 +755,13 @@ fn collect_at<'a, const N: usize>(
 fn collect_with<'a, const N: usize>(
     mut r: Reader<'a>,
     depth: u32,
-    keys: &[&str; N],
+    keys: &Names<N>,
     slots: &mut [Option<Value<'a>>; N],
     mut read: impl FnMut(usize, &mut Reader<'a>, u32) -> Result<Value<'a>, ErrorKind>,
 ) -> Result<Reader<'a>, ErrorKind> {
     let mut members = r.object()?;
     while let Some(key) = members.key()? {
-        match keys.iter().position(|k| key.is(k)) {
+        match keys.find(key) {
             Some(i) => {
                 let value = read(i, members.reader(), depth + 1)?;
                 if let Some(slot) = slots.get_mut(i) {
@@ -782,9 +782,13 @@ fn context(
     action: Option<Value<'_>>,
     info_hash: Option<Value<'_>>,
 ) -> (Option<Action>, Option<InfoHash>) {
+    const ACTIONS: Names<2> = Names::new(["announce", "scrape"]);
     let act = match action {
-        Some(Value::Str(s)) if s.is("announce") => Some(Action::Announce),
-        Some(Value::Str(s)) if s.is("scrape") => Some(Action::Scrape),
+        Some(Value::Str(s)) => match ACTIONS.find(s) {
+            Some(0) => Some(Action::Announce),
+            Some(_) => Some(Action::Scrape),
+            None => None,
+        },
         _ => None,
     };
     let hash = match info_hash {
@@ -815,16 +819,21 @@ fn parse_event(v: Option<Value<'_>>) -> Result<Event, ErrorKind> {
         Some(Value::Str(s)) => s,
         Some(_) => return Err(ErrorKind::BadEvent),
     };
-    Ok(if s.is("started") {
-        Event::Started
-    } else if s.is("stopped") {
-        Event::Stopped
-    } else if s.is("completed") {
-        Event::Completed
-    } else if s.is("update") || s.is("empty") || s.is("paused") || s.is("") {
-        Event::None
-    } else {
-        return Err(ErrorKind::BadEvent);
+    const EVENTS: Names<7> = Names::new([
+        "started",
+        "stopped",
+        "completed",
+        "update",
+        "empty",
+        "paused",
+        "",
+    ]);
+    Ok(match EVENTS.find(s) {
+        Some(0) => Event::Started,
+        Some(1) => Event::Stopped,
+        Some(2) => Event::Completed,
+        Some(_) => Event::None,
+        None => return Err(ErrorKind::BadEvent),
     })
 }
 
@@ -876,7 +885,8 @@ fn read_offer<'a>(
         return Ok(Err(ErrorKind::BadOffer));
     }
     let mut slots = [None; 2];
-    *r = collect_at(*r, depth, &["offer", "offer_id"], &mut slots)?;
+    const KEYS: Names<2> = Names::new(["offer", "offer_id"]);
+    *r = collect_at(*r, depth, &KEYS, &mut slots)?;
     let [offer, offer_id] = slots;
     let Some(Value::Object(offer)) = offer else {
         return Ok(Err(ErrorKind::BadOffer));
@@ -905,11 +915,8 @@ fn file_entry(key: JsonStr<'_>, value: Value<'_>) -> Result<(InfoHash, Counts), 
         return Err(ErrorKind::BadFiles);
     };
     let mut slots = [None; 3];
-    collect(
-        Reader::new(text),
-        &["complete", "incomplete", "downloaded"],
-        &mut slots,
-    )?;
+    const KEYS: Names<3> = Names::new(["complete", "incomplete", "downloaded"]);
+    collect(Reader::new(text), &KEYS, &mut slots)?;
     let [complete, incomplete, downloaded] = slots;
     let count = |v| {
         number(v)?

@@ -472,6 +472,63 @@ pub fn to_u64(number: &str) -> Option<u64> {
     Some(v as u64)
 }
 
+/// A fixed set of ASCII names (object keys, enumerated values) to find a [`JsonStr`] among, as
+/// [`JsonStr::is`] would, without a string comparison per name: a name of up to 16 bytes is
+/// kept as one integer, and a key written without escapes (every key a client sends) is
+/// loaded into one and compared with each.
+#[derive(Debug)]
+pub struct Names<const N: usize> {
+    names: [&'static str; N],
+    packed: [(usize, u128); N],
+}
+
+impl<const N: usize> Names<N> {
+    /// The table of `names`, each ASCII and at most 16 bytes (checked at compile time where
+    /// the table is a constant).
+    pub const fn new(names: [&'static str; N]) -> Self {
+        let mut packed = [(0, 0); N];
+        let mut i = 0;
+        while i < N {
+            let b = names[i].as_bytes();
+            assert!(b.len() <= 16, "a name of at most 16 bytes");
+            let mut buf = [0u8; 16];
+            let mut j = 0;
+            while j < b.len() {
+                assert!(b[j].is_ascii(), "an ASCII name");
+                buf[j] = b[j];
+                j += 1;
+            }
+            packed[i] = (b.len(), u128::from_le_bytes(buf));
+            i += 1;
+        }
+        Names { names, packed }
+    }
+
+    /// The index of the first name `s` decodes to.
+    #[inline]
+    pub fn find(&self, s: JsonStr<'_>) -> Option<usize> {
+        const LO: u128 = u128::from_le_bytes([1; 16]);
+        const HI: u128 = LO << 7;
+        let b = s.0.as_bytes();
+        if b.len() <= 16 {
+            let mut buf = [0u8; 16];
+            for (d, s) in buf.iter_mut().zip(b) {
+                *d = *s;
+            }
+            let w = u128::from_le_bytes(buf);
+            let x = w ^ (LO * u128::from(b'\\'));
+            // No byte is a backslash (the zero-byte test): the text is the string.
+            if x.wrapping_sub(LO) & !x & HI == 0 {
+                return self
+                    .packed
+                    .iter()
+                    .position(|&(len, p)| p == w && len == b.len());
+            }
+        }
+        self.names.iter().position(|n| s.is(n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,5 +747,63 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn names_find_as_is_compares() {
+        const NAMES: Names<6> = Names::new([
+            "action",
+            "info_hash",
+            "a",
+            "",
+            "failure reason",
+            "sixteen_bytes_xx",
+        ]);
+        let mut keys: Vec<String> = NAMES.names.iter().map(|n| n.to_string()).collect();
+        keys.extend(
+            [
+                "\\u0061ction",
+                "info_hash\\u0000",
+                "\\u0061",
+                "b",
+                "actio",
+                "actionx",
+                "sixteen_bytes_xy",
+                "sixteen_bytes_xxx",
+                "failure\\u0020reason",
+                "failure reason\\\\",
+                "\\\\",
+                "acti\\\"n",
+                "ação",
+                "info_hash\\ud800",
+            ]
+            .map(String::from),
+        );
+        let mut state = 7;
+        let mut rng = || xorshift(&mut state);
+        for _ in 0..2000 {
+            let len = (rng() % 20) as usize;
+            let s: String = (0..len)
+                .map(|_| match rng() % 6 {
+                    0 => '\\',
+                    1 => 'a',
+                    2 => 'é',
+                    _ => char::from(b'_' + (rng() % 27) as u8),
+                })
+                .collect();
+            keys.push(s);
+        }
+        for k in &keys {
+            // Only checked strings are ever asked: a random one is read as a JSON string first.
+            let text = format!("\"{k}\"");
+            let Ok(js) = Reader::new(&text).string() else {
+                continue;
+            };
+            let want = NAMES.names.iter().position(|n| js.is(n));
+            assert_eq!(NAMES.find(js), want, "{k:?}");
+        }
+        assert_eq!(NAMES.find(JsonStr("\\u0061ction")), Some(0));
+        assert_eq!(NAMES.find(JsonStr("failure\\u0020reason")), Some(4));
+        assert_eq!(NAMES.find(JsonStr("")), Some(3));
     }
 }

@@ -342,7 +342,11 @@ fn offers_before<'a>(msg: &'a str, limits: &Limits) -> Option<Result<Vec<Offer<'
             return Err(ErrorKind::BadOffer);
         };
         let mut slots = [None; 2];
-        collect(Reader::new(text), &["offer", "offer_id"], &mut slots)?;
+        collect(
+            Reader::new(text),
+            &Names::new(["offer", "offer_id"]),
+            &mut slots,
+        )?;
         let [offer, offer_id] = slots;
         let Some(Value::Object(offer)) = offer else {
             return Err(ErrorKind::BadOffer);
@@ -352,7 +356,8 @@ fn offers_before<'a>(msg: &'a str, limits: &Limits) -> Option<Result<Vec<Offer<'
             offer_id: OfferId(id(offer_id, ErrorKind::BadOfferId)?),
         })
     }
-    let (read, [offers]) = read_top(msg, limits, &["offers"], |_, r, d| r.value(d)).ok()?;
+    let (read, [offers]) =
+        read_top(msg, limits, &Names::new(["offers"]), |_, r, d| r.value(d)).ok()?;
     read.ok()?;
     Some(match offers {
         None | Some(Value::Null) => Ok(Vec::new()),
