@@ -231,9 +231,25 @@ impl WsConn {
     /// Where the peer is in `swarms` (kept sorted: a connection may hold thousands), or
     /// where it would go.
     fn peer_in(&self, info_hash: &InfoHash, peer_id: &PeerId) -> Result<usize, usize> {
+        let want = order_key(info_hash, peer_id);
         self.swarms
-            .binary_search_by(|(h, p)| h.0.cmp(&info_hash.0).then_with(|| p.0.cmp(&peer_id.0)))
+            .binary_search_by(|(h, p)| order_key(h, p).cmp(&want))
     }
+}
+
+/// The order of the bytes of an info_hash and then a peer_id, as integers (big-endian
+/// words compare as the bytes do), so that a search compares registers rather than calling
+/// `memcmp` on each probe.
+fn order_key(h: &InfoHash, p: &PeerId) -> (u128, u32, u128, u32) {
+    fn words(b: &[u8; 20]) -> (u128, u32) {
+        let (hi, lo) = b.split_at(16);
+        let hi: [u8; 16] = hi.try_into().unwrap_or_default();
+        let lo: [u8; 4] = lo.try_into().unwrap_or_default();
+        (u128::from_be_bytes(hi), u32::from_be_bytes(lo))
+    }
+    let (a, b) = words(&h.0);
+    let (c, d) = words(&p.0);
+    (a, b, c, d)
 }
 
 /// The tracker's WebTorrent settings, as the handlers use them.
@@ -417,11 +433,18 @@ impl Tracker {
         let mut picks = std::mem::take(&mut relays.picks);
         self.store
             .pick_ws(h, a.offers.len(), &a.peer_id, &mut w.rng, &mut picks);
-        for (&(to, _), offer) in picks.iter().zip(a.offers.iter()) {
+        // Offer i goes to pick i; the offers of dropped relays are passed over unread.
+        let mut offers = a.offers.iter();
+        let mut skipped = 0;
+        for &(to, _) in picks.iter() {
             if !takes(to) {
                 w.counters.ws_relays_dropped.inc();
+                skipped += 1;
                 continue;
             }
+            let Some(offer) = offers.nth(std::mem::take(&mut skipped)) else {
+                break;
+            };
             let mark = self.ws.mark(h, &offer.offer_id, &a.peer_id, c.conn);
             let relay = Relay {
                 to,
@@ -513,4 +536,38 @@ fn count_refused(w: &mut Worker, refused: Refused) {
 fn fail(w: &mut Worker, out: &mut Vec<u8>, action: Action, h: Option<&InfoHash>, reason: &str) {
     w.counters.ws_errors.inc();
     wt::write_error(out, action, h, reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_key_orders_as_the_bytes_do() {
+        let mut state = 11;
+        let mut pairs: Vec<(InfoHash, PeerId)> = (0..300)
+            .map(|i| {
+                let mut h = [0u8; 20];
+                let mut p = [0u8; 20];
+                for b in h.iter_mut().chain(p.iter_mut()) {
+                    // Few values, so that ties run deep into both ids.
+                    *b = (ferrotracker_proto::testutil::xorshift(&mut state) % 3) as u8 * 0x7F;
+                }
+                if i % 7 == 0 {
+                    h = [0xFF; 20];
+                }
+                (InfoHash(h), PeerId(p))
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.0 .0.cmp(&b.0 .0).then_with(|| a.1 .0.cmp(&b.1 .0)));
+        for w in pairs.windows(2) {
+            let (x, y) = (&w[0], &w[1]);
+            let bytes = x.0 .0.cmp(&y.0 .0).then_with(|| x.1 .0.cmp(&y.1 .0));
+            assert_eq!(order_key(&x.0, &x.1).cmp(&order_key(&y.0, &y.1)), bytes);
+            assert_eq!(
+                order_key(&y.0, &y.1).cmp(&order_key(&x.0, &x.1)),
+                bytes.reverse()
+            );
+        }
+    }
 }
