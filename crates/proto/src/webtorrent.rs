@@ -558,6 +558,26 @@ impl<'a> Iterator for OffersIter<'a> {
             IterInner::Slice(s) => s.next().copied(),
         }
     }
+
+    /// Passes over the first `n` offers with the grammar only (their ids are not decoded):
+    /// a caller that uses only some offers skips the others cheaply.
+    fn nth(&mut self, n: usize) -> Option<Offer<'a>> {
+        if let IterInner::Parsed(elements, left) = &mut self.0 {
+            for _ in 0..n {
+                *left = left.checked_sub(1)?;
+                let elements = elements.as_mut()?;
+                if !elements.more().ok()? {
+                    return None;
+                }
+                elements.reader().value(2).ok()?;
+            }
+            return self.next();
+        }
+        let IterInner::Slice(s) = &mut self.0 else {
+            return None;
+        };
+        s.nth(n).copied()
+    }
 }
 
 /// The info_hashes of a scrape request: one, a checked span of the message, or a slice.

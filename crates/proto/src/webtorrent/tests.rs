@@ -188,6 +188,39 @@ fn started_announce_with_offers() {
     check_round_trips(msg.as_bytes());
 }
 
+/// Skipping offers (`nth`, which reads only their grammar) lands on the offers `next` gives.
+#[test]
+fn offers_skipped_with_nth_are_the_ones_next_passes() {
+    let one = |i: usize| format!(r#"{{"offer":{OFFER},"offer_id":"{:a<20}","x":[{{}}]}}"#, i);
+    let list: Vec<String> = (0..7).map(one).collect();
+    let msg = format!(
+        r#"{{"action":"announce","info_hash":{HASH_JSON},"peer_id":{PEER_JSON},"offers":[{}]}}"#,
+        list.join(",")
+    );
+    let a = announce(&msg);
+    let all: Vec<Offer<'_>> = a.offers.iter().collect();
+    assert_eq!(all.len(), 7);
+    let slice = Offers::from_slice(&all);
+    for offers in [a.offers, slice] {
+        for gaps in [
+            [0, 0, 0],
+            [1, 2, 0],
+            [3, 0, 5],
+            [0, 6, 0],
+            [7, 0, 0],
+            [2, 2, 1],
+        ] {
+            let mut it = offers.iter();
+            let mut at = 0;
+            for gap in gaps {
+                at += gap;
+                assert_eq!(it.nth(gap), all.get(at).copied(), "{gaps:?}");
+                at += 1;
+            }
+        }
+    }
+}
+
 /// A magnet link before metadata: `left` is `Math.max(NaN, 0)`, which JSON writes as null.
 #[test]
 fn magnet_announce_has_null_left() {
