@@ -485,6 +485,9 @@ pub struct Names<const N: usize> {
 impl<const N: usize> Names<N> {
     /// The table of `names`, each ASCII and at most 16 bytes (checked at compile time where
     /// the table is a constant).
+    // `get` is not usable in a const fn; every index is below the length it is checked against
+    // (and the tables are constants: a panic here would fail the build).
+    #[allow(clippy::indexing_slicing)]
     pub const fn new(names: [&'static str; N]) -> Self {
         let mut packed = [(0, 0); N];
         let mut i = 0;
