@@ -295,14 +295,6 @@ impl Unicast {
     }
 }
 
-/// A UDP port free on `ip` now (the nodes need to know each other's before they start).
-fn free_udp_port(ip: IpAddr) -> u16 {
-    UdpSocket::bind((ip, 0))
-        .and_then(|s| s.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
 impl Cluster for Unicast {
     fn at<T: Send + 'static>(&self, _: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
         f()

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -113,7 +113,7 @@ fn start_with_every_family() -> Tracker {
     let cert = pki.issue("server", KeyType::EcdsaP256);
     let blacklist = pki.dir().join("blacklist");
     std::fs::write(&blacklist, format!("{}\n", hex(&hash(99)))).expect("write blacklist");
-    let sync = free_udp_port();
+    let sync = free_udp_port(Ipv4Addr::LOCALHOST.into());
     let config = format!(
         "listen.tcp 127.0.0.1:0\nlisten.udp 127.0.0.1:0\nlisten.tls 127.0.0.1:0\n\
          tls.certificate {}\ntls.private_key {}\n\
@@ -123,7 +123,7 @@ fn start_with_every_family() -> Tracker {
         cert.certificate.display(),
         cert.private_key.display(),
         blacklist.display(),
-        free_udp_port()
+        free_udp_port(Ipv4Addr::LOCALHOST.into())
     );
     let t = Tracker::start_expecting(&[], Some(&config), 3);
     let h = hash(7);
@@ -234,11 +234,6 @@ fn collect_key<'a>(v: &'a serde_json::Value, key: &str, out: &mut Vec<&'a serde_
         serde_json::Value::Array(a) => a.iter().for_each(|v| collect_key(v, key, out)),
         _ => {}
     }
-}
-
-fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind UDP");
-    s.local_addr().expect("local_addr").port()
 }
 
 #[test]

@@ -229,3 +229,27 @@ pub fn mismatch_packet(tid: u32, request_len: usize) -> Vec<u8> {
     v.truncate(request_len);
     v
 }
+
+/// A UDP port free on `ip` now, for a tracker that must know it before it starts (live-sync
+/// peers name each other's ports). It is taken from below the kernel's ephemeral range, so that
+/// no socket bound to port 0 (by this test or a concurrent one) can be handed it between this
+/// check and the tracker's bind.
+pub fn free_udp_port(ip: IpAddr) -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = (10_000u16, low.max(10_001));
+    // Different tests and processes start from different places in the range.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+        ^ NEXT.fetch_add(7919, Ordering::Relaxed);
+    let span = u32::from(to - from);
+    (0..span)
+        .map(|i| from + ((seed.wrapping_add(i)) % span) as u16)
+        .find(|&port| UdpSocket::bind((ip, port)).is_ok())
+        .expect("a free UDP port below the ephemeral range")
+}
