@@ -290,42 +290,29 @@ fn chromium() -> Result<PathBuf, String> {
 /// Runs headless chromium on `url` with `args`, killed (by its PID) past a deadline, and
 /// returns what it printed on stdout.
 fn run_chromium(bin: &PathBuf, profile: &TempDir, args: &[String], url: &str) -> String {
-    let mut child = Command::new(bin)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1280,1600",
-            // Virtual time: the page's first fetch and drawing are done before it ends.
-            "--virtual-time-budget=4000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn chromium");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
-        s
-    });
-    let status = wait_deadline(&mut child, Duration::from_secs(60));
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let out = reader.join().unwrap_or_default();
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "chromium {args:?} {url}: {status:?}"
+    let ran = run_command(
+        Command::new(bin)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--window-size=1280,1600",
+                // Virtual time: the page's first fetch and drawing are done before it ends.
+                "--virtual-time-budget=4000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .arg(url),
+        Duration::from_secs(60),
     );
-    out
+    assert!(
+        ran.status.is_some_and(|s| s.success()),
+        "chromium {args:?} {url}: {:?}",
+        ran.status
+    );
+    ran.stdout
 }
 
 /// The attributes of the first `<tag` element holding `marker` in its start tag.

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -62,39 +61,16 @@ fn run_script(args: &[&str]) -> Outcome {
 
 /// As [`run_script`], with `env` added to the script's environment.
 fn run_script_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Outcome {
-    let mut child = Command::new(PYTHON)
-        .arg(script())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = wait_deadline(&mut child, SCRIPT_DEADLINE);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let output = format!(
-        "{}{}",
-        t_out.join().unwrap_or_default(),
-        t_err.join().unwrap_or_default()
+    let ran = run_command(
+        Command::new(PYTHON)
+            .arg(script())
+            .args(args)
+            .envs(env.iter().copied())
+            .env("PYTHONUNBUFFERED", "1"),
+        SCRIPT_DEADLINE,
     );
-    match status {
+    let output = format!("{}{}", ran.stdout, ran.stderr);
+    match ran.status {
         Some(st) => Outcome {
             code: st.code(),
             output,

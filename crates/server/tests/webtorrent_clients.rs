@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::tls::{KeyType, TestPki};
@@ -77,42 +76,18 @@ struct Outcome {
 
 /// Runs `node SCRIPT ARGS...` in the scripts' folder, killing it (by its PID) past the deadline.
 fn run(script: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Outcome {
-    let mut cmd = Command::new("node");
-    cmd.current_dir(scripts())
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn node");
-    let (out, err) = (drain(&mut child, true), drain(&mut child, false));
-    let code = wait_deadline(&mut child, SCRIPT_DEADLINE).and_then(|s| s.code());
-    if code.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let output = format!(
-        "{}{}",
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default()
+    let ran = run_command(
+        Command::new("node")
+            .current_dir(scripts())
+            .arg(script)
+            .args(args)
+            .envs(env.iter().copied()),
+        SCRIPT_DEADLINE,
     );
-    Outcome { code, output }
-}
-
-fn drain(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<String> {
-    let mut r: Box<dyn Read + Send> = if stdout {
-        Box::new(child.stdout.take().expect("stdout"))
-    } else {
-        Box::new(child.stderr.take().expect("stderr"))
-    };
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
+    Outcome {
+        code: ran.status.and_then(|s| s.code()),
+        output: format!("{}{}", ran.stdout, ran.stderr),
+    }
 }
 
 fn assert_ok(what: &str, o: &Outcome, t: &Tracker) {
@@ -202,7 +177,7 @@ fn bittorrent_tracker_client_scrapes_what_it_announced() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn node");
-        let out = drain(&mut child, true);
+        let out = drain(child.stdout.take().expect("stdout"));
         held.push((child, out));
     }
     let seen = poll_until(Duration::from_secs(20), Duration::from_millis(200), || {

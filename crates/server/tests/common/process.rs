@@ -68,34 +68,53 @@ pub struct Finished {
 }
 
 pub fn run_to_exit(args: &[&str], deadline: Duration) -> Finished {
-    let mut child = Command::new(bin())
-        .args(args)
+    let ran = run_command(Command::new(bin()).args(args), deadline);
+    let Some(status) = ran.status else {
+        panic!(
+            "ferrotracker {args:?} did not exit within {deadline:?}; stderr:\n{}",
+            ran.stderr
+        );
+    };
+    Finished {
+        status,
+        stdout: ran.stdout,
+        stderr: ran.stderr,
+    }
+}
+
+/// What a command printed, and how it ended: `status` is `None` when it ran past its deadline
+/// and was killed.
+pub struct Ran {
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` (any program: the tracker, node, python3, chromium) with no input and its output
+/// collected, killing it (by its PID) if it runs past `deadline`.
+pub fn run_command(cmd: &mut Command, deadline: Duration) -> Ran {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn ferrotracker");
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
     let out = drain(child.stdout.take().expect("stdout"));
     let err = drain(child.stderr.take().expect("stderr"));
-    let status = match wait_deadline(&mut child, deadline) {
-        Some(st) => st,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "ferrotracker {args:?} did not exit within {deadline:?}; stderr:\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-    };
-    Finished {
+    let status = wait_deadline(&mut child, deadline);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ran {
         status,
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     }
 }
 
-fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+/// Reads `r` to its end on a thread of its own (so that a full pipe never blocks the child).
+pub fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = r.read_to_end(&mut v);
