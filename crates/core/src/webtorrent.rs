@@ -17,14 +17,16 @@
 //! peer_id each: the clients of one process share one connection), and a ring of the offers
 //! relayed to it. An answer is relayed only if it answers one of those, received less than
 //! [`OFFER_WINDOW`] seconds ago, from that offerer on that offerer's connection, in that
-//! torrent, and only once: a client cannot aim answers at peers that never offered it
-//! anything. The ring keeps a 64-bit mark of each offer (a SipHash of the torrent, offer id,
-//! offerer and its connection, keyed with the tracker's secret) rather than the 68 bytes it
-//! names (a forged answer would have to guess a secret-keyed 64-bit value). It starts empty,
-//! holds [`FIRST_RING`] offers once the first comes, and doubles whenever the offer it would
-//! forget is still within the window, up to `webtorrent.offers_remembered`: a connection that
-//! receives many offers can still answer them for the whole window, one that receives few
-//! holds little (16 bytes an offer).
+//! torrent, by the peer it was relayed to, and only once: a client cannot aim answers at peers
+//! that never offered it anything, nor answer as another peer. The ring keeps a 64-bit mark
+//! of each offer (a SipHash of the torrent, offer id, offerer and its connection, and the
+//! receiving peer, keyed with the tracker's secret) rather than the 88 bytes it names (a
+//! forged answer would have to guess a secret-keyed 64-bit value), with a hash index over it
+//! (an answer finds its mark in a few probes). It starts empty, holds [`FIRST_RING`] offers
+//! once the first comes, and doubles whenever the offer it would forget is still within the
+//! window, up to `webtorrent.offers_remembered`: a connection that receives many offers can
+//! still answer them for the whole window, one that receives few holds little (20 bytes an
+//! offer: the mark and its time, and the index).
 //!
 //! Nothing here allocates per message once a worker's buffers have grown to their working
 //! size: offers and answers are copied from the received message into the relay buffer as
@@ -40,8 +42,11 @@ use ferrotracker_swarm::{AnnouncedWs, Refused};
 use siphasher::sip::SipHasher13;
 
 use crate::config::WebTorrentConfig;
+
+mod marks;
 use crate::tracker::{derive_key, jittered, NOT_AUTHORIZED};
 use crate::{Tracker, Worker};
+use marks::Marks;
 
 /// Seconds during which an offer relayed to a connection may be answered. The reference client
 /// drops an offer it got no answer to after 50 s.
@@ -135,12 +140,8 @@ pub struct WsConn {
     /// Its peers: the torrents it announced in, with each peer_id it announced there.
     swarms: Vec<(InfoHash, PeerId)>,
     max_peers: usize,
-    /// Offers relayed to it: (mark, time), a ring, oldest at `next`; mark 0 is a free slot.
-    offers: Vec<(u64, u32)>,
-    next: usize,
-    /// The ring's size now (it fills up to it before `next` wraps) and at most.
-    ring: usize,
-    max_ring: usize,
+    /// Offers relayed to it that its client may answer.
+    marks: Marks,
 }
 
 impl WsConn {
@@ -152,10 +153,7 @@ impl WsConn {
             conn,
             swarms: Vec::with_capacity(max_peers.min(4)),
             max_peers,
-            offers: Vec::new(),
-            next: 0,
-            ring: FIRST_RING.min(cfg.offers_remembered).max(1),
-            max_ring: cfg.offers_remembered.max(1),
+            marks: Marks::new(cfg.offers_remembered),
         }
     }
 
@@ -171,61 +169,12 @@ impl WsConn {
 
     /// Heap bytes it holds (for memory accounting and tests of allocation).
     pub fn heap_bytes(&self) -> usize {
-        self.swarms.capacity() * std::mem::size_of::<(InfoHash, PeerId)>()
-            + self.offers.capacity() * std::mem::size_of::<(u64, u32)>()
+        self.swarms.capacity() * std::mem::size_of::<(InfoHash, PeerId)>() + self.marks.heap_bytes()
     }
 
     /// Offers the ring holds now (for tests of its growth).
     pub fn ring_len(&self) -> usize {
-        self.offers.len()
-    }
-
-    fn record_offer(&mut self, mark: OfferMark, now: u32) {
-        let held = self.offers.len();
-        if held < self.ring {
-            // Filling up: `next` is the end.
-            if held == 0 {
-                self.offers.reserve_exact(self.ring);
-            }
-            self.offers.push((mark.0, now));
-            self.next = held + 1;
-            return;
-        }
-        self.next %= held.max(1);
-        let oldest_live = self
-            .offers
-            .get(self.next)
-            .is_some_and(|&(m, at)| m != 0 && now.saturating_sub(at) <= OFFER_WINDOW);
-        if oldest_live && held < self.max_ring {
-            // Grow rather than forget an offer that may still be answered: oldest first, then
-            // fill up to the new size.
-            self.offers.rotate_left(self.next);
-            self.ring = (held * 2).min(self.max_ring);
-            self.offers.reserve_exact(self.ring - held);
-            self.offers.push((mark.0, now));
-            self.next = held + 1;
-            return;
-        }
-        if let Some(slot) = self.offers.get_mut(self.next) {
-            *slot = (mark.0, now);
-        }
-        self.next = (self.next + 1) % held.max(1);
-    }
-
-    /// Takes the offer `mark` if it was received within [`OFFER_WINDOW`] (an offer is
-    /// answered once).
-    fn take_offer(&mut self, mark: OfferMark, now: u32) -> bool {
-        let found = self
-            .offers
-            .iter_mut()
-            .find(|(m, at)| *m == mark.0 && now.saturating_sub(*at) <= OFFER_WINDOW);
-        match found {
-            Some(slot) => {
-                *slot = (0, 0);
-                true
-            }
-            None => false,
-        }
+        self.marks.len()
     }
 
     /// Where the peer is in `swarms` (kept sorted: a connection may hold thousands), or
@@ -274,18 +223,22 @@ impl Settings {
         }
     }
 
+    /// The mark of offer `offer_id` in torrent `info_hash` from peer `from` on connection
+    /// `conn`, relayed to peer `to`.
     fn mark(
         &self,
         info_hash: &InfoHash,
         offer_id: &OfferId,
         from: &PeerId,
         conn: u64,
+        to: &PeerId,
     ) -> OfferMark {
         let mut h = SipHasher13::new_with_key(&self.mark_key);
         h.write(&info_hash.0);
         h.write(&offer_id.0);
         h.write(&from.0);
         h.write_u64(conn);
+        h.write(&to.0);
         // 0 marks an empty slot.
         OfferMark(h.finish().max(1))
     }
@@ -369,7 +322,7 @@ impl Tracker {
             return None;
         }
         if let Some(mark) = relay.offer {
-            c.record_offer(mark, now);
+            c.marks.record(mark.0, now);
         }
         Some(msg)
     }
@@ -436,7 +389,8 @@ impl Tracker {
         // Offer i goes to pick i; the offers of dropped relays are passed over unread.
         let mut offers = a.offers.iter();
         let mut skipped = 0;
-        for &(to, _) in picks.iter() {
+        for (to, peer) in picks.iter() {
+            let to = *to;
             if !takes(to) {
                 w.counters.ws_relays_dropped.inc();
                 skipped += 1;
@@ -445,7 +399,7 @@ impl Tracker {
             let Some(offer) = offers.nth(std::mem::take(&mut skipped)) else {
                 break;
             };
-            let mark = self.ws.mark(h, &offer.offer_id, &a.peer_id, c.conn);
+            let mark = self.ws.mark(h, &offer.offer_id, &a.peer_id, c.conn, peer);
             let relay = Relay {
                 to,
                 offer: Some(mark),
@@ -472,19 +426,23 @@ impl Tracker {
         if !self.access.allows(h) {
             return fail(w, out, Action::Announce, Some(h), NOT_AUTHORIZED);
         }
-        // The answer comes from one of the connection's own peers in the torrent.
-        let own = c.peer_in(h, &a.peer_id).is_ok();
-        if !own {
-            w.counters.ws_answers_refused.inc();
-            return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);
-        }
         let Some(to) = self.store.find_ws(h, &ans.to_peer_id) else {
+            if c.peer_in(h, &a.peer_id).is_err() {
+                // Not one of the connection's peers: refused as below, whether the peer it
+                // names is there or not (that is not for it to learn).
+                w.counters.ws_answers_refused.inc();
+                return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);
+            }
             // The offerer left; the answerer's client gives up on it by itself.
             w.counters.ws_answers_lost.inc();
             return;
         };
-        let mark = self.ws.mark(h, &ans.offer_id, &ans.to_peer_id, to);
-        if !c.take_offer(mark, now) {
+        // The mark names the peer the offer went to: an answer is taken only from that peer
+        // (one of this connection's) and only on this connection.
+        let mark = self
+            .ws
+            .mark(h, &ans.offer_id, &ans.to_peer_id, to, &a.peer_id);
+        if !c.marks.take(mark.0, now) {
             w.counters.ws_answers_refused.inc();
             return fail(w, out, Action::Announce, Some(h), NO_SUCH_OFFER);
         }

@@ -719,10 +719,10 @@ fn repeated_messages_allocate_nothing_more() {
         }
         h.advance(1);
     }
-    // Its offer marks (answered at once: the ring never grows past its first 16) and its
-    // swarms.
+    // Its offer marks (answered at once: the ring never grows past its first 16; 16 bytes a
+    // mark and 4 of index) and its swarms.
     assert!(
-        conns[0].heap_bytes() <= 16 * 16 + 4 * 40,
+        conns[0].heap_bytes() <= 16 * (16 + 4) + 4 * 40,
         "{}",
         conns[0].heap_bytes()
     );
@@ -868,4 +868,60 @@ fn relays_to_connections_that_take_none_are_dropped_unwritten_and_counted() {
     assert_eq!((c.ws_answers_relayed, c.ws_relays_dropped), (1, 3));
     let again = send(&mut h, receiver, &ans);
     assert_eq!(again.failure().0, NO_SUCH_OFFER);
+}
+
+/// An offer is answered only by the peer it was relayed to: a connection holding two peers of
+/// the torrent cannot answer one's offer as the other.
+#[test]
+fn only_the_peer_an_offer_went_to_answers_it() {
+    let mut h = Harness::new();
+    let x = hash(41);
+    let mut a = h.t.ws_conn(1);
+    send(
+        &mut h,
+        &mut a,
+        &announce(&x, &pid(1), Event::Started, Some(5), &[]),
+    );
+    // One connection, two peers of the torrent (the clients of one process share it).
+    let mut b = h.t.ws_conn(2);
+    for p in [2, 3] {
+        send(
+            &mut h,
+            &mut b,
+            &announce(&x, &pid(p), Event::Started, Some(5), &[]),
+        );
+    }
+    let mut taken = [0u32; 2];
+    for i in 0..40 {
+        let offer = Offer {
+            offer_id: oid(i),
+            offer: SDP_OFFER,
+        };
+        let out = send(
+            &mut h,
+            &mut a,
+            &announce(&x, &pid(1), Event::None, Some(5), &[offer]),
+        );
+        let [(relay, bytes)] = &out.relays[..] else {
+            panic!("one relay: {}", out.relays.len());
+        };
+        deliver(&mut h, &mut b, *relay, bytes);
+        // Each of b's peers answers; exactly one is taken, whichever the offer was for.
+        let mut routed = Vec::new();
+        for p in [2, 3] {
+            let out = send(&mut h, &mut b, &answer(&x, &pid(p), &pid(1), &oid(i)));
+            if out.relays.len() == 1 {
+                routed.push(p);
+            } else {
+                assert_eq!(out.failure().0, NO_SUCH_OFFER);
+            }
+        }
+        let [p] = routed[..] else {
+            panic!("offer {i}: answered by {routed:?}");
+        };
+        taken[usize::from(p - 2)] += 1;
+    }
+    // Offers went to both peers, and each peer's answers were the ones taken: the peer
+    // answering first did not take the other's offers.
+    assert!(taken[0] > 0 && taken[1] > 0, "{taken:?}");
 }
