@@ -283,7 +283,7 @@ counter_set! {
         /// Relayed messages dropped: the receiving connection had too much unsent, or its
         /// worker's inbox was full.
         pub ws_relays_dropped: u64,
-        /// Replies dropped: the connection they answer had `webtorrent.max_backlog` unsent.
+        /// Replies dropped: the connection they answer had half of `webtorrent.max_backlog` unsent.
         pub ws_replies_dropped: u64,
         /// Live sync (the sync thread's own slot, and workers' hand-off drops).
         pub sync: SyncCounters,

@@ -555,3 +555,108 @@ fn an_answer_to_an_offer_a_hundred_offers_back_is_relayed() {
         0
     );
 }
+
+/// A client that reads slowly loses its own replies before the offers relayed to it: once half
+/// of `webtorrent.max_backlog` waits for it, its replies are dropped, while an offer still goes
+/// in (an offer is a connection it can make; a reply is counts it will have again).
+#[test]
+fn a_slow_client_gets_offers_after_its_own_replies_are_dropped() {
+    let t = tracker("webtorrent.max_backlog 16384\n");
+    let h = id("hash-q", 1);
+    let mut slow = connect(t.http4(), "/announce");
+    slow.announce(&h, &id("peer-q", 0), "");
+    let mut offerer = connect(t.http4(), "/announce");
+    offerer.announce(&h, &id("peer-q", 1), "");
+    // Scrapes of 64 torrents, 4.5 KB replies each, sent without reading, one at a time (so
+    // that each reply meets the backlog as it is then): 13 MB of replies, more than the socket
+    // buffers of a client that does not read take (a few MB on loopback).
+    let hashes: Vec<String> = (0..64)
+        .map(|i| format!("\"{}\"", id("scrape-q", i)))
+        .collect();
+    let scrape = format!(
+        r#"{{"action":"scrape","info_hash":[{}]}}"#,
+        hashes.join(",")
+    );
+    for _ in 0..3000 {
+        slow.send(&scrape);
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    let scrapes = r#"ferrotracker_requests_total{proto="websocket",kind="scrape"}"#;
+    let deadline = std::time::Instant::now() + 2 * IO_TIMEOUT;
+    while metric(&t, scrapes) < 3000 {
+        assert!(std::time::Instant::now() < deadline, "scrapes not all read");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(metric(&t, "ferrotracker_webtorrent_replies_dropped_total") > 0);
+    // The slow client's only peer offers: the offer goes in behind the replies it has.
+    offerer.announce(&h, &id("peer-q", 1), &offers(1, "q"));
+    let m = next_offer(&mut slow);
+    assert_eq!(string(&m, "peer_id"), Some(id("peer-q", 1).as_str()));
+    assert_eq!(
+        metric(&t, "ferrotracker_webtorrent_relays_dropped_total"),
+        0
+    );
+}
+
+/// A client that sends many requests at once and reads their replies gets every reply, even
+/// when they add up to more than `webtorrent.max_backlog`: the socket takes them as they come.
+#[test]
+fn replies_to_requests_sent_at_once_are_all_delivered() {
+    let t = tracker("webtorrent.max_backlog 16384\n");
+    let mut c = connect(t.http4(), "/announce");
+    let hashes: Vec<String> = (0..64)
+        .map(|i| format!("\"{}\"", id("scrape-p", i)))
+        .collect();
+    let scrape = format!(
+        r#"{{"action":"scrape","info_hash":[{}]}}"#,
+        hashes.join(",")
+    );
+    // 40 replies of 4.5 KB: 180 KB, eleven times the backlog.
+    for _ in 0..40 {
+        c.send(&scrape);
+    }
+    for i in 0..40 {
+        assert!(c.recv().contains("\"files\""), "reply {i}");
+    }
+    assert_eq!(
+        metric(&t, "ferrotracker_webtorrent_replies_dropped_total"),
+        0
+    );
+}
+
+/// A client with a deep queue of messages does not hold the worker: each connection is read
+/// `MESSAGES_PER_TURN` messages at a time, so two clients' announces, queued while the tracker
+/// was stopped, reach a third peer as offers interleaved, not one client's all first.
+#[test]
+fn connections_with_queued_messages_take_turns() {
+    let t = tracker("tracker.workers 1\n");
+    let h = id("hash-t", 1);
+    let mut peers: Vec<_> = (0..3).map(|_| connect(t.http4(), "/announce")).collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.announce(&h, &id("peer-t", i), "");
+    }
+    let kill = |sig| {
+        // SAFETY: kill(2) takes no pointer; the tracker is our own child, not yet reaped.
+        let rc = unsafe { libc::kill(t.pid() as libc::pid_t, sig) };
+        assert_eq!(rc, 0);
+    };
+    kill(libc::SIGSTOP);
+    // 300 announces each, every one with two offers: one to the other sender, one to peer 2.
+    for (i, p) in peers.iter_mut().take(2).enumerate() {
+        for _ in 0..300 {
+            p.send(&format!(
+                r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","left":1,"numwant":2{}}}"#,
+                id("peer-t", i),
+                offers(2, "t")
+            ));
+        }
+    }
+    kill(libc::SIGCONT);
+    let mut from = Vec::new();
+    while from.len() < 600 {
+        let m = next_offer(&mut peers[2]);
+        from.push(string(&m, "peer_id").expect("offerer").to_owned());
+    }
+    let runs = 1 + from.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(runs >= 6, "offers came in {runs} runs");
+}

@@ -221,7 +221,7 @@ pub fn render_metrics(s: &Snapshot, out: &mut String) {
     family(
         "ferrotracker_webtorrent_replies_dropped_total",
         "counter",
-        "Replies to WebTorrent messages dropped: the connection had webtorrent.max_backlog unsent.",
+        "Replies to WebTorrent messages dropped: the connection had half of webtorrent.max_backlog unsent.",
         &[("", c.ws_replies_dropped)],
     );
     family(

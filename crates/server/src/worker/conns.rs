@@ -212,6 +212,14 @@ impl Conns {
                 self.pool.push(buf);
             }
         }
+        if why == Why::Event && c.queued {
+            // It waits its turn in `streams` (it yielded with messages left): not read here,
+            // which would give it a second slice, but what it has unsent goes out.
+            if !write_ws(poll, key, c) {
+                self.close(shared, w, key);
+            }
+            return;
+        }
         // Its own backlog changes as it is served: relays to it are checked on delivery.
         if let Some(b) = self.backlogged.get_mut(key) {
             *b = false;
@@ -232,6 +240,7 @@ impl Conns {
             &mut self.relays,
             &mut self.pending,
             &takes,
+            &mut self.streams,
         );
         if !keep {
             self.close(shared, w, key);
@@ -804,6 +813,7 @@ fn serve_ws(
     relays: &mut Relays,
     pending: &mut Batch,
     takes: &dyn Fn(u64) -> bool,
+    streams: &mut Streams,
 ) -> bool {
     let Some(ws) = c.ws.as_mut() else {
         return false;
@@ -812,6 +822,7 @@ fn serve_ws(
         ws.going_away(&mut c.transport, &mut c.stream, &mut c.out);
         c.close_after_write = true;
     }
+    let mut budget = super::ws::MESSAGES_PER_TURN;
     loop {
         if !flush(c) {
             return false;
@@ -825,10 +836,16 @@ fn serve_ws(
         let Some(ws) = c.ws.as_mut() else {
             return false;
         };
-        // Messages are read (and their announces reach the swarm) while the client is slow to
-        // read the replies, which are dropped past the backlog; reading stops
-        // MAX_PENDING_OUT later, which bounds what control frames (pongs) can add.
-        let drop_at = c.out_pos + shared.tracker.webtorrent().max_backlog;
+        // Below half of `webtorrent.max_backlog` unsent, reading pauses when `out` reaches
+        // that half, to see whether the socket takes it (a client that reads loses no reply,
+        // however many requests it sent at once). Past it, the client is slow: its replies are
+        // dropped (relays to it only past the whole backlog: an offer or an answer is worth
+        // more to it than counts it will get again), and its messages are still read (its
+        // announces matter to the swarm) until MAX_PENDING_OUT past the backlog, which bounds
+        // what control frames (pongs) can add.
+        let max_backlog = shared.tracker.webtorrent().max_backlog;
+        let half = c.out_pos + max_backlog / 2;
+        let slow = c.out.len() >= half;
         let input = ws.serve(
             shared,
             w,
@@ -836,8 +853,13 @@ fn serve_ws(
             &mut c.transport,
             &mut c.stream,
             &mut c.out,
-            drop_at + MAX_PENDING_OUT,
-            drop_at,
+            if slow {
+                c.out_pos + max_backlog + MAX_PENDING_OUT
+            } else {
+                half
+            },
+            half,
+            &mut budget,
             scratch,
             relays,
             pending,
@@ -847,6 +869,8 @@ fn serve_ws(
         match input {
             Input::Gone => return false,
             Input::Closing => c.close_after_write = true,
+            // Flushed at the top of the loop, then looked at again.
+            Input::Full if !slow => {}
             Input::Full => {
                 // Wait for the socket to take `out` before reading more (backpressure).
                 if !flush(c) {
@@ -859,6 +883,14 @@ fn serve_ws(
             Input::Drained => {
                 if !flush(c) {
                     return false;
+                }
+                return write_ws(poll, key, c);
+            }
+            Input::Yield => {
+                // Served again after the other connections (see `MESSAGES_PER_TURN`).
+                if !c.queued {
+                    c.queued = true;
+                    streams.push(key);
                 }
                 return write_ws(poll, key, c);
             }

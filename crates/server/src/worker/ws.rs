@@ -7,9 +7,11 @@
 //! straight into it (no allocation per message; tungstenite's own `write` wants an owned
 //! payload). `out` is sent by the connection's transport as an HTTP reply is. A client that
 //! reads slowly has its messages read all the same (an announce matters to the swarm more than
-//! its reply does to the client): once `webtorrent.max_backlog` waits to be sent, replies and
-//! relays to it are dropped, and reading stops only [`super::conns`]' `MAX_PENDING_OUT` later,
-//! which bounds what control frames (pongs) can add.
+//! its reply does to the client): once half of `webtorrent.max_backlog` waits to be sent, its
+//! replies are dropped, past the whole backlog relays to it are too (an offer or an answer is
+//! worth more to a client than counts it will get again), and reading stops only
+//! [`super::conns`]' `MAX_PENDING_OUT` later, which bounds what control frames (pongs) can add.
+//! A connection is read [`MESSAGES_PER_TURN`] messages at a time.
 //!
 //! [`Tracker::handle_ws`]: ferrotracker_core::Tracker::handle_ws
 
@@ -26,6 +28,12 @@ use tungstenite::Message;
 use super::relay::Batch;
 use super::transport::Transport;
 use super::Shared;
+
+/// Messages read from one connection per turn of the event loop: then it yields to the others
+/// (and is served again after them, in the same turn), so that one client with a deep queue of
+/// messages cannot hold the worker, and the replies and relays that a turn produces
+/// reach each connection interleaved rather than one connection's replies first.
+pub(super) const MESSAGES_PER_TURN: usize = 32;
 
 /// tungstenite's read buffer (its floor: a message larger than this grows it to the message's
 /// size, up to `webtorrent.max_message`). Small, for memory per idle connection.
@@ -49,6 +57,9 @@ pub(super) enum Input {
     Drained,
     /// Stopped with input left: `out` holds [`MAX_PENDING_OUT`](super::conns) unsent.
     Full,
+    /// Stopped when the turn's budget of [`MESSAGES_PER_TURN`] messages ran out: there may be
+    /// more to read.
+    Yield,
     /// The connection is to be closed once `out` is sent (a close frame is in it, if any).
     Closing,
     /// The connection is gone: close it now.
@@ -147,11 +158,12 @@ impl Ws {
         }
     }
 
-    /// Reads and answers messages until the socket has nothing more or `out` is `max_out`
-    /// long. Replies go into `out`, unless it is `drop_at` long already (then they are dropped
-    /// and counted: the client reads too slowly); relays into `pending` (delivered by the
-    /// caller after this connection is served), unless `takes` says their connection takes
-    /// none now. `scratch` is the worker's reply buffer.
+    /// Reads and answers messages until the socket has nothing more, `out` is `max_out` long
+    /// or `budget` messages have been read (it counts down). Replies go into `out`, unless it
+    /// is `drop_at` long already (then they are dropped and counted: the client reads too
+    /// slowly); relays into `pending` (delivered by the caller after this connection is
+    /// served), unless `takes` says their connection takes none now. `scratch` is the worker's
+    /// reply buffer.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn serve(
         &mut self,
@@ -163,6 +175,7 @@ impl Ws {
         out: &mut Vec<u8>,
         max_out: usize,
         drop_at: usize,
+        budget: &mut usize,
         scratch: &mut Vec<u8>,
         relays: &mut Relays,
         pending: &mut Batch,
@@ -177,6 +190,9 @@ impl Ws {
         let result = loop {
             if io.out.len() >= max_out {
                 break Input::Full;
+            }
+            if *budget == 0 {
+                break Input::Yield;
             }
             let msg = match self.ctx.read(&mut io) {
                 Ok(m) => m,
@@ -204,6 +220,7 @@ impl Ws {
             self.pinged = false;
             match msg {
                 Message::Text(text) => {
+                    *budget -= 1;
                     self.last_message = now;
                     if let Some(rl) = shared.http_limiter() {
                         if !rl.allow(ip, shared.now_ms()) {
