@@ -2,7 +2,8 @@
 //! browsers and the tracker send them over a WebSocket.
 //!
 //! Beyond "no panic": every parsed message, written back with the module's writers (the
-//! client-side ones for requests, the tracker's for replies), parses back equal.
+//! client-side ones for requests, the tracker's for replies), parses back equal, and an
+//! announce's offers skipped unread (`nth`) are those read one by one.
 #![no_main]
 
 use ferrotracker_proto::http_body::Counts;
@@ -33,6 +34,14 @@ fuzz_target!(|data: &[u8]| {
             Request::Announce(a) => {
                 assert!(a.offers.len() <= limits.max_offers);
                 assert_eq!(a.offers.iter().count(), a.offers.len());
+                // Skipping offers unread lands on the same offer as reading up to it.
+                for n in 0..a.offers.len() {
+                    let mut read = a.offers.iter();
+                    for _ in 0..n {
+                        read.next();
+                    }
+                    assert_eq!(a.offers.iter().nth(n), read.next());
+                }
                 webtorrent::write_announce_request(&mut out, a);
             }
             Request::Scrape(s) => {

@@ -559,8 +559,8 @@ impl<'a> Iterator for OffersIter<'a> {
         }
     }
 
-    /// Passes over the first `n` offers with the grammar only (their ids are not decoded):
-    /// a caller that uses only some offers skips the others cheaply.
+    /// Passes over the first `n` offers unread (the message was checked: only their strings
+    /// and nesting are followed): a caller that uses only some offers skips the others cheaply.
     fn nth(&mut self, n: usize) -> Option<Offer<'a>> {
         if let IterInner::Parsed(elements, left) = &mut self.0 {
             for _ in 0..n {
@@ -569,7 +569,7 @@ impl<'a> Iterator for OffersIter<'a> {
                 if !elements.more().ok()? {
                     return None;
                 }
-                elements.reader().value(2).ok()?;
+                elements.reader().skip_checked();
             }
             return self.next();
         }

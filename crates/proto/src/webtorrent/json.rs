@@ -254,6 +254,63 @@ impl<'a> Reader<'a> {
         Ok(Elements { r, first: true })
     }
 
+    /// Passes over the value at the reader in text that [`Reader::value`] has checked already
+    /// (an offer the caller does not use): strings and nesting are followed, nothing else is
+    /// looked at, so it costs a scan rather than a parse. On unchecked text it stops somewhere
+    /// without failing.
+    pub fn skip_checked(&mut self) {
+        self.ws();
+        let bytes = self.text.as_bytes();
+        if !matches!(self.peek(), Some(b'"' | b'{' | b'[')) {
+            // A number or a literal.
+            while let Some(b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'+' | b'-' | b'.') =
+                self.peek()
+            {
+                self.pos += 1;
+            }
+            return;
+        }
+        let mut depth = 0usize;
+        while let Some(&b) = bytes.get(self.pos) {
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    // Checked text: the scan stops only at a quote or a backslash.
+                    loop {
+                        self.pos = special(bytes, self.pos);
+                        match bytes.get(self.pos) {
+                            Some(b'\\') => self.pos += 2,
+                            Some(_) => {
+                                self.pos += 1;
+                                break;
+                            }
+                            None => return,
+                        }
+                    }
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.pos += 1;
+                }
+                b'}' | b']' => {
+                    // A closing bracket at depth 0 ends the enclosing value, not this one.
+                    let Some(d) = depth.checked_sub(1) else {
+                        return;
+                    };
+                    depth = d;
+                    self.pos += 1;
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+
     fn literal(&mut self, word: &str) -> Result<(), ErrorKind> {
         let end = self.pos + word.len();
         if self.text.get(self.pos..end) == Some(word) {
@@ -566,6 +623,55 @@ mod tests {
                 }
                 Some(0x00..=0x1F) | None => return (Err(ErrorKind::Syntax), pos),
                 Some(_) => pos += 1,
+            }
+        }
+    }
+
+    #[test]
+    fn skip_checked_ends_where_value_does() {
+        let values = [
+            r#"{"offer":{"type":"offer","sdp":"v=0\r\n{[\"]}"},"offer_id":"\u0001\u00ff\"x"}"#,
+            r#"[1,[2,{"a":[]}],"]",-0.5e3,true]"#,
+            r#""a \\\" \u1234""#,
+            "12.5e-3",
+            "true",
+            "null",
+            "{}",
+            "[]",
+            r#"{"k":{"k":{"k":["}}}"]}}}"#,
+        ];
+        for v in values {
+            for tail in ["", ",1", " ]", "}", "\t,"] {
+                let text = format!(" {v}{tail}");
+                let mut checked = Reader::new(&text);
+                checked.value(1).unwrap_or_else(|e| panic!("{v}: {e:?}"));
+                let mut skipped = Reader::new(&text);
+                skipped.skip_checked();
+                assert_eq!(skipped.pos, checked.pos, "{text}");
+            }
+        }
+        // Random values: any checked value is skipped to where its check ended.
+        let mut state = 77;
+        let parts = [
+            "{", "}", "[", "]", ",", ":", "\"", "\\", "a", "1", " ", "\u{e9}", "-", "e",
+        ];
+        for _ in 0..20_000 {
+            let n = 1 + xorshift(&mut state) % 12;
+            let text: String = (0..n)
+                .map(|_| parts[(xorshift(&mut state) % parts.len() as u64) as usize])
+                .collect();
+            let mut checked = Reader::new(&text);
+            // What may follow a value where one is skipped: an array's or object's next
+            // member or end.
+            let follows = |r: &Reader<'_>| {
+                let mut r = *r;
+                r.ws();
+                matches!(r.peek(), None | Some(b',' | b']' | b'}'))
+            };
+            if checked.value(1).is_ok() && follows(&checked) {
+                let mut skipped = Reader::new(&text);
+                skipped.skip_checked();
+                assert_eq!(skipped.pos, checked.pos, "{text:?}");
             }
         }
     }
