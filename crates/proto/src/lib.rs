@@ -25,6 +25,7 @@ pub mod query;
 pub mod sync;
 pub mod types;
 pub mod udp;
+pub mod websocket;
 pub mod webtorrent;
 
 pub use types::{Event, InfoHash, PeerId};

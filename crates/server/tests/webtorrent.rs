@@ -660,3 +660,51 @@ fn connections_with_queued_messages_take_turns() {
     let runs = 1 + from.windows(2).filter(|w| w[0] != w[1]).count();
     assert!(runs >= 6, "offers came in {runs} runs");
 }
+
+/// Frames as RFC 6455 allows a client to send them, written raw: a message split across
+/// writes, a fragmented message with a ping between its fragments; and frames it forbids: an
+/// unmasked frame closes with 1002, text that is not UTF-8 with 1007.
+#[test]
+fn raw_frames_are_read_as_rfc_6455_says() {
+    use ferrotracker_proto::websocket::{self, OP_CONTINUE, OP_PING, OP_TEXT};
+    let t = tracker("");
+    let h = id("hash-f", 1);
+    let mask = [1, 2, 3, 4];
+    let scrape = format!(r#"{{"action":"scrape","info_hash":"{h}"}}"#);
+    let mut c = connect(t.http4(), "/announce");
+    // Split inside the header, then inside the payload.
+    let mut f = Vec::new();
+    websocket::write_client_frame(&mut f, OP_TEXT, true, scrape.as_bytes(), mask);
+    for part in [&f[..1], &f[1..9], &f[9..]] {
+        c.ws.get_mut().write_all(part).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(c.recv().contains("\"files\""));
+    // Three fragments with a ping between the first two.
+    let (a, b) = scrape.split_at(10);
+    let (b, d) = b.split_at(5);
+    let mut f = Vec::new();
+    websocket::write_client_frame(&mut f, OP_TEXT, false, a.as_bytes(), mask);
+    websocket::write_client_frame(&mut f, OP_PING, true, b"are you there", mask);
+    websocket::write_client_frame(&mut f, OP_CONTINUE, false, b.as_bytes(), mask);
+    websocket::write_client_frame(&mut f, OP_CONTINUE, true, d.as_bytes(), mask);
+    c.ws.get_mut().write_all(&f).unwrap();
+    match c.ws.read().unwrap() {
+        Message::Pong(p) => assert_eq!(&p[..], b"are you there"),
+        m => panic!("not the pong: {m:?}"),
+    }
+    assert!(c.recv().contains("\"files\""));
+    // Forbidden frames.
+    let mut unmasked = Vec::new();
+    websocket::write_text(&mut unmasked, scrape.as_bytes());
+    let mut bad_utf8 = Vec::new();
+    websocket::write_client_frame(&mut bad_utf8, OP_TEXT, true, b"{\"a\":\"\xFF\"}", mask);
+    for (frame, code) in [
+        (unmasked, CloseCode::Protocol),
+        (bad_utf8, CloseCode::Invalid),
+    ] {
+        let mut c = connect(t.http4(), "/announce");
+        c.ws.get_mut().write_all(&frame).unwrap();
+        assert_eq!(c.close_code(), Some(code));
+    }
+}

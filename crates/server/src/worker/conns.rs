@@ -19,7 +19,7 @@ use super::proxy_header::{self, Expect, Step};
 use super::relay::{self, Batch, Inbox};
 use super::stream::{Budget, Streams};
 use super::transport::Transport;
-use super::ws::{Input, Ws};
+use super::ws::{Buffers, Input, Ws};
 use super::{Shared, BUSY_ADDRESS, CONN_BASE, RATE_LIMITED};
 
 /// Stop reading from a connection while this much reply data is still unsent.
@@ -57,8 +57,8 @@ pub(super) struct Conns {
     pending: Batch,
     /// ... and those from other workers' (swapped with this worker's inbox).
     inbound: Batch,
-    /// A WebSocket reply, before it is framed.
-    scratch: Vec<u8>,
+    /// WebSocket replies before they are framed, and what is read from a connection.
+    scratch: Buffers,
     /// WebSocket connections given relays since the last [`Conns::flush_relayed`]: each is
     /// sent once per turn of the event loop, however many relays it got.
     relayed: Vec<usize>,
@@ -370,7 +370,7 @@ impl Conns {
         for k in expired {
             if let Some(c) = self.slab.get_mut(k) {
                 if let Some(ws) = c.ws.as_mut() {
-                    let alive = ws.tick(shared, now, &mut c.transport, &mut c.stream, &mut c.out);
+                    let alive = ws.tick(shared, now, &mut c.out);
                     c.deadline = ws.deadline(shared);
                     if alive {
                         if !write_ws(poll, k, c) {
@@ -809,7 +809,7 @@ fn serve_ws(
     key: usize,
     c: &mut Conn,
     why: Why,
-    scratch: &mut Vec<u8>,
+    scratch: &mut Buffers,
     relays: &mut Relays,
     pending: &mut Batch,
     takes: &dyn Fn(u64) -> bool,
@@ -819,7 +819,7 @@ fn serve_ws(
         return false;
     };
     if why == Why::Draining && !c.close_after_write {
-        ws.going_away(&mut c.transport, &mut c.stream, &mut c.out);
+        ws.going_away(&mut c.out);
         c.close_after_write = true;
     }
     let mut budget = super::ws::MESSAGES_PER_TURN;

@@ -1,11 +1,11 @@
-//! WebSocket (WebTorrent) connections: the upgrade from HTTP, framing by tungstenite's
-//! stream-agnostic [`WebSocketContext`] driven by the event loop, messages to
-//! [`Tracker::handle_ws`], pings and the idle timeout, and close codes.
+//! WebSocket (WebTorrent) connections: the upgrade from HTTP, frames read by
+//! [`ferrotracker_proto::websocket`] (unmasked in place in the worker's read buffer, each text
+//! message handed on as a borrowed `&str`), messages to [`Tracker::handle_ws`], pings and the
+//! idle timeout, and close codes.
 //!
-//! Everything a connection sends goes through its `out` buffer, in order: tungstenite writes
-//! its control frames (pong, close) into it through [`Io`], and replies and relays are framed
-//! straight into it (no allocation per message; tungstenite's own `write` wants an owned
-//! payload). `out` is sent by the connection's transport as an HTTP reply is. A client that
+//! Everything a connection sends goes through its `out` buffer, in order: control frames (pong,
+//! ping, close), replies and relays are framed straight into it (no allocation per message).
+//! `out` is sent by the connection's transport as an HTTP reply is. A client that
 //! reads slowly has its messages read all the same (an announce matters to the swarm more than
 //! its reply does to the client): once half of `webtorrent.max_backlog` waits to be sent, its
 //! replies are dropped, past the whole backlog relays to it are too (an offer or an answer is
@@ -13,17 +13,16 @@
 //! [`super::conns`]' `MAX_PENDING_OUT` later, which bounds what control frames (pongs) can add.
 //! A connection is read [`MESSAGES_PER_TURN`] messages at a time.
 //!
+//! A connection reads into the worker's buffer and keeps only the bytes of a frame not yet
+//! whole (or of messages left for its next turn), so an idle connection holds no read buffer.
+//!
 //! [`Tracker::handle_ws`]: ferrotracker_core::Tracker::handle_ws
 
-use std::io::{self, Read, Write};
+use std::io;
 
 use ferrotracker_core::{Relays, Worker, WsConn};
+use ferrotracker_proto::websocket::{self, CloseCode, Message, Next, Reader};
 use mio::net::TcpStream;
-use tungstenite::error::{CapacityError, Error, ProtocolError};
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::{CloseFrame, FrameHeader};
-use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
-use tungstenite::Message;
 
 use super::relay::Batch;
 use super::transport::Transport;
@@ -35,13 +34,31 @@ use super::Shared;
 /// reach each connection interleaved rather than one connection's replies first.
 pub(super) const MESSAGES_PER_TURN: usize = 32;
 
-/// tungstenite's read buffer (its floor: a message larger than this grows it to the message's
-/// size, up to `webtorrent.max_message`). Small, for memory per idle connection.
-const READ_BUFFER: usize = 2048;
+/// Bytes read from a socket at a time (a TLS record's plaintext at most).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A kept partial frame's buffer larger than this is freed once empty (a large message came):
+/// idle connections hold little.
+const PART_KEPT: usize = 32 * 1024;
+
+/// The worker's buffers for its WebSocket connections.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// A reply, before it is framed.
+    pub(super) reply: Vec<u8>,
+    /// What is read from a connection: its kept partial frame, then the socket's bytes. Its
+    /// length is its size (zeroed once): a whole frame (`webtorrent.max_message` and a header)
+    /// and a chunk more.
+    read: Vec<u8>,
+}
 
 /// A WebSocket connection's state beside its `Conn`.
 pub(super) struct Ws {
-    ctx: WebSocketContext,
+    reader: Reader,
+    /// Bytes read that are not yet a whole frame, or messages left for the next turn.
+    part: Vec<u8>,
+    /// A close frame has gone into `out`: nothing more is sent or read.
+    closed: bool,
     pub(super) state: WsConn,
     /// When the last message (not control frame) came: `webtorrent.idle_timeout` runs from it.
     last_message: u32,
@@ -70,19 +87,10 @@ impl Ws {
     /// The WebSocket state of a connection keyed `conn` whose upgrade request was followed by
     /// `part` (bytes that belong to the WebSocket already).
     pub(super) fn new(shared: &Shared, conn: u64, part: &[u8], now: u32) -> Box<Ws> {
-        let max = shared.tracker.webtorrent().max_message;
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER)
-            .write_buffer_size(0)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max));
-        let ctx = if part.is_empty() {
-            WebSocketContext::new(Role::Server, Some(config))
-        } else {
-            WebSocketContext::from_partially_read(part.to_vec(), Role::Server, Some(config))
-        };
         Box::new(Ws {
-            ctx,
+            reader: Reader::new(),
+            part: part.to_vec(),
+            closed: false,
             state: shared.tracker.ws_conn(conn),
             last_message: now,
             last_frame: now,
@@ -107,54 +115,28 @@ impl Ws {
 
     /// On the connection's deadline: false if it has been idle for `webtorrent.idle_timeout`
     /// (to be closed: a close frame is in `out`), else sends a ping into `out`.
-    pub(super) fn tick(
-        &mut self,
-        shared: &Shared,
-        now: u32,
-        transport: &mut Transport,
-        stream: &mut TcpStream,
-        out: &mut Vec<u8>,
-    ) -> bool {
+    pub(super) fn tick(&mut self, shared: &Shared, now: u32, out: &mut Vec<u8>) -> bool {
         let idle_timeout = shared.tracker.webtorrent().idle_timeout;
-        let mut io = Io {
-            transport,
-            stream,
-            out,
-        };
         if now >= self.last_message.saturating_add(idle_timeout) {
-            let _ = self.ctx.close(&mut io, Some(close_frame(CloseCode::Away)));
+            close(&mut self.closed, out, Some(CloseCode::Away.code()));
             return false;
         }
-        if !self.pinged && self.ctx.can_write() {
+        if !self.pinged && !self.closed {
             self.pinged = true;
-            let _ = self.ctx.write(&mut io, Message::Ping(Default::default()));
-            let _ = self.ctx.flush(&mut io);
+            websocket::write_ping(out);
         }
         true
     }
 
     /// Shutdown: a close frame (1001, going away) into `out`.
-    pub(super) fn going_away(
-        &mut self,
-        transport: &mut Transport,
-        stream: &mut TcpStream,
-        out: &mut Vec<u8>,
-    ) {
-        if self.ctx.can_write() {
-            let mut io = Io {
-                transport,
-                stream,
-                out,
-            };
-            let _ = self.ctx.close(&mut io, Some(close_frame(CloseCode::Away)));
-            let _ = self.ctx.flush(&mut io);
-        }
+    pub(super) fn going_away(&mut self, out: &mut Vec<u8>) {
+        close(&mut self.closed, out, Some(CloseCode::Away.code()));
     }
 
     /// Appends `msg` to `out` as one text frame, unless a close frame has gone out already.
     pub(super) fn send_text(&self, out: &mut Vec<u8>, msg: &[u8]) {
-        if self.ctx.can_write() {
-            push_text(out, msg);
+        if !self.closed {
+            websocket::write_text(out, msg);
         }
     }
 
@@ -162,8 +144,7 @@ impl Ws {
     /// or `budget` messages have been read (it counts down). Replies go into `out`, unless it
     /// is `drop_at` long already (then they are dropped and counted: the client reads too
     /// slowly); relays into `pending` (delivered by the caller after this connection is
-    /// served), unless `takes` says their connection takes none now. `scratch` is the worker's
-    /// reply buffer.
+    /// served), unless `takes` says their connection takes none now.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn serve(
         &mut self,
@@ -176,43 +157,70 @@ impl Ws {
         max_out: usize,
         drop_at: usize,
         budget: &mut usize,
-        scratch: &mut Vec<u8>,
+        bufs: &mut Buffers,
         relays: &mut Relays,
         pending: &mut Batch,
         takes: &dyn Fn(u64) -> bool,
     ) -> Input {
         let now = shared.now();
-        let mut io = Io {
-            transport,
-            stream,
-            out,
-        };
+        let max_message = shared.tracker.webtorrent().max_message;
+        let size = max_message + websocket::MAX_HEADER + READ_CHUNK;
+        if bufs.read.len() < size {
+            bufs.read = vec![0; size];
+        }
+        let Buffers { reply, read } = bufs;
+        // What was kept from the last read, then the socket's bytes: `read[at..end]`.
+        let kept = self.part.len().min(read.len());
+        read.get_mut(..kept)
+            .unwrap_or_default()
+            .copy_from_slice(self.part.get(..kept).unwrap_or_default());
+        self.part.clear();
+        if self.part.capacity() > PART_KEPT {
+            self.part = Vec::new();
+        }
+        let (mut at, mut end) = (0, kept);
         let result = loop {
-            if io.out.len() >= max_out {
+            if self.closed {
+                break Input::Closing;
+            }
+            if out.len() >= max_out {
                 break Input::Full;
             }
             if *budget == 0 {
                 break Input::Yield;
             }
-            let msg = match self.ctx.read(&mut io) {
-                Ok(m) => m,
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break Input::Drained,
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_)) => {
-                    return Input::Gone
+            let frame = read.get_mut(at..end).unwrap_or_default();
+            let msg = match self.reader.next(frame, max_message) {
+                Ok(Next::Message(msg, n)) => {
+                    at += n;
+                    msg
                 }
-                Err(e) => {
-                    let code = match e {
-                        Error::Capacity(CapacityError::MessageTooLong { .. }) => CloseCode::Size,
-                        Error::Capacity(_) => CloseCode::Size,
-                        Error::Utf8(_) => CloseCode::Invalid,
-                        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                            return Input::Gone
-                        }
-                        _ => CloseCode::Protocol,
-                    };
+                Ok(Next::Fragment(n)) => {
+                    at += n;
+                    self.last_frame = now;
+                    self.pinged = false;
+                    continue;
+                }
+                Ok(Next::Incomplete(need)) => {
+                    // Room for the frame and a chunk more (a frame's size was checked against
+                    // `webtorrent.max_message` before it asked for it).
+                    read.copy_within(at..end, 0);
+                    (end, at) = (end - at, 0);
+                    let stop = read
+                        .len()
+                        .min(end + READ_CHUNK.max(need.saturating_sub(end)));
+                    match transport.read(stream, read.get_mut(end..stop).unwrap_or_default()) {
+                        Ok(0) => return Input::Gone,
+                        Ok(n) => end += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Input::Drained,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Input::Gone,
+                    }
+                    continue;
+                }
+                Err(code) => {
                     w.counters.ws_protocol_errors.inc();
-                    let _ = self.ctx.close(&mut io, Some(close_frame(code)));
+                    close(&mut self.closed, out, Some(code.code()));
                     break Input::Closing;
                 }
             };
@@ -225,24 +233,22 @@ impl Ws {
                     if let Some(rl) = shared.http_limiter() {
                         if !rl.allow(ip, shared.now_ms()) {
                             w.counters.ws_rate_limited.inc();
-                            let _ = self
-                                .ctx
-                                .close(&mut io, Some(close_frame(CloseCode::Policy)));
+                            close(&mut self.closed, out, Some(CloseCode::Policy.code()));
                             break Input::Closing;
                         }
                     }
                     shared.tracker.handle_ws_to(
                         w,
                         &mut self.state,
-                        text.as_str(),
+                        text,
                         now,
-                        scratch,
+                        reply,
                         relays,
                         takes,
                     );
-                    if scratch.is_empty() {
-                    } else if io.out.len() < drop_at {
-                        self.send_text(io.out, scratch);
+                    if reply.is_empty() {
+                    } else if out.len() < drop_at {
+                        websocket::write_text(out, reply);
                     } else {
                         w.counters.ws_replies_dropped.inc();
                     }
@@ -250,35 +256,36 @@ impl Ws {
                         pending.push(relay, m);
                     }
                 }
-                Message::Binary(_) => {
+                Message::Binary => {
                     w.counters.ws_protocol_errors.inc();
-                    let _ = self
-                        .ctx
-                        .close(&mut io, Some(close_frame(CloseCode::Unsupported)));
+                    close(&mut self.closed, out, Some(CloseCode::Unsupported.code()));
                     break Input::Closing;
                 }
-                Message::Close(_) => break Input::Closing,
-                // tungstenite queues the pong itself.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Ping(payload) => {
+                    if !self.closed {
+                        websocket::write_pong(out, payload);
+                    }
+                }
+                Message::Pong => {}
+                Message::Close(code) => {
+                    // Echoed, as RFC 6455 section 5.5.1 has it.
+                    close(&mut self.closed, out, code);
+                    break Input::Closing;
+                }
             }
         };
-        // The pong or close reply tungstenite queued, into `out`.
-        if self.ctx.flush(&mut io).is_err() && !matches!(result, Input::Closing) {
-            return Input::Closing;
-        }
+        // Bytes not yet a whole frame, or messages left for the next turn.
+        self.part
+            .extend_from_slice(read.get(at..end).unwrap_or_default());
         result
     }
 }
 
-/// Appends a server's (unmasked) text frame carrying `msg` to `out`.
-pub(super) fn push_text(out: &mut Vec<u8>, msg: &[u8]) {
-    let header = FrameHeader {
-        opcode: OpCode::Data(Data::Text),
-        ..FrameHeader::default()
-    };
-    // Writing into a Vec does not fail.
-    let _ = header.format(msg.len() as u64, out);
-    out.extend_from_slice(msg);
+/// A close frame with `code` into `out`, unless one has gone already (`closed`).
+fn close(closed: &mut bool, out: &mut Vec<u8>, code: Option<u16>) {
+    if !std::mem::replace(closed, true) {
+        websocket::write_close(out, code);
+    }
 }
 
 /// The `Sec-WebSocket-Accept` value for a request's `Sec-WebSocket-Key` (RFC 6455 section 4.2.2).
@@ -286,57 +293,9 @@ pub(super) fn accept_key(key: &[u8]) -> String {
     tungstenite::handshake::derive_accept_key(key)
 }
 
-fn close_frame(code: CloseCode) -> CloseFrame {
-    CloseFrame {
-        code,
-        reason: Default::default(),
-    }
-}
-
-/// tungstenite's view of a connection: reads come from the transport (`WouldBlock` passes
-/// through), writes go into the connection's `out` buffer, which the caller sends.
-struct Io<'a> {
-    transport: &'a mut Transport,
-    stream: &'a mut TcpStream,
-    out: &'a mut Vec<u8>,
-}
-
-impl Read for Io<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.transport.read(self.stream, buf)
-    }
-}
-
-impl Write for Io<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_frames_have_the_right_length_forms() {
-        for (len, head) in [
-            (5usize, 2usize),
-            (125, 2),
-            (126, 4),
-            (65_535, 4),
-            (65_536, 10),
-        ] {
-            let mut out = Vec::new();
-            push_text(&mut out, &vec![b'a'; len]);
-            assert_eq!(out.len(), head + len, "{len}");
-            assert_eq!(out[0], 0x81);
-        }
-    }
 
     #[test]
     fn accept_key_matches_rfc_6455_example() {
