@@ -471,3 +471,63 @@ fn binary_strings_of_any_length_are_written_byte_for_byte() {
         assert_eq!(out, reference(&all));
     }
 }
+
+#[test]
+fn binary_strings_are_written_as_by_the_writer_that_branched_on_each_byte() {
+    // The writer before its table, verbatim, `u00` included.
+    fn before(out: &mut Vec<u8>, bytes: &[u8]) {
+        fn u00(b: u8) -> [u8; 6] {
+            let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+            [b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 0xF)]
+        }
+        const IN: usize = 20;
+        out.push(b'"');
+        for chunk in bytes.chunks(IN) {
+            let mut buf = [0u8; 6 * IN];
+            let mut n = 0;
+            let mut put = |s: &[u8]| {
+                for &x in s {
+                    if let Some(slot) = buf.get_mut(n) {
+                        *slot = x;
+                    }
+                    n += 1;
+                }
+            };
+            for &b in chunk {
+                match b {
+                    b'"' | b'\\' => put(&[b'\\', b]),
+                    0x08 => put(b"\\b"),
+                    0x09 => put(b"\\t"),
+                    0x0A => put(b"\\n"),
+                    0x0C => put(b"\\f"),
+                    0x0D => put(b"\\r"),
+                    0x00..=0x1F => put(&u00(b)),
+                    0x20..=0x7F => put(&[b]),
+                    _ => put(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]),
+                }
+            }
+            out.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        out.push(b'"');
+    }
+    let same = |bytes: &[u8]| {
+        let (mut new, mut old) = (b"x".to_vec(), b"x".to_vec());
+        write_binary(&mut new, bytes);
+        before(&mut old, bytes);
+        assert_eq!(new, old, "{bytes:?}");
+    };
+    for b in 0..=255u8 {
+        same(&[b]);
+        // Every byte also as the last of a full chunk and the first of the next.
+        let mut id = [b'a'; 21];
+        id[19] = b;
+        id[20] = b;
+        same(&id);
+    }
+    let mut state = 0xE5C_0000_0000_0001u64;
+    for len in 0..100 {
+        for _ in 0..100 {
+            same(&random_bytes(&mut state, &[], len));
+        }
+    }
+}
