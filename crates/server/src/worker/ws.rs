@@ -179,6 +179,9 @@ impl Ws {
             self.part = Vec::new();
         }
         let (mut at, mut end) = (0, kept);
+        // The last read emptied the socket: with edge-triggered readiness, the next bytes
+        // bring an event, so a read now would only say `WouldBlock`.
+        let mut empty = false;
         let result = loop {
             if self.closed {
                 break Input::Closing;
@@ -204,6 +207,9 @@ impl Ws {
                 Ok(Next::Incomplete(need)) => {
                     // Room for the frame and a chunk more (a frame's size was checked against
                     // `webtorrent.max_message` before it asked for it).
+                    if empty {
+                        break Input::Drained;
+                    }
                     read.copy_within(at..end, 0);
                     (end, at) = (end - at, 0);
                     let stop = read
@@ -211,7 +217,10 @@ impl Ws {
                         .min(end + READ_CHUNK.max(need.saturating_sub(end)));
                     match transport.read(stream, read.get_mut(end..stop).unwrap_or_default()) {
                         Ok(0) => return Input::Gone,
-                        Ok(n) => end += n,
+                        Ok(n) => {
+                            empty = transport.drained(n, stop - end);
+                            end += n;
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Input::Drained,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(_) => return Input::Gone,
