@@ -113,6 +113,15 @@ fn offers(n: usize, tag: &str) -> String {
     format!(r#","offers":[{}]"#, list.join(","))
 }
 
+/// A scrape of 64 torrents named `tag` (1.6 KB; its reply is 4.5 KB).
+fn scrape_of_64(tag: &str) -> String {
+    let hashes: Vec<String> = (0..64).map(|i| format!("\"{}\"", id(tag, i))).collect();
+    format!(
+        r#"{{"action":"scrape","info_hash":[{}]}}"#,
+        hashes.join(",")
+    )
+}
+
 fn tracker(extra: &str) -> Tracker {
     Tracker::v4_with_config(&format!(
         "listen.tcp 127.0.0.1:0\nlisten.udp 127.0.0.1:0\n{extra}"
@@ -466,13 +475,7 @@ fn a_client_that_does_not_read_still_announces_and_its_replies_are_dropped() {
     slow.announce(&h, &id("peer-s", 0), "");
     // Scrapes of 64 torrents: 1.6 KB each, with 4.5 KB replies. 13 MB of replies is more
     // than the socket buffers take for a client that does not read (a few MB on loopback).
-    let hashes: Vec<String> = (0..64)
-        .map(|i| format!("\"{}\"", id("scrape-s", i)))
-        .collect();
-    let scrape = format!(
-        r#"{{"action":"scrape","info_hash":[{}]}}"#,
-        hashes.join(",")
-    );
+    let scrape = scrape_of_64("scrape-s");
     let last = format!(
         r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","left":1,"numwant":1{}}}"#,
         id("peer-s", 0),
@@ -570,13 +573,7 @@ fn a_slow_client_gets_offers_after_its_own_replies_are_dropped() {
     // Scrapes of 64 torrents, 4.5 KB replies each, sent without reading, one at a time (so
     // that each reply meets the backlog as it is then): 13 MB of replies, more than the socket
     // buffers of a client that does not read take (a few MB on loopback).
-    let hashes: Vec<String> = (0..64)
-        .map(|i| format!("\"{}\"", id("scrape-q", i)))
-        .collect();
-    let scrape = format!(
-        r#"{{"action":"scrape","info_hash":[{}]}}"#,
-        hashes.join(",")
-    );
+    let scrape = scrape_of_64("scrape-q");
     for _ in 0..3000 {
         slow.send(&scrape);
         std::thread::sleep(Duration::from_micros(300));
@@ -604,13 +601,7 @@ fn a_slow_client_gets_offers_after_its_own_replies_are_dropped() {
 fn replies_to_requests_sent_at_once_are_all_delivered() {
     let t = tracker("webtorrent.max_backlog 16384\n");
     let mut c = connect(t.http4(), "/announce");
-    let hashes: Vec<String> = (0..64)
-        .map(|i| format!("\"{}\"", id("scrape-p", i)))
-        .collect();
-    let scrape = format!(
-        r#"{{"action":"scrape","info_hash":[{}]}}"#,
-        hashes.join(",")
-    );
+    let scrape = scrape_of_64("scrape-p");
     // 40 replies of 4.5 KB: 180 KB, eleven times the backlog.
     for _ in 0..40 {
         c.send(&scrape);
@@ -625,7 +616,7 @@ fn replies_to_requests_sent_at_once_are_all_delivered() {
 }
 
 /// A client with a deep queue of messages does not hold the worker: each connection is read
-/// `MESSAGES_PER_TURN` messages at a time, so two clients' announces, queued while the tracker
+/// `FRAMES_PER_TURN` frames at a time, so two clients' announces, queued while the tracker
 /// was stopped, reach a third peer as offers interleaved, not one client's all first.
 #[test]
 fn connections_with_queued_messages_take_turns() {
@@ -641,6 +632,8 @@ fn connections_with_queued_messages_take_turns() {
         assert_eq!(rc, 0);
     };
     kill(libc::SIGSTOP);
+    // The stop takes effect as the tracker's threads next run: before anything is sent.
+    std::thread::sleep(Duration::from_millis(50));
     // 300 announces each, every one with two offers: one to the other sender, one to peer 2.
     for (i, p) in peers.iter_mut().take(2).enumerate() {
         for _ in 0..300 {
@@ -707,4 +700,50 @@ fn raw_frames_are_read_as_rfc_6455_says() {
         c.ws.get_mut().write_all(&frame).unwrap();
         assert_eq!(c.close_code(), Some(code));
     }
+}
+
+/// Every frame counts against a connection's turn, not only messages: a client that queued a
+/// stream of pings before its announce does not keep the worker from another client's
+/// announce, queued after it.
+#[test]
+fn a_stream_of_pings_does_not_hold_the_worker() {
+    use ferrotracker_proto::websocket::{self, OP_PING};
+    let t = tracker("tracker.workers 1\n");
+    let h = id("hash-g", 1);
+    let mut peers: Vec<_> = (0..3).map(|_| connect(t.http4(), "/announce")).collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.announce(&h, &id("peer-g", i), "");
+    }
+    let kill = |sig| {
+        // SAFETY: kill(2) takes no pointer; the tracker is our own child, not yet reaped.
+        let rc = unsafe { libc::kill(t.pid() as libc::pid_t, sig) };
+        assert_eq!(rc, 0);
+    };
+    kill(libc::SIGSTOP);
+    // The stop takes effect as the tracker's threads next run: before anything is sent.
+    std::thread::sleep(Duration::from_millis(50));
+    let announce = |i: usize| {
+        format!(
+            r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","left":1,"numwant":2{}}}"#,
+            id("peer-g", i),
+            offers(2, "g")
+        )
+    };
+    // Peer 0: 5,000 pings, then two offers (one to each other peer). Then peer 1: two offers.
+    let mut pings = Vec::new();
+    for _ in 0..5000 {
+        websocket::write_client_frame(&mut pings, OP_PING, true, b"", [9, 8, 7, 6]);
+    }
+    peers[0].ws.get_mut().write_all(&pings).unwrap();
+    peers[0].send(&announce(0));
+    std::thread::sleep(Duration::from_millis(100));
+    peers[1].send(&announce(1));
+    kill(libc::SIGCONT);
+    // Peer 2 gets one offer from each, peer 1's first: peer 0's turn ended within its pings.
+    let first = string(&next_offer(&mut peers[2]), "peer_id").map(str::to_owned);
+    assert_eq!(
+        first.as_deref(),
+        Some(id("peer-g", 1).as_str()),
+        "peer 0's offer came first"
+    );
 }

@@ -822,7 +822,7 @@ fn serve_ws(
         ws.going_away(&mut c.out);
         c.close_after_write = true;
     }
-    let mut budget = super::ws::MESSAGES_PER_TURN;
+    let mut budget = super::ws::FRAMES_PER_TURN;
     loop {
         if !flush(c) {
             return false;
@@ -887,7 +887,7 @@ fn serve_ws(
                 return write_ws(poll, key, c);
             }
             Input::Yield => {
-                // Served again after the other connections (see `MESSAGES_PER_TURN`).
+                // Served again after the other connections (see `FRAMES_PER_TURN`).
                 if !c.queued {
                     c.queued = true;
                     streams.push(key);

@@ -11,7 +11,7 @@
 //! replies are dropped, past the whole backlog relays to it are too (an offer or an answer is
 //! worth more to a client than counts it will get again), and reading stops only
 //! [`super::conns`]' `MAX_PENDING_OUT` later, which bounds what control frames (pongs) can add.
-//! A connection is read [`MESSAGES_PER_TURN`] messages at a time.
+//! A connection is read [`FRAMES_PER_TURN`] frames at a time.
 //!
 //! A connection reads into the worker's buffer and keeps only the bytes of a frame not yet
 //! whole (or of messages left for its next turn), so an idle connection holds no read buffer.
@@ -28,11 +28,12 @@ use super::relay::Batch;
 use super::transport::Transport;
 use super::Shared;
 
-/// Messages read from one connection per turn of the event loop: then it yields to the others
-/// (and is served again after them, in the same turn), so that one client with a deep queue of
-/// messages cannot hold the worker, and the replies and relays that a turn produces
-/// reach each connection interleaved rather than one connection's replies first.
-pub(super) const MESSAGES_PER_TURN: usize = 32;
+/// Frames read from one connection per turn of the event loop (browsers send a message as one
+/// frame): then it yields to the others (and is served again after them, in the same turn), so
+/// that one client with a deep queue of messages, or a stream of pings or empty fragments,
+/// cannot hold the worker, and the replies and relays that a turn produces reach each
+/// connection interleaved rather than one connection's replies first.
+pub(super) const FRAMES_PER_TURN: usize = 32;
 
 /// Bytes read from a socket at a time (a TLS record's plaintext at most).
 const READ_CHUNK: usize = 16 * 1024;
@@ -74,7 +75,7 @@ pub(super) enum Input {
     Drained,
     /// Stopped with input left: `out` holds [`MAX_PENDING_OUT`](super::conns) unsent.
     Full,
-    /// Stopped when the turn's budget of [`MESSAGES_PER_TURN`] messages ran out: there may be
+    /// Stopped when the turn's budget of [`FRAMES_PER_TURN`] frames ran out: there may be
     /// more to read.
     Yield,
     /// The connection is to be closed once `out` is sent (a close frame is in it, if any).
@@ -141,7 +142,7 @@ impl Ws {
     }
 
     /// Reads and answers messages until the socket has nothing more, `out` is `max_out` long
-    /// or `budget` messages have been read (it counts down). Replies go into `out`, unless it
+    /// or `budget` frames have been read (it counts down). Replies go into `out`, unless it
     /// is `drop_at` long already (then they are dropped and counted: the client reads too
     /// slowly); relays into `pending` (delivered by the caller after this connection is
     /// served), unless `takes` says their connection takes none now.
@@ -196,10 +197,12 @@ impl Ws {
             let msg = match self.reader.next(frame, max_message) {
                 Ok(Next::Message(msg, n)) => {
                     at += n;
+                    *budget -= 1;
                     msg
                 }
                 Ok(Next::Fragment(n)) => {
                     at += n;
+                    *budget -= 1;
                     self.last_frame = now;
                     self.pinged = false;
                     continue;
@@ -237,7 +240,6 @@ impl Ws {
             self.pinged = false;
             match msg {
                 Message::Text(text) => {
-                    *budget -= 1;
                     self.last_message = now;
                     if let Some(rl) = shared.http_limiter() {
                         if !rl.allow(ip, shared.now_ms()) {
