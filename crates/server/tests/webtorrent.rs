@@ -747,3 +747,145 @@ fn a_stream_of_pings_does_not_hold_the_worker() {
         "peer 0's offer came first"
     );
 }
+
+/// A client frame written by hand: first byte `b0` (FIN, RSV, opcode), the payload's length in
+/// the `form` (0: 7-bit, 2: 16-bit, 8: 64-bit, whatever the length), masked.
+fn raw_frame(b0: u8, form: usize, payload: &[u8]) -> Vec<u8> {
+    let mask = [3, 1, 4, 1];
+    let mut f = vec![b0];
+    match form {
+        0 => f.push(0x80 | payload.len() as u8),
+        2 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        }
+        _ => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    f
+}
+
+/// What tungstenite accepted and refused, frame by frame: lengths in a longer form than needed,
+/// a message of exactly `webtorrent.max_message` bytes, an empty one, a 125-byte ping (echoed),
+/// a pong nobody asked for; a close echoed with its code (with or without a reason); and the
+/// close codes of frames RFC 6455 forbids.
+#[test]
+fn frames_at_the_edges_of_rfc_6455() {
+    use ferrotracker_proto::websocket::{OP_CLOSE, OP_CONTINUE, OP_PING, OP_PONG, OP_TEXT};
+    let t = tracker("webtorrent.max_message 4096\n");
+    let h = id("hash-e", 1);
+    let scrape = format!(r#"{{"action":"scrape","info_hash":"{h}"}}"#);
+    let fin = 0x80;
+    let mut c = connect(t.http4(), "/announce");
+    for form in [2, 8] {
+        c.ws.get_mut()
+            .write_all(&raw_frame(fin | OP_TEXT, form, scrape.as_bytes()))
+            .unwrap();
+        assert!(c.recv().contains("\"files\""), "length form {form}");
+    }
+    // Exactly max_message bytes: the scrape padded with spaces (JSON allows them).
+    let mut full = scrape.clone().into_bytes();
+    full.resize(4096, b' ');
+    c.ws.get_mut()
+        .write_all(&raw_frame(fin | OP_TEXT, 2, &full))
+        .unwrap();
+    assert!(c.recv().contains("\"files\""));
+    c.ws.get_mut()
+        .write_all(&raw_frame(fin | OP_TEXT, 0, b""))
+        .unwrap();
+    assert!(c.recv().contains("failure reason"));
+    let ping = [7u8; 125];
+    let mut f = raw_frame(fin | OP_PONG, 0, b"unasked");
+    f.extend(raw_frame(fin | OP_PING, 0, &ping));
+    c.ws.get_mut().write_all(&f).unwrap();
+    match c.ws.read().unwrap() {
+        Message::Pong(p) => assert_eq!(&p[..], &ping[..]),
+        m => panic!("not the pong: {m:?}"),
+    }
+    // A close with a reason, then a text frame: the close is echoed, the text not read.
+    let mut f = raw_frame(fin | OP_CLOSE, 0, b"\x0b\xb8going");
+    f.extend(raw_frame(fin | OP_TEXT, 0, scrape.as_bytes()));
+    c.ws.get_mut().write_all(&f).unwrap();
+    assert_eq!(c.close_code(), Some(CloseCode::from(3000)));
+    let mut over = full.clone();
+    over.push(b' ');
+    for (frame, code) in [
+        (raw_frame(fin | OP_TEXT, 2, &over), CloseCode::Size),
+        (
+            raw_frame(fin | 0x40 | OP_TEXT, 0, b"{}"),
+            CloseCode::Protocol,
+        ),
+        (raw_frame(fin | OP_CONTINUE, 0, b"{}"), CloseCode::Protocol),
+        (raw_frame(fin | 0x3, 0, b"{}"), CloseCode::Protocol),
+        (raw_frame(OP_PING, 0, b""), CloseCode::Protocol),
+        (
+            raw_frame(fin | OP_CLOSE, 0, b"\x03\xed"),
+            CloseCode::Protocol,
+        ),
+        (raw_frame(fin | OP_CLOSE, 0, b"\x03"), CloseCode::Protocol),
+        (
+            raw_frame(fin | OP_CLOSE, 0, b"\x03\xe8\xff"),
+            CloseCode::Invalid,
+        ),
+    ] {
+        let mut c = connect(t.http4(), "/announce");
+        c.ws.get_mut().write_all(&frame).unwrap();
+        assert_eq!(c.close_code(), Some(code), "{:02x?}", &frame[..2]);
+    }
+    // A close with no code is answered by one with none.
+    let mut c = connect(t.http4(), "/announce");
+    c.ws.get_mut()
+        .write_all(&raw_frame(fin | OP_CLOSE, 0, b""))
+        .unwrap();
+    assert_eq!(c.close_code(), None);
+}
+
+/// A client that is closed while it is still sending (a message over `webtorrent.max_message`
+/// announced and on its way) gets the close frame, not a connection reset: the tracker does
+/// not close a socket with unread bytes in it.
+#[test]
+fn a_client_closed_mid_message_gets_the_close_frame() {
+    use ferrotracker_proto::websocket::OP_TEXT;
+    let t = tracker("webtorrent.max_message 4096\n");
+    let mut c = connect(t.http4(), "/announce");
+    let frame = raw_frame(0x80 | OP_TEXT, 8, &vec![b' '; 1 << 20]);
+    // The tracker stops reading at the header: what it leaves may not fit the socket buffers.
+    let mut w = c.ws.get_ref().try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&frame);
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.close_code(), Some(CloseCode::Size));
+    drop(c);
+    writer.join().unwrap();
+}
+
+/// A frame of `webtorrent.max_message` bytes sent a few bytes at a time (its bytes are kept
+/// apart from the worker's buffer until it is whole) is read as one message, and the frames
+/// after it in the same write are read too.
+#[test]
+fn a_large_frame_sent_a_few_bytes_at_a_time_is_read_whole() {
+    use ferrotracker_proto::websocket::OP_TEXT;
+    let t = tracker("webtorrent.max_message 65536\n");
+    let h = id("hash-t", 1);
+    let scrape = format!(r#"{{"action":"scrape","info_hash":"{h}"}}"#);
+    let mut full = scrape.clone().into_bytes();
+    full.resize(65536, b' ');
+    let mut bytes = raw_frame(0x80 | OP_TEXT, 8, &full);
+    let rest = bytes.split_off(bytes.len() - 3000);
+    let mut c = connect(t.http4(), "/announce");
+    for piece in bytes.chunks(7000).chain(rest.chunks(1000)) {
+        c.ws.get_mut().write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut two = raw_frame(0x80 | OP_TEXT, 0, scrape.as_bytes());
+    two.extend(raw_frame(0x80 | OP_TEXT, 2, scrape.as_bytes()));
+    c.ws.get_mut().write_all(&two).unwrap();
+    for _ in 0..3 {
+        assert!(c.recv().contains("\"files\""));
+    }
+}

@@ -58,6 +58,13 @@ pub(super) struct Ws {
     reader: Reader,
     /// Bytes read that are not yet a whole frame, or messages left for the next turn.
     part: Vec<u8>,
+    /// While a frame is not whole: the bytes it needs in all, and how many of them have come
+    /// (`part[..have]`). Its bytes are read straight into `part` until it is whole, so a client
+    /// that sends a large frame a few bytes at a time does not have what came before copied
+    /// into the worker's buffer and back on each read. `part` grows a chunk ahead of what
+    /// came, not to the size the header announced.
+    need: usize,
+    have: usize,
     /// A close frame has gone into `out`: nothing more is sent or read.
     closed: bool,
     pub(super) state: WsConn,
@@ -91,6 +98,8 @@ impl Ws {
         Box::new(Ws {
             reader: Reader::new(),
             part: part.to_vec(),
+            need: 0,
+            have: 0,
             closed: false,
             state: shared.tracker.ws_conn(conn),
             last_message: now,
@@ -163,6 +172,15 @@ impl Ws {
         pending: &mut Batch,
         takes: &dyn Fn(u64) -> bool,
     ) -> Input {
+        if self.closed {
+            return Input::Closing;
+        }
+        if self.need > 0 {
+            match self.fill(transport, stream) {
+                Some(input) => return input,
+                None => self.need = 0,
+            }
+        }
         let now = shared.now();
         let max_message = shared.tracker.webtorrent().max_message;
         let size = max_message + websocket::MAX_HEADER + READ_CHUNK;
@@ -183,6 +201,7 @@ impl Ws {
         // The last read emptied the socket: with edge-triggered readiness, the next bytes
         // bring an event, so a read now would only say `WouldBlock`.
         let mut empty = false;
+        let mut incomplete = 0;
         let result = loop {
             if self.closed {
                 break Input::Closing;
@@ -211,6 +230,7 @@ impl Ws {
                     // Room for the frame and a chunk more (a frame's size was checked against
                     // `webtorrent.max_message` before it asked for it).
                     if empty {
+                        incomplete = need;
                         break Input::Drained;
                     }
                     read.copy_within(at..end, 0);
@@ -224,7 +244,10 @@ impl Ws {
                             empty = transport.drained(n, stop - end);
                             end += n;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Input::Drained,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            incomplete = need;
+                            break Input::Drained;
+                        }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(_) => return Input::Gone,
                     }
@@ -288,7 +311,39 @@ impl Ws {
         // Bytes not yet a whole frame, or messages left for the next turn.
         self.part
             .extend_from_slice(read.get(at..end).unwrap_or_default());
+        if incomplete > self.part.len() {
+            self.have = self.part.len();
+            self.need = incomplete;
+        }
         result
+    }
+
+    /// Reads the rest of a frame not yet whole into `part`: `None` once it is whole, else what
+    /// stopped the reading.
+    fn fill(&mut self, transport: &mut Transport, stream: &mut TcpStream) -> Option<Input> {
+        while self.have < self.need {
+            let stop = self.need.min(self.have + READ_CHUNK);
+            if self.part.len() < stop {
+                self.part.resize(stop, 0);
+            }
+            let space = stop - self.have;
+            match transport.read(
+                stream,
+                self.part.get_mut(self.have..stop).unwrap_or_default(),
+            ) {
+                Ok(0) => return Some(Input::Gone),
+                Ok(n) => {
+                    self.have += n;
+                    if self.have < self.need && transport.drained(n, space) {
+                        return Some(Input::Drained);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Input::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Some(Input::Gone),
+            }
+        }
+        None
     }
 }
 
