@@ -615,25 +615,33 @@ fn replies_to_requests_sent_at_once_are_all_delivered() {
     );
 }
 
+/// A one-worker tracker with three WebSocket peers (`peer-TAG` 0..3) in torrent `hash-TAG`,
+/// then stopped (SIGSTOP), so that what the peers send next waits for `SIGCONT`.
+fn three_peers_stopped(tag: &str) -> (Tracker, String, Vec<Client<TcpStream>>) {
+    let t = tracker("tracker.workers 1\n");
+    let h = id(&format!("hash-{tag}"), 1);
+    let mut peers: Vec<_> = (0..3).map(|_| connect(t.http4(), "/announce")).collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.announce(&h, &id(&format!("peer-{tag}"), i), "");
+    }
+    signal(&t, libc::SIGSTOP);
+    // The stop takes effect as the tracker's threads next run: before anything is sent.
+    std::thread::sleep(Duration::from_millis(50));
+    (t, h, peers)
+}
+
+fn signal(t: &Tracker, sig: libc::c_int) {
+    // SAFETY: kill(2) takes no pointer; the tracker is our own child, not yet reaped.
+    let rc = unsafe { libc::kill(t.pid() as libc::pid_t, sig) };
+    assert_eq!(rc, 0);
+}
+
 /// A client with a deep queue of messages does not hold the worker: each connection is read
 /// `FRAMES_PER_TURN` frames at a time, so two clients' announces, queued while the tracker
 /// was stopped, reach a third peer as offers interleaved, not one client's all first.
 #[test]
 fn connections_with_queued_messages_take_turns() {
-    let t = tracker("tracker.workers 1\n");
-    let h = id("hash-t", 1);
-    let mut peers: Vec<_> = (0..3).map(|_| connect(t.http4(), "/announce")).collect();
-    for (i, p) in peers.iter_mut().enumerate() {
-        p.announce(&h, &id("peer-t", i), "");
-    }
-    let kill = |sig| {
-        // SAFETY: kill(2) takes no pointer; the tracker is our own child, not yet reaped.
-        let rc = unsafe { libc::kill(t.pid() as libc::pid_t, sig) };
-        assert_eq!(rc, 0);
-    };
-    kill(libc::SIGSTOP);
-    // The stop takes effect as the tracker's threads next run: before anything is sent.
-    std::thread::sleep(Duration::from_millis(50));
+    let (t, h, mut peers) = three_peers_stopped("t");
     // 300 announces each, every one with two offers: one to the other sender, one to peer 2.
     for (i, p) in peers.iter_mut().take(2).enumerate() {
         for _ in 0..300 {
@@ -644,7 +652,7 @@ fn connections_with_queued_messages_take_turns() {
             ));
         }
     }
-    kill(libc::SIGCONT);
+    signal(&t, libc::SIGCONT);
     let mut from = Vec::new();
     while from.len() < 600 {
         let m = next_offer(&mut peers[2]);
@@ -708,20 +716,7 @@ fn raw_frames_are_read_as_rfc_6455_says() {
 #[test]
 fn a_stream_of_pings_does_not_hold_the_worker() {
     use ferrotracker_proto::websocket::{self, OP_PING};
-    let t = tracker("tracker.workers 1\n");
-    let h = id("hash-g", 1);
-    let mut peers: Vec<_> = (0..3).map(|_| connect(t.http4(), "/announce")).collect();
-    for (i, p) in peers.iter_mut().enumerate() {
-        p.announce(&h, &id("peer-g", i), "");
-    }
-    let kill = |sig| {
-        // SAFETY: kill(2) takes no pointer; the tracker is our own child, not yet reaped.
-        let rc = unsafe { libc::kill(t.pid() as libc::pid_t, sig) };
-        assert_eq!(rc, 0);
-    };
-    kill(libc::SIGSTOP);
-    // The stop takes effect as the tracker's threads next run: before anything is sent.
-    std::thread::sleep(Duration::from_millis(50));
+    let (t, h, mut peers) = three_peers_stopped("g");
     let announce = |i: usize| {
         format!(
             r#"{{"action":"announce","info_hash":"{h}","peer_id":"{}","left":1,"numwant":2{}}}"#,
@@ -738,7 +733,7 @@ fn a_stream_of_pings_does_not_hold_the_worker() {
     peers[0].send(&announce(0));
     std::thread::sleep(Duration::from_millis(100));
     peers[1].send(&announce(1));
-    kill(libc::SIGCONT);
+    signal(&t, libc::SIGCONT);
     // Peer 2 gets one offer from each, peer 1's first: peer 0's turn ended within its pings.
     let first = string(&next_offer(&mut peers[2]), "peer_id").map(str::to_owned);
     assert_eq!(
