@@ -389,8 +389,7 @@ impl Tracker {
         // Offer i goes to pick i; the offers of dropped relays are passed over unread.
         let mut offers = a.offers.iter();
         let mut skipped = 0;
-        for (to, peer) in picks.iter() {
-            let to = *to;
+        for &(to, ref peer) in picks.iter() {
             if !takes(to) {
                 w.counters.ws_relays_dropped.inc();
                 skipped += 1;

@@ -258,8 +258,7 @@ impl Conns {
     /// Brings [`Conns::backlogged`] up to date for connection `key`.
     fn note_backlog(&mut self, shared: &Shared, key: usize) {
         let Some(c) = self.slab.get(key) else { return };
-        let over =
-            c.ws.is_some() && c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog;
+        let over = c.ws.is_some() && c.over_backlog(shared);
         if let Some(b) = self.backlogged.get_mut(key) {
             *b = over;
         }
@@ -296,15 +295,18 @@ impl Conns {
         let Some(c) = self.slab.get_mut(key) else {
             return;
         };
-        let Some(ws) = c.ws.as_mut() else { return };
+        if c.ws.is_none() {
+            return;
+        }
         // A client that does not read cannot make the tracker queue for it without bound.
-        if c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog {
+        if c.over_backlog(shared) {
             w.counters.ws_relays_dropped.inc();
             if let Some(b) = self.backlogged.get_mut(key) {
                 *b = true;
             }
             return;
         }
+        let Some(ws) = c.ws.as_mut() else { return };
         let Some(msg) = shared
             .tracker
             .ws_relayed(&mut ws.state, r, msg, shared.now())
@@ -312,7 +314,7 @@ impl Conns {
             return;
         };
         ws.send_text(&mut c.out, msg);
-        let over = c.out.len() - c.out_pos >= shared.tracker.webtorrent().max_backlog;
+        let over = c.over_backlog(shared);
         // Sent at the end of the turn, with whatever else it gets by then.
         if !c.relayed {
             c.relayed = true;
@@ -500,6 +502,20 @@ impl Conn {
     fn unsent(&self) -> bool {
         self.out_pos < self.out.len() || self.transport.wants_write()
     }
+
+    /// A WebSocket connection whose unsent `out` has reached `webtorrent.max_backlog`: relays
+    /// to it are dropped.
+    fn over_backlog(&self, shared: &Shared) -> bool {
+        self.out.len() - self.out_pos >= shared.tracker.webtorrent().max_backlog
+    }
+
+    /// Puts the connection on `streams`, to be served again after the loop's socket events.
+    fn queue(&mut self, key: usize, streams: &mut Streams) {
+        if !self.queued {
+            self.queued = true;
+            streams.push(key);
+        }
+    }
 }
 
 /// Reads, answers and writes until the socket would block. Returns false to close.
@@ -550,10 +566,7 @@ fn serve_conn(
             if let Some(mut body) = c.body.take() {
                 if budget.spent() {
                     c.body = Some(body);
-                    if !c.queued {
-                        c.queued = true;
-                        streams.push(key);
-                    }
+                    c.queue(key, streams);
                     // Registered, so that a client that goes away is seen while it waits.
                     return c.registered || set_interest(poll, key, c, Interest::READABLE);
                 }
@@ -888,10 +901,7 @@ fn serve_ws(
             }
             Input::Yield => {
                 // Served again after the other connections (see `FRAMES_PER_TURN`).
-                if !c.queued {
-                    c.queued = true;
-                    streams.push(key);
-                }
+                c.queue(key, streams);
                 return write_ws(poll, key, c);
             }
         }

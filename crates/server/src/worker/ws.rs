@@ -238,18 +238,20 @@ impl Ws {
                     let stop = read
                         .len()
                         .min(end + READ_CHUNK.max(need.saturating_sub(end)));
-                    match transport.read(stream, read.get_mut(end..stop).unwrap_or_default()) {
-                        Ok(0) => return Input::Gone,
-                        Ok(n) => {
-                            empty = transport.drained(n, stop - end);
+                    match read_some(
+                        transport,
+                        stream,
+                        read.get_mut(end..stop).unwrap_or_default(),
+                    ) {
+                        Ok((n, drained)) => {
+                            empty = drained;
                             end += n;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        Err(Input::Drained) => {
                             incomplete = need;
                             break Input::Drained;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Input::Gone,
+                        Err(input) => return input,
                     }
                     continue;
                 }
@@ -280,11 +282,12 @@ impl Ws {
                         relays,
                         takes,
                     );
-                    if reply.is_empty() {
-                    } else if out.len() < drop_at {
-                        websocket::write_text(out, reply);
-                    } else {
-                        w.counters.ws_replies_dropped.inc();
+                    if !reply.is_empty() {
+                        if out.len() < drop_at {
+                            websocket::write_text(out, reply);
+                        } else {
+                            w.counters.ws_replies_dropped.inc();
+                        }
                     }
                     for (relay, m) in relays.iter() {
                         pending.push(relay, m);
@@ -295,11 +298,8 @@ impl Ws {
                     close(&mut self.closed, out, Some(CloseCode::Unsupported.code()));
                     break Input::Closing;
                 }
-                Message::Ping(payload) => {
-                    if !self.closed {
-                        websocket::write_pong(out, payload);
-                    }
-                }
+                // Not closed: the loop stops once a close frame has gone.
+                Message::Ping(payload) => websocket::write_pong(out, payload),
                 Message::Pong => {}
                 Message::Close(code) => {
                     // Echoed, as RFC 6455 section 5.5.1 has it.
@@ -326,24 +326,35 @@ impl Ws {
             if self.part.len() < stop {
                 self.part.resize(stop, 0);
             }
-            let space = stop - self.have;
-            match transport.read(
-                stream,
-                self.part.get_mut(self.have..stop).unwrap_or_default(),
-            ) {
-                Ok(0) => return Some(Input::Gone),
-                Ok(n) => {
+            let into = self.part.get_mut(self.have..stop).unwrap_or_default();
+            match read_some(transport, stream, into) {
+                Ok((n, drained)) => {
                     self.have += n;
-                    if self.have < self.need && transport.drained(n, space) {
+                    if self.have < self.need && drained {
                         return Some(Input::Drained);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Input::Drained),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Some(Input::Gone),
+                Err(input) => return Some(input),
             }
         }
         None
+    }
+}
+
+/// One read from the connection into `buf`: the bytes read (none after `Interrupted`) and
+/// whether the socket is now empty ([`Transport::drained`]), or what stops the reading:
+/// `Drained` (nothing to read) or `Gone` (closed or broken).
+fn read_some(
+    transport: &mut Transport,
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+) -> Result<(usize, bool), Input> {
+    match transport.read(stream, buf) {
+        Ok(0) => Err(Input::Gone),
+        Ok(n) => Ok((n, transport.drained(n, buf.len()))),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Input::Drained),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((0, false)),
+        Err(_) => Err(Input::Gone),
     }
 }
 
